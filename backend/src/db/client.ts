@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import * as schema from './schema.ts';
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../drizzle', import.meta.url));
+
+export type Sql = postgres.Sql;
+export type Db = ReturnType<typeof createDb>['db'];
+
+export function createDb(url: string, options: { max?: number } = {}) {
+  const sql = postgres(url, {
+    max: options.max ?? 20,
+    onnotice: () => {},
+    connection: { application_name: 'sync-api' },
+  });
+  return { sql, db: drizzle(sql, { schema }) };
+}
+
+/**
+ * Apply the committed migrations in `drizzle/`. The API and the CDC worker may start at the
+ * same moment, so migrations run under an advisory lock.
+ */
+export async function runMigrations(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_advisory_lock(727274)`;
+    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
+  } finally {
+    await sql`select pg_advisory_unlock(727274)`.catch(() => {});
+    await sql.end();
+  }
+}

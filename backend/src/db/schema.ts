@@ -1,0 +1,193 @@
+/**
+ * The single definition of every table. The CDC worker imports it too (via the tracked-table
+ * registry), so a column is declared once.
+ */
+import { sql } from 'drizzle-orm';
+import { bigint, index, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
+
+// ── Context entities: plain REST, server ids ────────────────────────────────────────────────
+
+export const users = pgTable('users', {
+  id: text('id').primaryKey(),
+  email: text('email').notNull().unique(),
+  name: text('name').notNull(),
+  passwordHash: text('password_hash').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+export const sessions = pgTable(
+  'sessions',
+  {
+    /** SHA-256 of the bearer token: a leaked table does not leak usable tokens. */
+    tokenHash: text('token_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+export const organizations = pgTable('organizations', {
+  id: text('id').primaryKey(),
+  slug: text('slug').notNull().unique(),
+  name: text('name').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  createdBy: text('created_by').references(() => users.id, { onDelete: 'set null' }),
+});
+
+export const memberships = pgTable(
+  'memberships',
+  {
+    organizationId: text('organization_id')
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: ['admin', 'member'] }).notNull(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.organizationId, t.userId] }), index('memberships_user_idx').on(t.userId)],
+);
+
+// ── Product entities: tracked ───────────────────────────────────────────────────────────────
+
+/** The transaction ids that created, last updated and deleted a row (set by the server only). */
+export interface RowTransactions {
+  insert: string | null;
+  update: string | null;
+  delete: string | null;
+}
+
+/** Columns every tracked table has; the tracked-entity core reads and writes only these. */
+const trackedColumns = () => ({
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id')
+    .notNull()
+    .references(() => organizations.id, { onDelete: 'cascade' }),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  createdBy: text('created_by').notNull(),
+  modifiedAt: timestamptz('modified_at'),
+  modifiedBy: text('modified_by'),
+  deletedAt: timestamptz('deleted_at'),
+  transactions: jsonb('transactions').$type<RowTransactions>().notNull(),
+  lastClientId: text('last_client_id'),
+});
+
+export const pages = pgTable(
+  'pages',
+  {
+    ...trackedColumns(),
+    title: text('title').notNull(),
+    content: text('content').notNull().default(''),
+  },
+  (t) => [
+    index('pages_live_list_idx').on(t.organizationId, t.createdAt, t.id).where(sql`deleted_at IS NULL`),
+  ],
+);
+
+export const attachments = pgTable(
+  'attachments',
+  {
+    ...trackedColumns(),
+    pageId: text('page_id').references(() => pages.id, { onDelete: 'set null' }),
+    filename: text('filename').notNull(),
+    contentType: text('content_type').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    url: text('url').notNull(),
+  },
+  (t) => [
+    index('attachments_live_list_idx').on(t.organizationId, t.createdAt, t.id).where(sql`deleted_at IS NULL`),
+    index('attachments_page_idx').on(t.pageId),
+  ],
+);
+
+/**
+ * Idempotency (guarantee 1): one row per applied mutation, inserted in the same DB transaction
+ * as the mutation. The primary key serialises concurrent duplicates: the second insert waits
+ * for the first transaction and then sees the conflict. Rows older than the retention window
+ * are deleted; a replay older than that is treated as new (documented in the README).
+ */
+export const appliedTransactions = pgTable(
+  'applied_transactions',
+  {
+    transactionId: text('transaction_id').primaryKey(),
+    organizationId: text('organization_id').notNull(),
+    entityType: text('entity_type').notNull(),
+    entityId: text('entity_id').notNull(),
+    action: text('action', { enum: ['create', 'update', 'delete'] }).notNull(),
+    appliedAt: timestamptz('applied_at').notNull().defaultNow(),
+  },
+  (t) => [index('applied_transactions_applied_at_idx').on(t.appliedAt)],
+);
+
+// ── Written by the CDC worker ───────────────────────────────────────────────────────────────
+
+/**
+ * One row per change of a tracked table. The key (lsn, position) is the commit LSN of the source
+ * transaction and the change's index in it: deterministic, so a replayed WAL segment rewrites
+ * nothing (guarantee 3). Its text form `<lsn>_<position>` is the activity id, the feed cursor
+ * and the shape offset.
+ */
+export const activities = pgTable(
+  'activities',
+  {
+    lsn: bigint('lsn', { mode: 'bigint' }).notNull(),
+    position: integer('position').notNull(),
+    type: text('type').notNull(),
+    action: text('action', { enum: ['create', 'update', 'delete'] }).notNull(),
+    entityType: text('entity_type').notNull(),
+    entityId: text('entity_id').notNull(),
+    organizationId: text('organization_id').notNull(),
+    userId: text('user_id'),
+    transactionId: text('transaction_id'),
+    clientId: text('client_id'),
+    changedKeys: text('changed_keys').array().notNull(),
+    /** The row after the change, as column name → value (snake_case, as in the table). */
+    row: jsonb('row').$type<Record<string, unknown>>().notNull(),
+    previousValues: jsonb('previous_values').$type<Record<string, unknown>>(),
+    /** PostgreSQL xid of the source transaction (Electric's `txids`). */
+    xid: bigint('xid', { mode: 'number' }).notNull(),
+    /** Commit time from the WAL, not the worker's clock. */
+    createdAt: timestamptz('created_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.lsn, t.position] }),
+    index('activities_org_feed_idx').on(t.organizationId, t.lsn, t.position),
+    index('activities_org_entity_type_idx').on(t.organizationId, t.entityType, t.lsn, t.position),
+    index('activities_entity_idx').on(t.organizationId, t.entityId, t.lsn, t.position),
+    index('activities_transaction_idx').on(t.organizationId, t.transactionId),
+    index('activities_client_idx').on(t.organizationId, t.clientId, t.lsn, t.position),
+    index('activities_created_at_idx').on(t.createdAt),
+  ],
+);
+
+/** Live (not deleted) entities per organization and type, maintained with the activities. */
+export const entityCounts = pgTable(
+  'entity_counts',
+  {
+    organizationId: text('organization_id').notNull(),
+    entityType: text('entity_type').notNull(),
+    count: bigint('count', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.organizationId, t.entityType] })],
+);
+
+/**
+ * The worker's durable state, one row per replication slot. `epoch` increases on every resync
+ * (slot lost or invalidated): shape handles include it, so clients refetch (guarantee 8).
+ */
+export const cdcState = pgTable('cdc_state', {
+  slotName: text('slot_name').primaryKey(),
+  epoch: integer('epoch').notNull().default(1),
+  /** Highest commit LSN whose activities are committed. */
+  lastLsn: bigint('last_lsn', { mode: 'bigint' }).notNull().default(sql`0`),
+  lastEventAt: timestamptz('last_event_at'),
+  /** Activities with a key below this were written before the last resync; a gap may precede it. */
+  resyncedAt: timestamptz('resynced_at'),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+});
