@@ -9,13 +9,26 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../drizzle', impor
 export type Sql = postgres.Sql;
 export type Db = ReturnType<typeof createDb>['db'];
 
+/**
+ * Two pools: drizzle replaces postgres.js's date parsers and serializers on the client it is
+ * given, so raw queries get a client of their own that behaves as postgres.js documents.
+ */
 export function createDb(url: string, options: { max?: number } = {}) {
-  const sql = postgres(url, {
-    max: options.max ?? 20,
-    onnotice: () => {},
-    connection: { application_name: 'sync-api' },
-  });
-  return { sql, db: drizzle(sql, { schema }) };
+  const connect = () =>
+    postgres(url, {
+      max: options.max ?? 10,
+      onnotice: () => {},
+      connection: { application_name: 'sync-api' },
+    });
+  const sql = connect();
+  const drizzleClient = connect();
+  return {
+    sql,
+    db: drizzle(drizzleClient, { schema }),
+    end: async () => {
+      await Promise.all([sql.end({ timeout: 5 }), drizzleClient.end({ timeout: 5 })]);
+    },
+  };
 }
 
 /**

@@ -1,0 +1,87 @@
+/**
+ * The HTTP application: middleware with one job each, composed here, then the modules.
+ * Every error leaves through `errorResponse` as `{ error, code, message }`.
+ */
+
+import { swaggerUI } from '@hono/swagger-ui';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import type { AppDeps, AppEnv } from './core/app-env.ts';
+import { AppError, errorBody, errorResponse } from './core/errors.ts';
+import { ERROR_CODE } from './core/protocol.ts';
+import { trackedEntityRoutes } from './core/tracked/tracked-routes.ts';
+import { trackedEntities } from './entities.ts';
+import { authHandlers } from './modules/auth/auth-handlers.ts';
+import { organizationHandlers } from './modules/organizations/organization-handlers.ts';
+import { serviceHandlers } from './modules/service/service-handlers.ts';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({
+    // Invalid input of any route: headers get INVALID_HEADER, a malformed path id cannot name
+    // anything (404), everything else is VALIDATION_FAILED with the issues.
+    defaultHook: (result) => {
+      if (result.success) return;
+      const issues = result.error.issues.map((issue) => ({
+        path: issue.path.map(String),
+        message: issue.message,
+      }));
+      if (result.target === 'param') throw AppError.notFound();
+      const code = result.target === 'header' ? ERROR_CODE.invalidHeader : ERROR_CODE.validationFailed;
+      const where = issues[0] ? ` (${issues[0].path.join('.') || result.target}: ${issues[0].message})` : '';
+      throw new AppError(400, code, `Invalid ${result.target}${where}`, { issues });
+    },
+  });
+
+  app.use('*', requestId(), async (c, next) => {
+    c.set('deps', deps);
+    const started = performance.now();
+    await next();
+    const route = c.req.routePath;
+    deps.metrics.requests.inc({ method: c.req.method, route, status: c.res.status });
+    deps.metrics.latency.observe({ method: c.req.method, route }, (performance.now() - started) / 1000);
+  });
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        c.json(errorBody(413, ERROR_CODE.payloadTooLarge, 'Request body is larger than 1 MiB'), 413),
+    }),
+  );
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'cookieAuth', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'sync_session',
+  });
+
+  app.route('/api', serviceHandlers);
+  app.route('/api', authHandlers);
+  app.route('/api', organizationHandlers);
+  for (const entity of trackedEntities) app.route('/api', trackedEntityRoutes(entity));
+
+  app.doc31('/api/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Sync engine API',
+      version: '1.0.0',
+      description:
+        'Tracked product entities with idempotent, lock-checked writes, an activity feed and live shapes.',
+    },
+  });
+  app.get('/api/docs', swaggerUI({ url: '/api/openapi.json' }));
+
+  app.notFound((c) =>
+    c.json(errorBody(404, ERROR_CODE.notFound, `No route for ${c.req.method} ${c.req.path}`), 404),
+  );
+  app.onError((err, c) =>
+    errorResponse(c, err, (unexpected) => deps.logger.error({ err: unexpected }, 'unexpected error')),
+  );
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,106 @@
+/**
+ * One error type for the whole API, mapped to JSON `{ error, code, message, ...extra }` in one
+ * place (`errorResponse`), including PostgreSQL errors and Hono's own HTTP exceptions.
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ERROR_CODE, type ErrorCode } from './protocol.ts';
+
+export class AppError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+
+  static notFound(what = 'Resource') {
+    return new AppError(404, ERROR_CODE.notFound, `${what} not found`);
+  }
+}
+
+const SHORT_WORD: Partial<Record<number, string>> = {
+  400: 'bad_request',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+export function errorBody(
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+) {
+  return { error: SHORT_WORD[status] ?? 'error', code, message, ...extra };
+}
+
+interface PostgresError {
+  code?: string;
+  errno?: string;
+  message?: string;
+}
+
+/** PostgreSQL SQLSTATEs that mean bad input rather than a fault of ours. */
+const INPUT_SQLSTATES = new Set([
+  '22001',
+  '22003',
+  '22007',
+  '22008',
+  '22021',
+  '22P02',
+  '22P05',
+  '23502',
+  '23514',
+]);
+
+function fromPostgres(err: PostgresError): AppError | null {
+  const code = err.code ?? '';
+  if (INPUT_SQLSTATES.has(code)) return new AppError(400, ERROR_CODE.validationFailed, 'Invalid value');
+  if (code === '23505') return new AppError(409, ERROR_CODE.idTaken, 'A record with this key already exists');
+  if (code === '23503')
+    return new AppError(400, ERROR_CODE.validationFailed, 'A referenced record does not exist');
+  // connection refused/reset, admin shutdown, cannot connect now: the database is down
+  if (
+    code.startsWith('08') ||
+    code === '57P01' ||
+    code === '57P03' ||
+    ['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECT_TIMEOUT'].includes(code)
+  ) {
+    return new AppError(503, ERROR_CODE.serviceUnavailable, 'The database is unavailable');
+  }
+  return null;
+}
+
+export function toAppError(err: unknown): AppError | null {
+  if (err instanceof AppError) return err;
+  if (err instanceof HTTPException) {
+    if (err.status === 413)
+      return new AppError(413, ERROR_CODE.payloadTooLarge, 'Request body is larger than 1 MiB');
+    if (err.status === 400)
+      return new AppError(400, ERROR_CODE.validationFailed, err.message || 'Bad request');
+    if (err.status === 401)
+      return new AppError(401, ERROR_CODE.unauthenticated, err.message || 'Unauthenticated');
+    if (err.status === 403) return new AppError(403, ERROR_CODE.forbidden, err.message || 'Forbidden');
+    return null;
+  }
+  const cause = (err as { cause?: unknown })?.cause;
+  if (err && typeof err === 'object' && 'code' in err) return fromPostgres(err as PostgresError);
+  if (cause && typeof cause === 'object' && 'code' in cause) return fromPostgres(cause as PostgresError);
+  return null;
+}
+
+export function errorResponse(c: Context, err: unknown, onUnexpected: (err: unknown) => void) {
+  const known = toAppError(err);
+  if (known) return c.json(errorBody(known.status, known.code, known.message, known.extra), known.status);
+  onUnexpected(err);
+  return c.json(errorBody(500, ERROR_CODE.internal, 'Unexpected error'), 500);
+}

@@ -1,0 +1,65 @@
+/**
+ * What a product entity module declares to get the whole tracked path (routes, idempotent
+ * lock-checked writes, CDC, shapes): its registry entry, its own fields and its input schemas.
+ */
+import { z } from '@hono/zod-openapi';
+import type { Db } from '../../db/client.ts';
+import type { TrackedTable } from '../../db/tracked-tables.ts';
+import { ID_PATTERN } from '../protocol.ts';
+
+export type DbTransaction = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+export interface TrackedEntityDefinition<
+  Fields extends z.ZodRawShape = z.ZodRawShape,
+  Create extends z.ZodObject = z.ZodObject,
+  Update extends z.ZodObject = z.ZodObject,
+> {
+  tracked: TrackedTable;
+  /** Display names used for OpenAPI operation ids and paths: `Page` / `pages`. */
+  singular: string;
+  plural: string;
+  /** The entity's own columns as returned in JSON (camelCase, as in schema.ts). */
+  fields: Fields;
+  /** Body of a create, without `id` (added by the core). */
+  createBody: Create;
+  /** Body of an update: every field optional. */
+  updateBody: Update;
+  /** Checks that references point inside the organization; throws a 400 otherwise. */
+  checkReferences?: (
+    tx: DbTransaction,
+    organizationId: string,
+    input: Partial<z.infer<Create>>,
+  ) => Promise<void>;
+}
+
+export function defineTrackedEntity<
+  Fields extends z.ZodRawShape,
+  Create extends z.ZodObject,
+  Update extends z.ZodObject,
+>(definition: TrackedEntityDefinition<Fields, Create, Update>) {
+  return definition;
+}
+
+export const EntityIdSchema = z.string().regex(ID_PATTERN, 'Ids are 8-64 characters of A-Z a-z 0-9 _ -');
+
+export const RowTransactionsSchema = z
+  .object({ insert: z.string().nullable(), update: z.string().nullable(), delete: z.string().nullable() })
+  .openapi('RowTransactions');
+
+/** The JSON of a tracked entity: the shared bookkeeping columns plus the entity's own fields. */
+export function trackedEntitySchema<Fields extends z.ZodRawShape>(singular: string, fields: Fields) {
+  return z
+    .object({
+      id: z.string(),
+      organizationId: z.string(),
+      ...fields,
+      createdAt: z.string(),
+      createdBy: z.string(),
+      modifiedAt: z.string().nullable(),
+      modifiedBy: z.string().nullable(),
+      deletedAt: z.string().nullable(),
+      transactions: RowTransactionsSchema,
+      lastClientId: z.string().nullable(),
+    })
+    .openapi(singular);
+}

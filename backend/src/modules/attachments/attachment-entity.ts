@@ -1,0 +1,42 @@
+import { z } from '@hono/zod-openapi';
+import { and, eq, isNull } from 'drizzle-orm';
+import { AppError } from '../../core/errors.ts';
+import { ERROR_CODE } from '../../core/protocol.ts';
+import { defineTrackedEntity, EntityIdSchema } from '../../core/tracked/tracked-entity.ts';
+import { pages } from '../../db/schema.ts';
+import { trackedTables } from '../../db/tracked-tables.ts';
+
+const fields = {
+  pageId: EntityIdSchema.nullable(),
+  filename: z.string().trim().min(1).max(255),
+  contentType: z
+    .string()
+    .regex(/^[\w.+-]+\/[\w.+-]+(;.*)?$/, 'Expected a MIME type such as image/png')
+    .max(255),
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  url: z.url({ protocol: /^https?$/ }).max(2048),
+};
+
+export const attachmentEntity = defineTrackedEntity({
+  tracked: trackedTables.find((t) => t.entityType === 'attachment')!,
+  singular: 'Attachment',
+  plural: 'attachments',
+  fields: { ...fields, pageId: z.string().nullable(), size: z.number() },
+  createBody: z.object({ ...fields, pageId: fields.pageId.optional() }).openapi('CreateAttachmentBody'),
+  updateBody: z.object(fields).partial().openapi('UpdateAttachmentBody'),
+  // An attachment may only hang on a live page of its own organization.
+  async checkReferences(tx, organizationId, input) {
+    if (input.pageId === undefined || input.pageId === null) return;
+    const [page] = await tx
+      .select({ id: pages.id })
+      .from(pages)
+      .where(
+        and(eq(pages.id, input.pageId), eq(pages.organizationId, organizationId), isNull(pages.deletedAt)),
+      );
+    if (!page) {
+      throw new AppError(400, ERROR_CODE.validationFailed, 'pageId must be a page of this organization', {
+        issues: [{ path: ['pageId'], message: 'No such page in this organization' }],
+      });
+    }
+  },
+});

@@ -1,0 +1,15 @@
+import { z } from '@hono/zod-openapi';
+import { defineTrackedEntity } from '../../core/tracked/tracked-entity.ts';
+import { trackedTables } from '../../db/tracked-tables.ts';
+
+const title = z.string().trim().min(1).max(500);
+const content = z.string().max(500_000);
+
+export const pageEntity = defineTrackedEntity({
+  tracked: trackedTables.find((t) => t.entityType === 'page')!,
+  singular: 'Page',
+  plural: 'pages',
+  fields: { title: z.string(), content: z.string() },
+  createBody: z.object({ title, content: content.optional() }).openapi('CreatePageBody'),
+  updateBody: z.object({ title: title.optional(), content: content.optional() }).openapi('UpdatePageBody'),
+});

@@ -1,0 +1,35 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { jsonContent } from '../../core/openapi.ts';
+
+export const HealthSchema = z
+  .object({
+    status: z.enum(['ok', 'degraded']),
+    db: z.enum(['ok', 'down']),
+    cdc: z.object({
+      status: z.string(),
+      lagBytes: z.number(),
+      lastEventAt: z.string().nullable(),
+    }),
+  })
+  .openapi('Health');
+
+export const healthRoute = createRoute({
+  operationId: 'getHealth',
+  tags: ['service'],
+  method: 'get',
+  path: '/health',
+  responses: {
+    200: jsonContent(HealthSchema, 'The API and its database are up'),
+    503: jsonContent(HealthSchema, 'The database is unreachable'),
+  },
+});
+
+export const metricsRoute = createRoute({
+  operationId: 'getMetrics',
+  tags: ['service'],
+  method: 'get',
+  path: '/metrics',
+  responses: {
+    200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text format' },
+  },
+});

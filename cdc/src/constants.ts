@@ -1,0 +1,42 @@
+/**
+ * The CDC worker's protocol words and defaults, declared once. The API imports the ones it
+ * shares (the NOTIFY channel, the default slot name) from here.
+ */
+
+/** Publication listing every tracked table of the registry. */
+export const PUBLICATION_NAME = 'sync_tracked';
+
+/** Default logical replication slot (override with `CDC_SLOT_NAME`). */
+export const DEFAULT_SLOT_NAME = 'sync_activities';
+
+/** Channel the worker NOTIFYs after each committed batch of activities (payload: `ActivityNotification`). */
+export const NOTIFY_CHANNEL = 'sync_activities';
+
+/** pgoutput: protocol version 1 streams committed transactions only, in commit order. */
+export const PGOUTPUT_PROTO_VERSION = 1;
+
+/** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more. */
+export const NOTIFY_PAYLOAD_LIMIT = 7_900;
+
+/** Session-level advisory lock taken while the publication and slot are (re)created. */
+export const SETUP_LOCK_KEY = 727_275;
+
+export const DEFAULTS = {
+  /** Flush when this many changes of complete transactions are buffered … */
+  batchSize: 5_000,
+  /** … or when the oldest complete transaction has waited this long. */
+  flushIntervalMs: 20,
+  /** Stop reading the replication socket above this many buffered changes (backpressure). */
+  maxBufferedChanges: 20_000,
+  reconnectInitialMs: 100,
+  reconnectMaxMs: 5_000,
+  /** Status update with a reply request; keeps wal_sender_timeout satisfied while paused. */
+  statusIntervalMs: 10_000,
+  /** No message (data or keepalive) for this long means the connection is dead. */
+  silenceTimeoutMs: 45_000,
+  activityRetentionDays: 30,
+  idempotencyRetentionDays: 7,
+  retentionIntervalMs: 60 * 60 * 1000,
+  retentionBatchSize: 5_000,
+  throughputLogIntervalMs: 10_000,
+} as const;
