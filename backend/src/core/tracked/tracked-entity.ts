@@ -7,8 +7,6 @@ import type { Db } from '../../db/client.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { ID_PATTERN } from '../protocol.ts';
 
-export type DbTransaction = Parameters<Parameters<Db['transaction']>[0]>[0];
-
 export interface TrackedEntityDefinition<
   Fields extends z.ZodRawShape = z.ZodRawShape,
   Create extends z.ZodObject = z.ZodObject,
@@ -25,11 +23,7 @@ export interface TrackedEntityDefinition<
   /** Body of an update: every field optional. */
   updateBody: Update;
   /** Checks that references point inside the organization; throws a 400 otherwise. */
-  checkReferences?: (
-    tx: DbTransaction,
-    organizationId: string,
-    input: Partial<z.infer<Create>>,
-  ) => Promise<void>;
+  checkReferences?: (db: Db, organizationId: string, input: Partial<z.infer<Create>>) => Promise<void>;
 }
 
 export function defineTrackedEntity<

@@ -1,28 +1,38 @@
 /**
- * Tracked writes, once for every product entity.
+ * Tracked writes, once for every product entity. Each write is ONE SQL statement:
  *
- *   BEGIN
- *     claim X-Transaction-Id in applied_transactions ──(already there)──► replay: answer the
- *       │                                                     current row, or 409 REUSED
- *     write the row, stamped with transactions.<action> and last_client_id,
- *       guarded by id + organization + not deleted + expected version (one statement)
- *       │ (no row) ──► 404 / 409 ENTITY_DELETED / 409 TRANSACTION_CONFLICT, claim rolled back
- *   COMMIT
+ *   WITH claim   AS (INSERT INTO applied_transactions … ON CONFLICT DO NOTHING)  ← idempotency
+ *        written AS (INSERT/UPDATE the row … WHERE <guard> AND EXISTS (claim))   ← stamped row
+ *   SELECT …, CASE WHEN claimed AND nothing written THEN sync_reject() END
+ *
+ *   claimed + written      → 201/200, committed together
+ *   not claimed            → the id was applied before: answer the row as it is now (hit),
+ *                            or 409 TRANSACTION_ID_REUSED if it was another mutation
+ *   claimed, not written   → sync_reject() aborts the statement, so the claim never commits;
+ *                            then 404 / 409 ENTITY_DELETED / 409 TRANSACTION_CONFLICT
  *
  * The claim's primary key serialises concurrent duplicates: a second insert of the same id
- * waits for the first transaction and then sees the conflict (or, if it rolled back, takes the
- * claim itself). Nothing here depends on the CDC worker having caught up.
+ * waits for the first statement and then sees the conflict. The guard (id, organization, not
+ * deleted, expected version) sits in the UPDATE's WHERE, which PostgreSQL re-checks against the
+ * row version it waited for, so of N writers expecting one version exactly one wins. Nothing
+ * here depends on the CDC worker having caught up. One statement is one round trip: the
+ * tracked path costs about what a plain insert costs (see `npm run bench write`).
  */
-import { and, asc, eq, isNull, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, isNull, sql as drizzleSql } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
 import { nanoid } from 'nanoid';
+import type postgres from 'postgres';
 import type { Db } from '../../db/client.ts';
-import { appliedTransactions, type pages, type RowTransactions } from '../../db/schema.ts';
+import type { pages, RowTransactions } from '../../db/schema.ts';
 import { AppError } from '../errors.ts';
 import { ERROR_CODE } from '../protocol.ts';
-import type { DbTransaction, TrackedEntityDefinition } from './tracked-entity.ts';
+import type { TrackedEntityDefinition } from './tracked-entity.ts';
 import type { TransactionHeaders } from './transaction-headers.ts';
 
 type Action = 'create' | 'update' | 'delete';
+
+/** SQLSTATE raised by `sync_reject()` (drizzle/0002_reject_function.sql). */
+const REJECTED = 'SY409';
 
 export interface WriteContext extends TransactionHeaders {
   organizationId: string;
@@ -37,7 +47,7 @@ export interface WriteResult {
 
 /**
  * Every tracked table shares the bookkeeping columns of `trackedColumns()` in schema.ts; the
- * core only touches those, so it reads any registered table through this one column set.
+ * core only touches those by name, so it reads any registered table through this column set.
  */
 type TrackedPgTable = typeof pages;
 export type TrackedRow = Record<string, unknown> & {
@@ -50,69 +60,218 @@ function tableOf(definition: TrackedEntityDefinition): TrackedPgTable {
   return definition.tracked.table as TrackedPgTable;
 }
 
-/** The optimistic-lock version of a row: its last update's transaction, else its insert's. */
-const currentVersion = (table: TrackedPgTable) =>
-  sql<string>`coalesce(${table.transactions}->>'update', ${table.transactions}->>'insert')`;
-
-export function versionOf(row: { transactions: RowTransactions }): string | null {
-  return row.transactions.update ?? row.transactions.insert;
+/** Raw rows → the same objects drizzle returns (camelCase properties, Dates, numbers). */
+const rowReaders = new WeakMap<object, (raw: Record<string, unknown>) => TrackedRow>();
+function readRow(definition: TrackedEntityDefinition, raw: Record<string, unknown>): TrackedRow {
+  let reader = rowReaders.get(definition);
+  if (!reader) {
+    const columns = Object.entries(getTableColumns(tableOf(definition))) as [string, PgColumn][];
+    reader = (r) =>
+      Object.fromEntries(
+        columns.map(([property, column]) => {
+          const value = r[column.name];
+          return [property, value === null || value === undefined ? null : column.mapFromDriverValue(value)];
+        }),
+      ) as TrackedRow;
+    rowReaders.set(definition, reader);
+  }
+  return reader(raw);
 }
 
-async function claimTransaction(
-  tx: DbTransaction,
-  definition: TrackedEntityDefinition,
-  context: WriteContext,
-  action: Action,
-  entityId: string,
-): Promise<boolean> {
-  const claimed = await tx
-    .insert(appliedTransactions)
-    .values({
-      transactionId: context.transactionId,
-      organizationId: context.organizationId,
-      entityType: definition.tracked.entityType,
-      entityId,
-      action,
-    })
-    .onConflictDoNothing()
-    .returning({ transactionId: appliedTransactions.transactionId });
-  return claimed.length === 1;
+/** Input fields (camelCase properties) → column names, for the jsonb record the statement reads. */
+function toColumns(definition: TrackedEntityDefinition, fields: Record<string, unknown>): Record<string, unknown> {
+  const columns = getTableColumns(tableOf(definition)) as Record<string, PgColumn>;
+  const out: Record<string, unknown> = {};
+  for (const [property, value] of Object.entries(fields)) {
+    const column = columns[property];
+    if (column && value !== undefined) out[column.name] = value;
+  }
+  return out;
+}
+
+/** drizzle's postgres.js client: it parses dates as drizzle's column mappers expect. */
+function rawSql(db: Db): postgres.Sql {
+  return db.$client;
+}
+
+/** Table and column names come from schema.ts, never from input; still, quote them properly. */
+const identifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const identifiers = (names: string[]) => names.map(identifier).join(', ');
+
+/** Claims $1 (transaction id) for $2 (organization), $3 (entity type), $4 (entity id), $5 (action). */
+const CLAIM = `claim as (
+    insert into applied_transactions (transaction_id, organization_id, entity_type, entity_id, action)
+    values ($1, $2, $3, $4, $5)
+    on conflict do nothing
+    returning 1
+  )`;
+
+function claimParameters(definition: TrackedEntityDefinition, context: WriteContext, action: Action, entityId: string) {
+  return [context.transactionId, context.organizationId, definition.tracked.entityType, entityId, action];
 }
 
 /** A transaction id seen before: the same mutation answers the row as it is now; another is an error. */
 async function answerReplay(
-  tx: DbTransaction,
+  db: Db,
   definition: TrackedEntityDefinition,
   context: WriteContext,
   action: Action,
   entityId: string | undefined,
 ): Promise<WriteResult> {
-  const [applied] = await tx
-    .select()
-    .from(appliedTransactions)
-    .where(eq(appliedTransactions.transactionId, context.transactionId));
+  const [found] = await rawSql(db).unsafe(
+    `select a.organization_id as applied_organization_id, a.entity_type as applied_entity_type,
+            a.entity_id as applied_entity_id, a.action as applied_action, t.*
+     from applied_transactions a
+     left join ${identifier(definition.tracked.tableName)} t on t.id = a.entity_id and t.organization_id = a.organization_id
+     where a.transaction_id = $1`,
+    [context.transactionId],
+    { prepare: true },
+  );
   const sameMutation =
-    applied !== undefined &&
-    applied.organizationId === context.organizationId &&
-    applied.entityType === definition.tracked.entityType &&
-    applied.action === action &&
-    (entityId === undefined || applied.entityId === entityId);
-  if (!applied || !sameMutation) {
+    found !== undefined &&
+    found.applied_organization_id === context.organizationId &&
+    found.applied_entity_type === definition.tracked.entityType &&
+    found.applied_action === action &&
+    (entityId === undefined || found.applied_entity_id === entityId);
+  if (!found || !sameMutation) {
     throw new AppError(
       409,
       ERROR_CODE.transactionIdReused,
       'This transaction id was already used for a different entity or action',
     );
   }
-  const entity = await findRow(tx, definition, context.organizationId, applied.entityId, {
-    includeDeleted: true,
+  if (found.id === null) throw AppError.notFound(definition.singular);
+  return { entity: readRow(definition, found), replayed: true };
+}
+
+export async function createTracked(
+  db: Db,
+  definition: TrackedEntityDefinition,
+  context: WriteContext,
+  input: Record<string, unknown> & { id?: string | undefined },
+): Promise<WriteResult> {
+  const { id: requestedId, ...fields } = input;
+  const id = requestedId ?? nanoid(16);
+  await definition.checkReferences?.(db, context.organizationId, fields);
+  const record = {
+    ...toColumns(definition, fields),
+    id,
+    organization_id: context.organizationId,
+    created_by: context.userId,
+    transactions: { insert: context.transactionId, update: null, delete: null },
+    last_client_id: context.clientId,
+  };
+  const table = identifier(definition.tracked.tableName);
+  const columns = identifiers(Object.keys(record));
+  // An existing id makes the INSERT fail with a unique violation (ID_TAKEN), which aborts the
+  // whole statement, claim included.
+  const [created] = await rawSql(db).unsafe(
+    `with ${CLAIM},
+     created as (
+       insert into ${table} (${columns})
+       select ${columns} from jsonb_populate_record(null::${table}, $6::text::jsonb)
+       where exists (select 1 from claim)
+       returning *
+     )
+     select * from created`,
+    [...claimParameters(definition, context, 'create', id), JSON.stringify(record)],
+    { prepare: true },
+  );
+  if (!created) return answerReplay(db, definition, context, 'create', requestedId);
+  return { entity: readRow(definition, created), replayed: false };
+}
+
+export async function updateTracked(
+  db: Db,
+  definition: TrackedEntityDefinition,
+  context: WriteContext,
+  id: string,
+  fields: Record<string, unknown>,
+): Promise<WriteResult> {
+  await definition.checkReferences?.(db, context.organizationId, fields);
+  return mutateTracked(db, definition, context, id, 'update', toColumns(definition, fields));
+}
+
+/** Soft delete: the row stays (with `deletedAt`) so replays, history and shapes can see it. */
+export function deleteTracked(
+  db: Db,
+  definition: TrackedEntityDefinition,
+  context: WriteContext,
+  id: string,
+): Promise<WriteResult> {
+  return mutateTracked(db, definition, context, id, 'delete', {});
+}
+
+async function mutateTracked(
+  db: Db,
+  definition: TrackedEntityDefinition,
+  context: WriteContext,
+  id: string,
+  action: 'update' | 'delete',
+  changes: Record<string, unknown>,
+): Promise<WriteResult> {
+  const table = identifier(definition.tracked.tableName);
+  const record = { ...changes, modified_by: context.userId, last_client_id: context.clientId };
+  const columns = identifiers(Object.keys(record));
+  try {
+    const [result] = await rawSql(db).unsafe(
+      `with ${CLAIM},
+       written as (
+         update ${table} set
+           (${columns}) = (select ${columns} from jsonb_populate_record(null::${table}, $6::text::jsonb)),
+           modified_at = now(),
+           deleted_at = ${action === 'delete' ? 'now()' : 'deleted_at'},
+           transactions = jsonb_set(transactions, '{${action}}', to_jsonb($1::text))
+         where id = $4 and organization_id = $2 and deleted_at is null
+           and ($7::text is null or coalesce(transactions->>'update', transactions->>'insert') = $7::text)
+           and exists (select 1 from claim)
+         returning *
+       )
+       select exists (select 1 from claim) as claimed,
+              case when exists (select 1 from claim) and not exists (select 1 from written)
+                   then sync_reject('tracked write matched no row') end as rejected,
+              w.*
+       from (select 1) as one left join written w on true`,
+      [...claimParameters(definition, context, action, id), JSON.stringify(record), context.expectedTransactionId],
+      { prepare: true },
+    );
+    if (!result?.claimed) return answerReplay(db, definition, context, action, id);
+    return { entity: readRow(definition, result), replayed: false };
+  } catch (err) {
+    if ((err as { code?: string }).code === REJECTED) throw await explainRejectedWrite(db, definition, context, id);
+    throw err;
+  }
+}
+
+/** Why the guarded write matched no row: absent, deleted, or a different version. */
+async function explainRejectedWrite(
+  db: Db,
+  definition: TrackedEntityDefinition,
+  context: WriteContext,
+  id: string,
+): Promise<AppError> {
+  const current = await findRow(db, definition, context.organizationId, id, { includeDeleted: true });
+  if (!current) return AppError.notFound(definition.singular);
+  const serverVersion = presentTrackedRow(current);
+  if (current.deletedAt) {
+    return new AppError(409, ERROR_CODE.entityDeleted, `This ${definition.singular.toLowerCase()} was deleted`, {
+      serverVersion,
+    });
+  }
+  return new AppError(409, ERROR_CODE.transactionConflict, 'The entity changed since the version you expected', {
+    serverVersion,
+    expectedTransaction: context.expectedTransactionId,
+    actualTransaction: versionOf(current),
   });
-  if (!entity) throw AppError.notFound(definition.singular);
-  return { entity, replayed: true };
+}
+
+/** The optimistic-lock version of a row: its last update's transaction, else its insert's. */
+export function versionOf(row: { transactions: RowTransactions }): string | null {
+  return row.transactions.update ?? row.transactions.insert;
 }
 
 async function findRow(
-  db: Db | DbTransaction,
+  db: Db,
   definition: TrackedEntityDefinition,
   organizationId: string,
   id: string,
@@ -130,129 +289,6 @@ async function findRow(
       ),
     );
   return row as TrackedRow | undefined;
-}
-
-export async function createTracked(
-  db: Db,
-  definition: TrackedEntityDefinition,
-  context: WriteContext,
-  input: Record<string, unknown> & { id?: string | undefined },
-): Promise<WriteResult> {
-  const { id: requestedId, ...fields } = input;
-  const id = requestedId ?? nanoid(16);
-  return db.transaction(async (tx) => {
-    if (!(await claimTransaction(tx, definition, context, 'create', id))) {
-      return answerReplay(tx, definition, context, 'create', requestedId);
-    }
-    await definition.checkReferences?.(tx, context.organizationId, fields);
-    const table = tableOf(definition);
-    const [row] = await tx
-      .insert(table)
-      .values({
-        ...(fields as { title: string }),
-        id,
-        organizationId: context.organizationId,
-        createdBy: context.userId,
-        transactions: { insert: context.transactionId, update: null, delete: null },
-        lastClientId: context.clientId,
-      })
-      .onConflictDoNothing({ target: table.id })
-      .returning();
-    if (!row) throw new AppError(409, ERROR_CODE.idTaken, `The id "${id}" is already taken`);
-    return { entity: row as TrackedRow, replayed: false };
-  });
-}
-
-export function updateTracked(
-  db: Db,
-  definition: TrackedEntityDefinition,
-  context: WriteContext,
-  id: string,
-  fields: Record<string, unknown>,
-): Promise<WriteResult> {
-  return mutateTracked(db, definition, context, id, 'update', fields);
-}
-
-/** Soft delete: the row stays (with `deletedAt`) so replays, history and shapes can see it. */
-export function deleteTracked(
-  db: Db,
-  definition: TrackedEntityDefinition,
-  context: WriteContext,
-  id: string,
-): Promise<WriteResult> {
-  return mutateTracked(db, definition, context, id, 'delete', { deletedAt: sql`now()` });
-}
-
-async function mutateTracked(
-  db: Db,
-  definition: TrackedEntityDefinition,
-  context: WriteContext,
-  id: string,
-  action: 'update' | 'delete',
-  changes: Record<string, unknown>,
-): Promise<WriteResult> {
-  const table = tableOf(definition);
-  return db.transaction(async (tx) => {
-    if (!(await claimTransaction(tx, definition, context, action, id))) {
-      return answerReplay(tx, definition, context, action, id);
-    }
-    if (action === 'update') await definition.checkReferences?.(tx, context.organizationId, changes);
-    const guards: (SQL | undefined)[] = [
-      eq(table.id, id),
-      eq(table.organizationId, context.organizationId),
-      isNull(table.deletedAt),
-      context.expectedTransactionId === null
-        ? undefined
-        : eq(currentVersion(table), context.expectedTransactionId),
-    ];
-    // Check and write are one statement: under concurrency PostgreSQL re-evaluates the guard
-    // against the row version it waited for, so of N writers expecting one version, one wins.
-    const [row] = await tx
-      .update(table)
-      .set({
-        ...(changes as Record<string, never>),
-        modifiedAt: sql`now()`,
-        modifiedBy: context.userId,
-        lastClientId: context.clientId,
-        transactions: sql`jsonb_set(${table.transactions}, ${`{${action}}`}::text[], to_jsonb(${context.transactionId}::text))`,
-      })
-      .where(and(...guards))
-      .returning();
-    if (row) return { entity: row as TrackedRow, replayed: false };
-    throw await explainRejectedWrite(tx, definition, context, id);
-  });
-}
-
-/** Why the guarded write matched no row: absent, deleted, or a different version. */
-async function explainRejectedWrite(
-  tx: DbTransaction,
-  definition: TrackedEntityDefinition,
-  context: WriteContext,
-  id: string,
-): Promise<AppError> {
-  const current = await findRow(tx, definition, context.organizationId, id, { includeDeleted: true });
-  if (!current) return AppError.notFound(definition.singular);
-  const serverVersion = presentTrackedRow(current);
-  if (current.deletedAt) {
-    return new AppError(
-      409,
-      ERROR_CODE.entityDeleted,
-      `This ${definition.singular.toLowerCase()} was deleted`,
-      {
-        serverVersion,
-      },
-    );
-  }
-  return new AppError(
-    409,
-    ERROR_CODE.transactionConflict,
-    'The entity changed since the version you expected',
-    {
-      serverVersion,
-      expectedTransaction: context.expectedTransactionId,
-      actualTransaction: versionOf(current),
-    },
-  );
 }
 
 export async function getTracked(
@@ -276,7 +312,7 @@ export async function listTracked(
   const table = tableOf(definition);
   // Compared in SQL: creation times have microseconds that a JS Date would drop.
   const afterCursor = page.cursor
-    ? sql`(${table.createdAt}, ${table.id}) > (select created_at, id from ${table} where id = ${page.cursor} and organization_id = ${organizationId})`
+    ? drizzleSql`(${table.createdAt}, ${table.id}) > (select created_at, id from ${table} where id = ${page.cursor} and organization_id = ${organizationId})`
     : undefined;
   const rows = await db
     .select()

@@ -25,9 +25,9 @@ export const attachmentEntity = defineTrackedEntity({
   createBody: z.object({ ...fields, pageId: fields.pageId.optional() }).openapi('CreateAttachmentBody'),
   updateBody: z.object(fields).partial().openapi('UpdateAttachmentBody'),
   // An attachment may only hang on a live page of its own organization.
-  async checkReferences(tx, organizationId, input) {
+  async checkReferences(db, organizationId, input) {
     if (input.pageId === undefined || input.pageId === null) return;
-    const [page] = await tx
+    const [page] = await db
       .select({ id: pages.id })
       .from(pages)
       .where(

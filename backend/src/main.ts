@@ -1,0 +1,29 @@
+/**
+ * The API alone, for deployments (`npm run start -w backend`): DATABASE_URL is required and
+ * migrations are applied before the port opens.
+ */
+import pino from 'pino';
+import { runMigrations } from './db/client.ts';
+import { startApiServer } from './server.ts';
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+const databaseUrl = process.env.DATABASE_URL;
+if (!databaseUrl) {
+  logger.fatal('DATABASE_URL is required (a PostgreSQL with wal_level=logical)');
+  process.exit(1);
+}
+await runMigrations(databaseUrl);
+const api = await startApiServer({
+  databaseUrl,
+  port: Number(process.env.PORT ?? 3000),
+  hostname: process.env.HOST ?? '0.0.0.0',
+  logger,
+});
+logger.info({ url: api.url }, 'API listening');
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    logger.info({ signal }, 'shutting down');
+    await api.close();
+    process.exit(0);
+  });
+}
