@@ -2,6 +2,8 @@
  * `npm run bench [scenario...]`: runs the benchmark scenarios (all by default). Each prints its
  * figures beside a baseline measured in the same run, because these machines are noisy.
  */
+export {};
+
 const scenarios: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   write: () => import('./scenarios/write.ts'),
   cdc: () => import('./scenarios/cdc.ts'),
