@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
+import { countOf } from './support/contract.ts';
 
 let stack: TestStack;
 let sql: postgres.Sql;
@@ -90,8 +91,9 @@ describe('tracked creates', () => {
     const hits = answers.filter((a) => a.headers.get('x-idempotent-hit') === 'true');
     expect(hits).toHaveLength(19);
     for (const a of answers) expect(a.body).toEqual(answers[0]!.body);
-    const [{ count }] =
-      await sql`select count(*)::int as count from pages where transactions->>'insert' = ${tx}`;
+    const count = await countOf(
+      sql`select count(*)::int as count from pages where transactions->>'insert' = ${tx}`,
+    );
     expect(count).toBe(1);
   });
 
@@ -104,8 +106,9 @@ describe('tracked creates', () => {
     );
     expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
     expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
-    const [{ count }] =
-      await sql`select count(*)::int as count from pages where transactions->>'insert' = ${tx}`;
+    const count = await countOf(
+      sql`select count(*)::int as count from pages where transactions->>'insert' = ${tx}`,
+    );
     expect(count).toBe(1);
   });
 
@@ -180,7 +183,7 @@ describe('tracked creates', () => {
     );
     expect(otherAction.status).toBe(409);
     expect(otherAction.body.code).toBe('TRANSACTION_ID_REUSED');
-    const [{ count }] = await sql`select count(*)::int as count from pages where id = ${`second-${tx}`}`;
+    const count = await countOf(sql`select count(*)::int as count from pages where id = ${`second-${tx}`}`);
     expect(count).toBe(0);
   });
 });
@@ -216,7 +219,7 @@ describe('tracked updates and deletes', () => {
     expect(replay.body.title).toBe('theirs');
     const [row] = await sql`select title, last_client_id from pages where id = ${page.id}`;
     expect(row).toEqual({ title: 'theirs', last_client_id: 'client_b' });
-    const [{ count }] = await sql`select count(*)::int as count from activities`;
+    const count = await countOf(sql`select count(*)::int as count from activities`);
     expect(count).toBe(0);
   });
 
@@ -254,8 +257,9 @@ describe('tracked updates and deletes', () => {
     const [row] = await sql`select title, transactions from pages where id = ${page.id}`;
     expect(row).toMatchObject({ title: winner.title, transactions: { update: winner.transactions.update } });
     // the losers' transaction ids were not consumed: none of them is recorded as applied
-    const [{ count }] =
-      await sql`select count(*)::int as count from applied_transactions where entity_id = ${page.id}`;
+    const count = await countOf(
+      sql`select count(*)::int as count from applied_transactions where entity_id = ${page.id}`,
+    );
     expect(count).toBe(2);
   });
 
@@ -331,8 +335,9 @@ describe('tracked updates and deletes', () => {
     );
     expect(res.status).toBe(404);
     expect(res.body.code).toBe('NOT_FOUND');
-    const [{ count }] =
-      await sql`select count(*)::int as count from applied_transactions where transaction_id = ${tx}`;
+    const count = await countOf(
+      sql`select count(*)::int as count from applied_transactions where transaction_id = ${tx}`,
+    );
     expect(count).toBe(0);
   });
 });
@@ -348,7 +353,7 @@ describe('transaction headers', () => {
     const res = await write('POST', pages(alice), { title }, { [header]: value });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error: 'bad_request', code: 'INVALID_HEADER' });
-    const [{ count }] = await sql`select count(*)::int as count from pages where title = ${title}`;
+    const count = await countOf(sql`select count(*)::int as count from pages where title = ${title}`);
     expect(count).toBe(0);
   });
 

@@ -87,6 +87,9 @@ export function toAppError(err: unknown): AppError | null {
       return new AppError(413, ERROR_CODE.payloadTooLarge, 'Request body is larger than 1 MiB');
     if (err.status === 400)
       return new AppError(400, ERROR_CODE.validationFailed, err.message || 'Bad request');
+    // zod-openapi's media-type gate: a body that is not JSON is invalid input like any other
+    if (err.status === 415)
+      return new AppError(400, ERROR_CODE.validationFailed, 'The request body must be application/json');
     if (err.status === 401)
       return new AppError(401, ERROR_CODE.unauthenticated, err.message || 'Unauthenticated');
     if (err.status === 403) return new AppError(403, ERROR_CODE.forbidden, err.message || 'Forbidden');
@@ -100,7 +103,14 @@ export function toAppError(err: unknown): AppError | null {
 
 export function errorResponse(c: Context, err: unknown, onUnexpected: (err: unknown) => void) {
   const known = toAppError(err);
-  if (known) return c.json(errorBody(known.status, known.code, known.message, known.extra), known.status);
+  if (known) {
+    // VALIDATION_FAILED always carries `issues`, also when the input failed before the schema did
+    const extra =
+      known.code === ERROR_CODE.validationFailed && !('issues' in known.extra)
+        ? { issues: [{ path: [], message: known.message }], ...known.extra }
+        : known.extra;
+    return c.json(errorBody(known.status, known.code, known.message, extra), known.status);
+  }
   onUnexpected(err);
   return c.json(errorBody(500, ERROR_CODE.internal, 'Unexpected error'), 500);
 }

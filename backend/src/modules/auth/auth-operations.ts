@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { nanoid } from 'nanoid';
+import type postgres from 'postgres';
 import type { AppDeps, SessionUser } from '../../core/app-env.ts';
 import { AppError } from '../../core/errors.ts';
 import { hashToken } from '../../core/guards.ts';
@@ -23,12 +24,16 @@ export async function signUp(
   const email = normaliseEmail(input.email);
   const passwordHash = await hashPassword(input.password);
   const name = input.name ?? email.split('@')[0] ?? email;
-  const [user] = await deps.sql<SessionUser[]>`
-    insert into users (id, email, name, password_hash) values (${nanoid()}, ${email}, ${name}, ${passwordHash})
-    on conflict (email) do nothing
-    returning id, email, name`;
-  if (!user) throw new AppError(409, ERROR_CODE.emailTaken, 'An account with this email already exists');
-  return createSession(deps, user);
+  // The account and its first session commit together: a sign-up that fails half-way must not
+  // leave an account behind that answers the retry with EMAIL_TAKEN.
+  return deps.sql.begin(async (tx) => {
+    const [user] = await tx<SessionUser[]>`
+      insert into users (id, email, name, password_hash) values (${nanoid()}, ${email}, ${name}, ${passwordHash})
+      on conflict (email) do nothing
+      returning id, email, name`;
+    if (!user) throw new AppError(409, ERROR_CODE.emailTaken, 'An account with this email already exists');
+    return createSession(deps, user, tx);
+  });
 }
 
 export async function signIn(deps: AppDeps, input: { email: string; password: string }): Promise<NewSession> {
@@ -39,10 +44,14 @@ export async function signIn(deps: AppDeps, input: { email: string; password: st
   return createSession(deps, { id: row.id, email: row.email, name: row.name });
 }
 
-async function createSession(deps: AppDeps, user: SessionUser): Promise<NewSession> {
+async function createSession(
+  deps: AppDeps,
+  user: SessionUser,
+  sql: postgres.Sql | postgres.TransactionSql = deps.sql,
+): Promise<NewSession> {
   const token = randomBytes(32).toString('base64url');
   const expiresAt = new Date(Date.now() + deps.config.sessionDays * 86_400_000);
-  await deps.sql`insert into sessions (token_hash, user_id, expires_at) values (${hashToken(token)}, ${user.id}, ${expiresAt})`;
+  await sql`insert into sessions (token_hash, user_id, expires_at) values (${hashToken(token)}, ${user.id}, ${expiresAt})`;
   return { user, token, expiresAt };
 }
 
