@@ -53,8 +53,9 @@ export async function run(): Promise<void> {
 
     const baseline = await decodeWithoutSink(cluster.url, CHANGES);
     const catchUp = await catchUpWithWorker(cluster.url, CHANGES, quiet);
-    const [{ count }] = await sql<{ count: number }[]>`select count(*)::int as count from activities`;
-    if (count !== CHANGES) throw new Error(`expected ${CHANGES} activities, found ${count}`);
+    const [written] = await sql<{ count: number }[]>`select count(*)::int as count from activities`;
+    if (written?.count !== CHANGES)
+      throw new Error(`expected ${CHANGES} activities, found ${written?.count}`);
 
     const live = await liveRun(sql, cluster.url, LIVE_SECONDS);
 
@@ -169,7 +170,7 @@ async function catchUpWithWorker(url: string, expected: number, logger: pino.Log
     databaseUrl: url,
     logger,
     onBatch: (batch) => {
-      inserted += batch.inserted;
+      inserted += batch.activities;
       if (inserted >= expected) resolveDone();
     },
   });
@@ -202,7 +203,8 @@ async function liveRun(sql: postgres.Sql, url: string, seconds: number): Promise
     let rssPeak = rssStart;
 
     const latencies: number[] = [];
-    let lastSeen = '0';
+    const [head] = await sql<{ max: string }[]>`select coalesce(max(lsn), 0)::text as max from activities`;
+    let lastSeen = head?.max ?? '0';
     let reading = Promise.resolve();
     const listener = await sql.listen(NOTIFY_CHANNEL, (payload) => {
       const arrivedAt = Date.now();

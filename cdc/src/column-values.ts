@@ -12,6 +12,10 @@
 import pg from 'pg';
 
 const OID = {
+  text: 25,
+  varchar: 1043,
+  timestamp: 1114,
+  timestamptz: 1184,
   bool: 16,
   bytea: 17,
   int8: 20,
@@ -47,6 +51,11 @@ export function decodeColumnValue(typeOid: number, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'string') return normaliseParsedValue(value);
   switch (typeOid) {
+    case OID.text:
+    case OID.varchar:
+    case OID.timestamp:
+    case OID.timestamptz:
+      return value;
     case OID.bool:
       return value === 't' || value === 'true';
     case OID.int2:
@@ -83,8 +92,11 @@ function floatValue(text: string): number | string {
   return Number.isFinite(number) ? number : text;
 }
 
+const TEXT_ARRAY_OID = 1009 as Parameters<typeof pg.types.getTypeParser>[0];
+const textArrayParser = pg.types.getTypeParser(TEXT_ARRAY_OID, 'text') as (text: string) => (string | null)[];
+
 function parseTextArray(text: string): (string | null)[] {
-  return pg.types.getTypeParser(1009)(text) as (string | null)[];
+  return textArrayParser(text);
 }
 
 function normaliseParsedValue(value: unknown): unknown {

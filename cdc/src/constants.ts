@@ -28,6 +28,8 @@ export const DEFAULTS = {
   flushIntervalMs: 20,
   /** Stop reading the replication socket above this many buffered changes (backpressure). */
   maxBufferedChanges: 20_000,
+  /** Batches written concurrently; they commit strictly in order. */
+  pipelineDepth: 2,
   reconnectInitialMs: 100,
   reconnectMaxMs: 5_000,
   /** Status update with a reply request; keeps wal_sender_timeout satisfied while paused. */

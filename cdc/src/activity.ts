@@ -1,0 +1,242 @@
+/**
+ * The change → activity mapping, pure: one pgoutput change of a tracked table and its place in
+ * the source transaction give one activity row and the entity-count deltas it implies. No I/O,
+ * no clock: the same WAL always maps to the same rows (guarantee 3).
+ *
+ *   insert                          → <type>.created  action create
+ *   update, deleted_at null → set   → <type>.deleted  action delete   (soft delete)
+ *   update, otherwise               → <type>.updated  action update   (an undelete is an update)
+ *   delete                          → <type>.deleted  action delete   (hard delete: row = old row)
+ */
+import type { activities } from '@sync/backend/db/schema';
+import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/backend/db/tracked-tables';
+import { decodeColumnValue, sameColumnValue } from './column-values.ts';
+
+export type ActivityAction = 'create' | 'update' | 'delete';
+
+/** An `activities` row as the worker writes it; `createdAt` keeps the commit time's microseconds. */
+export type ActivityRow = Omit<typeof activities.$inferSelect, 'createdAt'> & { createdAt: string };
+
+export type RowValues = Record<string, unknown>;
+
+export interface ChangeRelation {
+  schema: string;
+  name: string;
+  columns: readonly { name: string; typeOid: number }[];
+}
+
+/** The pgoutput insert/update/delete messages (as pg-logical-replication parses them). */
+export type RowChange =
+  | { tag: 'insert'; relation: ChangeRelation; new: RowValues }
+  | { tag: 'update'; relation: ChangeRelation; old: RowValues | null; new: RowValues }
+  | { tag: 'delete'; relation: ChangeRelation; old: RowValues | null; key?: RowValues | null };
+
+/** Where a change sits in the WAL. */
+export interface ChangeContext {
+  /** LSN of the source transaction's commit record. */
+  commitLsn: bigint;
+  /** Index of the change in its transaction, from 0. */
+  position: number;
+  /** Commit time as pg-logical-replication gives it: microseconds since 1970-01-01 (a BigInt). */
+  commitTime: bigint;
+  /** Transaction id from the begin message (pgoutput sends a 32-bit xid; the parser reads it signed). */
+  xid: number;
+}
+
+export interface CountDelta {
+  organizationId: string;
+  entityType: string;
+  delta: number;
+}
+
+/** Column names of `trackedColumns()` in schema.ts, which every tracked table shares. */
+interface TrackedColumnNames {
+  id: string;
+  organizationId: string;
+  createdBy: string;
+  modifiedBy: string;
+  deletedAt: string;
+  transactions: string;
+  lastClientId: string;
+}
+
+interface TrackedRelation {
+  tracked: TrackedTable;
+  columns: TrackedColumnNames;
+}
+
+const bookkeeping: ReadonlySet<string> = new Set(BOOKKEEPING_COLUMNS);
+
+const trackedByName = new Map<string, TrackedRelation>(
+  trackedTables.map((tracked) => {
+    const { table } = tracked;
+    const columns: TrackedColumnNames = {
+      id: table.id.name,
+      organizationId: table.organizationId.name,
+      createdBy: table.createdBy.name,
+      modifiedBy: table.modifiedBy.name,
+      deletedAt: table.deletedAt.name,
+      transactions: table.transactions.name,
+      lastClientId: table.lastClientId.name,
+    };
+    return [tracked.tableName, { tracked, columns }];
+  }),
+);
+
+/** Tracked tables live in the default schema. */
+function trackedRelation(relation: ChangeRelation): TrackedRelation | undefined {
+  return relation.schema === 'public' ? trackedByName.get(relation.name) : undefined;
+}
+
+const TRANSACTION_KEY: Record<ActivityAction, 'insert' | 'update' | 'delete'> = {
+  create: 'insert',
+  update: 'update',
+  delete: 'delete',
+};
+
+const PAST_TENSE: Record<ActivityAction, string> = {
+  create: 'created',
+  update: 'updated',
+  delete: 'deleted',
+};
+
+/** The activity for one change, or null when the table is not tracked. */
+export function activityFromChange(change: RowChange, context: ChangeContext): ActivityRow | null {
+  const relation = trackedRelation(change.relation);
+  if (!relation) return null;
+  const { tracked, columns } = relation;
+
+  const before = change.tag === 'insert' ? null : (change.old ?? null);
+  const after = change.tag === 'delete' ? null : change.new;
+  const action = actionOf(change, before, after, columns);
+  // A hard delete without the old row (replica identity not FULL) still has the key.
+  const current = after ?? before ?? (change.tag === 'delete' ? (change.key ?? {}) : {});
+  const row = decodeRow(change.relation, current);
+  const changedKeys = changedKeysOf(change, before, after);
+
+  const transactions = row[columns.transactions] as Partial<Record<string, unknown>> | null | undefined;
+  const transactionId = transactions?.[TRANSACTION_KEY[action]];
+  const userId =
+    action === 'create' ? row[columns.createdBy] : (row[columns.modifiedBy] ?? row[columns.createdBy]);
+
+  return {
+    lsn: context.commitLsn,
+    position: context.position,
+    type: `${tracked.entityType}.${PAST_TENSE[action]}`,
+    action,
+    entityType: tracked.entityType,
+    entityId: String(row[columns.id] ?? ''),
+    organizationId: String(row[columns.organizationId] ?? ''),
+    userId: textOrNull(userId),
+    transactionId: textOrNull(transactionId),
+    clientId: textOrNull(row[columns.lastClientId]),
+    changedKeys,
+    row,
+    previousValues: tracked.keepPreviousValues
+      ? previousValuesOf(change.relation, before, after, changedKeys)
+      : null,
+    xid: context.xid >>> 0,
+    createdAt: isoFromMicros(context.commitTime),
+  };
+}
+
+/**
+ * What a change does to the live-entity counts: a live row appearing counts +1 for its
+ * organization, a live row disappearing (soft or hard delete) −1, an undelete +1.
+ */
+export function countDeltasOfChange(change: RowChange): CountDelta[] {
+  const relation = trackedRelation(change.relation);
+  if (!relation) return [];
+  const { tracked, columns } = relation;
+  const after = change.tag === 'delete' ? null : change.new;
+  // Without the old row (replica identity not FULL) assume the liveness did not change.
+  const before = change.tag === 'insert' ? null : (change.old ?? (change.tag === 'update' ? after : null));
+  const liveOrganization = (values: RowValues | null) =>
+    values && isNull(values[columns.deletedAt]) ? String(values[columns.organizationId]) : null;
+
+  const deltas = new Map<string, number>();
+  const wasLiveIn = liveOrganization(before);
+  const isLiveIn = liveOrganization(after);
+  if (wasLiveIn !== null) deltas.set(wasLiveIn, (deltas.get(wasLiveIn) ?? 0) - 1);
+  if (isLiveIn !== null) deltas.set(isLiveIn, (deltas.get(isLiveIn) ?? 0) + 1);
+  return [...deltas]
+    .filter(([, delta]) => delta !== 0)
+    .map(([organizationId, delta]) => ({ organizationId, entityType: tracked.entityType, delta }));
+}
+
+function actionOf(
+  change: RowChange,
+  before: RowValues | null,
+  after: RowValues | null,
+  columns: TrackedColumnNames,
+): ActivityAction {
+  if (change.tag === 'insert') return 'create';
+  if (change.tag === 'delete') return 'delete';
+  const softDeleted =
+    before !== null && isNull(before[columns.deletedAt]) && !isNull(after?.[columns.deletedAt]);
+  return softDeleted ? 'delete' : 'update';
+}
+
+/**
+ * Columns whose value really changed, bookkeeping excluded. A create lists its non-null
+ * columns; an update without the old row (replica identity not FULL) lists every column it has.
+ */
+function changedKeysOf(change: RowChange, before: RowValues | null, after: RowValues | null): string[] {
+  if (!after) return [];
+  const keys: string[] = [];
+  for (const { name } of change.relation.columns) {
+    if (bookkeeping.has(name) || after[name] === undefined) continue;
+    if (before === null) {
+      if (change.tag === 'insert' ? !isNull(after[name]) : true) keys.push(name);
+    } else if (!sameColumnValue(before[name], after[name])) {
+      keys.push(name);
+    }
+  }
+  return keys;
+}
+
+function previousValuesOf(
+  relation: ChangeRelation,
+  before: RowValues | null,
+  after: RowValues | null,
+  changedKeys: readonly string[],
+): RowValues | null {
+  if (!before || !after || changedKeys.length === 0) return null;
+  const typeOf = new Map(relation.columns.map((c) => [c.name, c.typeOid]));
+  const previous: RowValues = {};
+  for (const key of changedKeys) previous[key] = decodeColumnValue(typeOf.get(key) ?? 0, before[key]);
+  return previous;
+}
+
+/** Column name → JSON value, in the table's column order (a plain object, unlike pgoutput's). */
+function decodeRow(relation: ChangeRelation, values: RowValues): RowValues {
+  const row: RowValues = {};
+  for (const { name, typeOid } of relation.columns) {
+    const value = values[name];
+    if (value !== undefined) row[name] = decodeColumnValue(typeOid, value);
+  }
+  return row;
+}
+
+let lastMicros = -1n;
+let lastIso = '';
+
+/** `2024-05-01T10:00:00.123456Z` from microseconds since the Unix epoch. */
+export function isoFromMicros(micros: bigint): string {
+  // The changes of one transaction share their commit time: remember the last conversion.
+  if (micros === lastMicros) return lastIso;
+  const millis = micros / 1000n;
+  const extraMicros = Number(micros % 1000n);
+  const iso = new Date(Number(millis)).toISOString();
+  lastMicros = micros;
+  lastIso = `${iso.slice(0, -1)}${String(extraMicros).padStart(3, '0')}Z`;
+  return lastIso;
+}
+
+function isNull(value: unknown): boolean {
+  return value === null || value === undefined;
+}
+
+function textOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : String(value);
+}

@@ -1,0 +1,60 @@
+/**
+ * The worker's health as the API reports it (`/api/health`, `/api/metrics`), read from the
+ * server, so the API needs no channel to the worker:
+ *   missing    no slot (the worker never ran, or the slot was dropped: the next start resyncs)
+ *   lost       the slot was invalidated (its WAL is gone: the next start resyncs)
+ *   streaming  a walsender is attached to the slot
+ *   stopped    the slot exists but nothing consumes it (lag grows until the worker returns)
+ * lagBytes is the WAL the slot holds back: pg_current_wal_lsn() − confirmed_flush_lsn.
+ */
+import type postgres from 'postgres';
+import { DEFAULT_SLOT_NAME } from './constants.ts';
+
+export type CdcStatusName = 'streaming' | 'stopped' | 'missing' | 'lost';
+
+export interface CdcStatus {
+  status: CdcStatusName;
+  lagBytes: number;
+  /** Commit time of the last change the worker persisted (ISO 8601), null before the first. */
+  lastEventAt: string | null;
+  /** Increases on every resync; shape handles include it. */
+  epoch: number;
+}
+
+export async function readCdcStatus(
+  sql: postgres.Sql,
+  slotName: string = DEFAULT_SLOT_NAME,
+): Promise<CdcStatus> {
+  const [row] = await sql<
+    {
+      slot_exists: boolean;
+      active: boolean | null;
+      lost: boolean | null;
+      lag: string | null;
+      last_event_at: string | null;
+      epoch: number | null;
+    }[]
+  >`
+    select s.slot_name is not null as slot_exists,
+      s.active,
+      coalesce(s.wal_status = 'lost', false) or (to_jsonb(s) ->> 'invalidation_reason') is not null as lost,
+      greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn), 0)::int8::text as lag,
+      to_json(c.last_event_at) #>> '{}' as last_event_at,
+      c.epoch
+    from (select 1) as one
+    left join pg_replication_slots s on s.slot_name = ${slotName}
+    left join cdc_state c on c.slot_name = ${slotName}`;
+  const status: CdcStatusName = !row?.slot_exists
+    ? 'missing'
+    : row.lost
+      ? 'lost'
+      : row.active
+        ? 'streaming'
+        : 'stopped';
+  return {
+    status,
+    lagBytes: status === 'missing' ? 0 : Number(row?.lag ?? 0),
+    lastEventAt: row?.last_event_at ?? null,
+    epoch: row?.epoch ?? 1,
+  };
+}
