@@ -7,6 +7,7 @@ export {};
 const scenarios: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   write: () => import('./scenarios/write.ts'),
   cdc: () => import('./scenarios/cdc.ts'),
+  shapes: () => import('./scenarios/shapes.ts'),
 };
 
 const wanted = process.argv.slice(2);

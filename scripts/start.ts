@@ -9,12 +9,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { serveStatic } from '@hono/node-server/serve-static';
 import pino from 'pino';
 import { runMigrations } from '../backend/src/db/client.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
 import { startApiServer } from '../backend/src/server.ts';
 import { ApiClient } from '../backend/src/testing/api.ts';
 
+const WEB_ROOT = 'frontend/public';
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };
 const port = Number(process.env.PORT ?? 3000);
 const dataDir = resolve(process.env.DATA_DIR ?? '.data');
@@ -31,8 +33,11 @@ if (databaseUrl) {
   step(`starting embedded PostgreSQL 17 (data in ${dataDir})`);
   cluster = await startEmbeddedPostgres({
     dataDir,
-    onLog: (line) => {
-      if (/FATAL|PANIC|could not/.test(line)) console.error(`  postgres: ${line}`);
+    onLog: (chunk) => {
+      for (const line of chunk.split('\n')) {
+        if (/PANIC|FATAL|could not/.test(line) && !/administrator command/.test(line))
+          console.error(`  postgres: ${line}`);
+      }
     },
   });
   databaseUrl = cluster.url;
@@ -44,7 +49,23 @@ await runMigrations(databaseUrl);
 const cdc = superviseCdcWorker(databaseUrl);
 
 step(`starting the API on port ${port}`);
-const api = await startApiServer({ databaseUrl, port, hostname: process.env.HOST ?? '0.0.0.0', logger });
+const api = await startApiServer({
+  databaseUrl,
+  port,
+  hostname: process.env.HOST ?? '0.0.0.0',
+  logger,
+  // the web app on the same port: static files, every other path to its index.html
+  extend: (app) => {
+    const file = serveStatic({ root: WEB_ROOT });
+    const index = serveStatic({ path: `${WEB_ROOT}/index.html` });
+    app.get('*', async (c, next) => {
+      if (c.req.path.startsWith('/api/')) return next();
+      return file(c, async () => {
+        await index(c, next);
+      });
+    });
+  },
+});
 
 await ensureDemoAccount(new ApiClient(api.url));
 const url = `http://localhost:${port}`;
@@ -77,7 +98,9 @@ async function ensureDemoAccount(client: ApiClient): Promise<void> {
   const session =
     signUp.status === 201
       ? signUp
-      : await client.request('POST', '/api/auth/sign-in', { body: { email: DEMO.email, password: DEMO.password } });
+      : await client.request('POST', '/api/auth/sign-in', {
+          body: { email: DEMO.email, password: DEMO.password },
+        });
   if (session.status !== 200 && session.status !== 201) {
     console.warn(`  could not sign in as the demo user (${session.status}); was its password changed?`);
     return;

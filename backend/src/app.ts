@@ -5,18 +5,37 @@
 
 import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import type { AppDeps, AppEnv } from './core/app-env.ts';
 import { AppError, errorBody, errorResponse } from './core/errors.ts';
-import { ERROR_CODE } from './core/protocol.ts';
+import { ERROR_CODE, HEADER } from './core/protocol.ts';
 import { trackedEntityRoutes } from './core/tracked/tracked-routes.ts';
 import { trackedEntities } from './entities.ts';
+import { activityHandlers } from './modules/activities/activity-handlers.ts';
 import { authHandlers } from './modules/auth/auth-handlers.ts';
 import { organizationHandlers } from './modules/organizations/organization-handlers.ts';
 import { serviceHandlers } from './modules/service/service-handlers.ts';
+import { EXPOSED_HEADERS } from './modules/shapes/electric-protocol.ts';
+import { shapeRoutes } from './modules/shapes/shape-handlers.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * A request refused before its body was read (401, 404, 413, a bad header) leaves that body in
+ * the socket, and HTTP/1.1 lets the server only drain it or close: the server drains for a
+ * moment, then drops the socket. Announce the close, or a keep-alive client sends its next
+ * request into a dying connection ("other side closed").
+ */
+const closeAfterUnreadBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  const length = c.req.header('content-length');
+  const sentBody =
+    (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
+  if (sentBody && Object.keys(c.req.bodyCache).length === 0) c.header('connection', 'close');
+};
 
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({
@@ -43,6 +62,15 @@ export function createApp(deps: AppDeps) {
     deps.metrics.requests.inc({ method: c.req.method, route, status: c.res.status });
     deps.metrics.latency.observe({ method: c.req.method, route }, (performance.now() - started) / 1000);
   });
+  app.use('/api/*', closeAfterUnreadBody);
+  app.use(
+    '/api/*',
+    cors({
+      origin: deps.config.corsOrigins,
+      credentials: true,
+      exposeHeaders: [...EXPOSED_HEADERS, 'x-transaction-id', HEADER.idempotentHit],
+    }),
+  );
   app.use(
     '/api/*',
     bodyLimit({
@@ -62,7 +90,11 @@ export function createApp(deps: AppDeps) {
   app.route('/api', serviceHandlers);
   app.route('/api', authHandlers);
   app.route('/api', organizationHandlers);
-  for (const entity of trackedEntities) app.route('/api', trackedEntityRoutes(entity));
+  for (const entity of trackedEntities) {
+    app.route('/api', trackedEntityRoutes(entity));
+    app.route('/api', shapeRoutes(entity));
+  }
+  app.route('/api', activityHandlers);
 
   app.doc31('/api/openapi.json', {
     openapi: '3.1.0',

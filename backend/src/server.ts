@@ -2,6 +2,7 @@
 import { type ServerType, serve } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { createApp } from './app.ts';
+import { createActivityNotifier } from './core/activity-notifier.ts';
 import type { AppConfig } from './core/app-env.ts';
 import { createMetrics } from './core/metrics.ts';
 import { createDb } from './db/client.ts';
@@ -27,9 +28,15 @@ export async function startApiServer(options: {
   const config: AppConfig = {
     production: process.env.NODE_ENV === 'production',
     sessionDays: 30,
+    maxStreamsPerUser: 20,
+    shapeLongPollMs: 20_000,
+    electricUrl: process.env.ELECTRIC_URL || undefined,
+    electricSecret: process.env.ELECTRIC_SECRET || undefined,
+    corsOrigins: (process.env.CORS_ORIGINS ?? 'http://localhost:5173').split(',').filter(Boolean),
     ...options.config,
   };
-  const app = createApp({ db, sql, logger, metrics: createMetrics(), config });
+  const notifier = createActivityNotifier(sql, logger);
+  const app = createApp({ db, sql, logger, metrics: createMetrics(), notifier, config });
   options.extend?.(app);
   const hostname = options.hostname ?? '127.0.0.1';
   const server: ServerType = await new Promise((resolve) => {
@@ -42,6 +49,9 @@ export async function startApiServer(options: {
     port,
     app,
     async close() {
+      await notifier.close();
+      // open streams would keep the server from closing
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await end();
     },

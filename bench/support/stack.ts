@@ -1,5 +1,10 @@
-/** A benchmark stack: durable embedded PostgreSQL (default settings) and the API in a child process. */
-import { spawn } from 'node:child_process';
+/**
+ * A benchmark stack: durable embedded PostgreSQL (default settings), the API in a child process
+ * (so the load generator does not share its event loop) and, on request, the CDC worker in
+ * another child process.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { runMigrations } from '../../backend/src/db/client.ts';
@@ -8,29 +13,51 @@ import { type EmbeddedCluster, startEmbeddedPostgres } from '../../backend/src/d
 export interface BenchStack {
   cluster: EmbeddedCluster;
   apiUrl: string;
+  /** Resident memory of the API process, in MiB. */
+  apiRssMiB(): number;
   stop(): Promise<void>;
 }
 
-export async function startBenchStack(): Promise<BenchStack> {
-  const cluster = await startEmbeddedPostgres();
-  await runMigrations(cluster.url);
-  const entry = fileURLToPath(new URL('./api-process.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    env: { ...process.env, DATABASE_URL: cluster.url },
+function spawnTs(entry: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', entry], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.removeAllListeners('exit');
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export function rssMiB(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) / 1024;
+}
+
+export async function startBenchStack(
+  options: { cdc?: boolean; env?: Record<string, string> } = {},
+): Promise<BenchStack> {
+  const cluster = await startEmbeddedPostgres();
+  await runMigrations(cluster.url);
+  const env = { DATABASE_URL: cluster.url, LOG_LEVEL: 'warn', ...options.env };
+  const api = spawnTs(fileURLToPath(new URL('./api-process.ts', import.meta.url)), env);
   const apiUrl = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`API process exited (${code})`)));
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line).url));
+    api.once('exit', (code) => reject(new Error(`API process exited (${code})`)));
+    createInterface({ input: api.stdout! }).once('line', (line) => resolve(JSON.parse(line).url));
   });
+  const cdc = options.cdc
+    ? spawnTs(fileURLToPath(new URL('../../cdc/src/main.ts', import.meta.url)), env)
+    : undefined;
   return {
     cluster,
     apiUrl,
+    apiRssMiB: () => rssMiB(api.pid),
     async stop() {
-      child.removeAllListeners('exit');
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      await Promise.all([stopChild(api), cdc ? stopChild(cdc) : undefined]);
       await cluster.destroy();
     },
   };

@@ -1,11 +1,21 @@
 import type { Logger } from 'pino';
 import type { Db, Sql } from '../db/client.ts';
+import type { ActivityNotifier } from './activity-notifier.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface AppConfig {
   /** Secure cookies and strict defaults outside development and tests. */
   production: boolean;
   sessionDays: number;
+  /** Concurrent activity streams one user may hold open. */
+  maxStreamsPerUser: number;
+  /** How long a live shape request waits for a change before answering up-to-date. */
+  shapeLongPollMs: number;
+  /** Proxy shapes to this Electric service instead of serving them from the activity log. */
+  electricUrl?: string | undefined;
+  electricSecret?: string | undefined;
+  /** Origins allowed to call the API from a browser (CORS), e.g. the web app's dev server. */
+  corsOrigins: string[];
 }
 
 /** What every request can reach: the database and the process-wide services. */
@@ -14,6 +24,7 @@ export interface AppDeps {
   sql: Sql;
   logger: Logger;
   metrics: Metrics;
+  notifier: ActivityNotifier;
   config: AppConfig;
 }
 

@@ -27,22 +27,64 @@ const unauthenticated = () =>
     'Sign in first: a valid bearer token or session cookie is required',
   );
 
-/** Resolves the session from the bearer token or the session cookie, or answers 401. */
-export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+interface Credentials {
+  tokenHash: string;
+  via: 'bearer' | 'cookie';
+}
+
+/** The bearer token or, failing that, the session cookie; 401 when neither is usable. */
+function credentialsOf(c: Context<AppEnv>): Credentials {
   const bearer = bearerToken(c);
   const token = bearer ?? getCookie(c, SESSION_COOKIE);
   if (!token || token.length > 200) throw unauthenticated();
-  const tokenHash = hashToken(token);
-  const { sql } = c.var.deps;
-  const [row] = await sql<SessionUser[]>`
+  return { tokenHash: hashToken(token), via: bearer ? 'bearer' : 'cookie' };
+}
+
+function signIn(c: Context<AppEnv>, user: SessionUser, credentials: Credentials): void {
+  c.set('user', user);
+  c.set('sessionTokenHash', credentials.tokenHash);
+  c.set('authenticatedBy', credentials.via);
+  if (credentials.via === 'cookie') rejectCrossSiteWrite(c);
+}
+
+/** Resolves the session from the bearer token or the session cookie, or answers 401. */
+export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const credentials = credentialsOf(c);
+  const [user] = await c.var.deps.sql<SessionUser[]>`
     select u.id, u.email, u.name
     from sessions s join users u on u.id = s.user_id
-    where s.token_hash = ${tokenHash} and s.expires_at > now()`;
+    where s.token_hash = ${credentials.tokenHash} and s.expires_at > now()`;
+  if (!user) throw unauthenticated();
+  signIn(c, user, credentials);
+  await next();
+};
+
+/** Organization ids and slugs share this alphabet; anything else cannot name an organization. */
+const ORG_REFERENCE = /^[A-Za-z0-9_-]{1,100}$/;
+
+/**
+ * A signed-in member of `{org}` (id or slug), resolved with the session in one query. Not a
+ * member looks exactly like not existing: 404, so ids of other tenants are not confirmed.
+ * Credentials are judged first: without a valid session the answer is 401 whatever `{org}` is.
+ */
+export const requireMember: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const credentials = credentialsOf(c);
+  const param = c.req.param('org') ?? '';
+  const org = ORG_REFERENCE.test(param) ? param : '';
+  const [row] = await c.var.deps.sql<(SessionUser & { organization: OrganizationAccess | null })[]>`
+    select u.id, u.email, u.name, (
+      select json_build_object('id', o.id, 'slug', o.slug, 'name', o.name, 'role', m.role)
+      from organizations o join memberships m on m.organization_id = o.id and m.user_id = u.id
+      where o.id = ${org} or o.slug = ${org}
+      limit 1
+    ) as organization
+    from sessions s join users u on u.id = s.user_id
+    where s.token_hash = ${credentials.tokenHash} and s.expires_at > now()`;
   if (!row) throw unauthenticated();
-  c.set('user', row);
-  c.set('sessionTokenHash', tokenHash);
-  c.set('authenticatedBy', bearer ? 'bearer' : 'cookie');
-  if (!bearer) rejectCrossSiteWrite(c);
+  const { organization, ...user } = row;
+  signIn(c, user, credentials);
+  if (!organization) throw AppError.notFound('Organization');
+  c.set('organization', organization);
   await next();
 };
 
@@ -50,17 +92,18 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * CSRF: a cookie rides along on cross-site requests, a bearer token does not. A cookie-
- * authenticated write must come from our own origin (browsers send Origin / Sec-Fetch-Site).
+ * authenticated write must come from our own origin or one allowed by CORS_ORIGINS (browsers
+ * send Origin on writes; Sec-Fetch-Site when Origin is absent). Non-browser clients send neither.
  */
-function rejectCrossSiteWrite(c: Context): void {
+function rejectCrossSiteWrite(c: Context<AppEnv>): void {
   if (SAFE_METHODS.has(c.req.method)) return;
-  const fetchSite = c.req.header('sec-fetch-site');
   const origin = c.req.header('origin');
-  const host = c.req.header('host');
-  const crossSite =
-    (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') ||
-    (origin !== undefined && safeHost(origin) !== host);
-  if (crossSite) {
+  const fetchSite = c.req.header('sec-fetch-site');
+  const allowed =
+    origin !== undefined
+      ? safeHost(origin) === c.req.header('host') || c.var.deps.config.corsOrigins.includes(origin)
+      : fetchSite === undefined || fetchSite === 'same-origin' || fetchSite === 'none';
+  if (!allowed) {
     throw new AppError(403, ERROR_CODE.csrfRejected, 'Cross-site request with a session cookie was rejected');
   }
 }
@@ -72,25 +115,6 @@ function safeHost(origin: string): string | null {
     return null;
   }
 }
-
-/**
- * Resolves `{org}` (id or slug) to an organization the caller belongs to. Not a member looks
- * exactly like not existing: 404, so ids of other tenants are not confirmed.
- */
-export const requireMember: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const user = currentUser(c);
-  const org = c.req.param('org');
-  if (!org || org.length > 100) throw AppError.notFound('Organization');
-  const { sql } = c.var.deps;
-  const [row] = await sql<OrganizationAccess[]>`
-    select o.id, o.slug, o.name, m.role
-    from organizations o join memberships m on m.organization_id = o.id and m.user_id = ${user.id}
-    where o.id = ${org} or o.slug = ${org}
-    limit 1`;
-  if (!row) throw AppError.notFound('Organization');
-  c.set('organization', row);
-  await next();
-};
 
 export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (currentOrganization(c).role !== 'admin') {

@@ -7,6 +7,8 @@ import * as schema from './schema.ts';
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 
 export type Sql = postgres.Sql;
+/** A client or an open transaction: anything that runs a query. */
+export type Queryable = postgres.Sql | postgres.TransactionSql;
 export type Db = ReturnType<typeof createDb>['db'];
 
 /**

@@ -191,3 +191,13 @@ export const cdcState = pgTable('cdc_state', {
   resyncedAt: timestamptz('resynced_at'),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });
+
+/**
+ * The activity log's identity and retention watermark (one row). Shape handles include `id`,
+ * so a client holding an offset of a previous database is told to refetch; an offset at or
+ * before `prunedThroughLsn` may have lost entries to retention and is answered 409 too.
+ */
+export const activityLog = pgTable('activity_log', {
+  id: text('id').primaryKey().default(sql`substr(md5(random()::text || clock_timestamp()::text), 1, 12)`),
+  prunedThroughLsn: bigint('pruned_through_lsn', { mode: 'bigint' }).notNull().default(sql`0`),
+});

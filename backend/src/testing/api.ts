@@ -2,7 +2,9 @@
  * A real API over real HTTP on a throwaway PostgreSQL, plus a small client for tests and
  * benchmarks. Nothing of our own stack is mocked.
  */
+import { startCdcWorker } from '@sync/cdc/worker';
 import pino from 'pino';
+import type { AppConfig } from '../core/app-env.ts';
 import type { EmbeddedCluster } from '../db/embedded-postgres.ts';
 import { type ApiServer, startApiServer } from '../server.ts';
 import { startTestDatabase } from './database.ts';
@@ -14,17 +16,21 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(): Promise<TestStack> {
+/** The API on a throwaway database; with `cdc: true` also the real CDC worker, in process. */
+export async function startTestStack(
+  options: { cdc?: boolean; config?: Partial<AppConfig> } = {},
+): Promise<TestStack> {
   const cluster = await startTestDatabase();
-  const api = await startApiServer({
-    databaseUrl: cluster.url,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-  });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const api = await startApiServer({ databaseUrl: cluster.url, logger, config: options.config });
+  const worker = options.cdc ? startCdcWorker({ databaseUrl: cluster.url, logger }) : undefined;
+  await worker?.streaming();
   return {
     cluster,
     api,
     client: new ApiClient(api.url),
     async stop() {
+      await worker?.stop();
       await api.close();
       await cluster.destroy();
     },

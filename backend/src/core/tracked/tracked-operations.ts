@@ -18,7 +18,7 @@
  * here depends on the CDC worker having caught up. One statement is one round trip: the
  * tracked path costs about what a plain insert costs (see `npm run bench write`).
  */
-import { and, asc, eq, getTableColumns, isNull, sql as drizzleSql } from 'drizzle-orm';
+import { and, asc, sql as drizzleSql, eq, getTableColumns, isNull } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { nanoid } from 'nanoid';
 import type postgres from 'postgres';
@@ -79,7 +79,10 @@ function readRow(definition: TrackedEntityDefinition, raw: Record<string, unknow
 }
 
 /** Input fields (camelCase properties) → column names, for the jsonb record the statement reads. */
-function toColumns(definition: TrackedEntityDefinition, fields: Record<string, unknown>): Record<string, unknown> {
+function toColumns(
+  definition: TrackedEntityDefinition,
+  fields: Record<string, unknown>,
+): Record<string, unknown> {
   const columns = getTableColumns(tableOf(definition)) as Record<string, PgColumn>;
   const out: Record<string, unknown> = {};
   for (const [property, value] of Object.entries(fields)) {
@@ -106,7 +109,12 @@ const CLAIM = `claim as (
     returning 1
   )`;
 
-function claimParameters(definition: TrackedEntityDefinition, context: WriteContext, action: Action, entityId: string) {
+function claimParameters(
+  definition: TrackedEntityDefinition,
+  context: WriteContext,
+  action: Action,
+  entityId: string,
+) {
   return [context.transactionId, context.organizationId, definition.tracked.entityType, entityId, action];
 }
 
@@ -144,6 +152,32 @@ async function answerReplay(
   return { entity: readRow(definition, found), replayed: true };
 }
 
+/**
+ * The entity's reference check (an attachment's page) runs before the write statement. A replay
+ * was checked when it was first applied, and its page may be gone since: answer it as the replay
+ * it is instead of judging it again.
+ */
+async function checkReferencesUnlessReplay(
+  db: Db,
+  definition: TrackedEntityDefinition,
+  context: WriteContext,
+  action: Action,
+  entityId: string | undefined,
+  fields: Record<string, unknown>,
+): Promise<WriteResult | undefined> {
+  try {
+    await definition.checkReferences?.(db, context.organizationId, fields);
+    return undefined;
+  } catch (err) {
+    const [applied] = await rawSql(db).unsafe(
+      'select 1 from applied_transactions where transaction_id = $1',
+      [context.transactionId],
+    );
+    if (applied) return answerReplay(db, definition, context, action, entityId);
+    throw err;
+  }
+}
+
 export async function createTracked(
   db: Db,
   definition: TrackedEntityDefinition,
@@ -152,7 +186,8 @@ export async function createTracked(
 ): Promise<WriteResult> {
   const { id: requestedId, ...fields } = input;
   const id = requestedId ?? nanoid(16);
-  await definition.checkReferences?.(db, context.organizationId, fields);
+  const replay = await checkReferencesUnlessReplay(db, definition, context, 'create', requestedId, fields);
+  if (replay) return replay;
   const record = {
     ...toColumns(definition, fields),
     id,
@@ -188,7 +223,8 @@ export async function updateTracked(
   id: string,
   fields: Record<string, unknown>,
 ): Promise<WriteResult> {
-  await definition.checkReferences?.(db, context.organizationId, fields);
+  const replay = await checkReferencesUnlessReplay(db, definition, context, 'update', id, fields);
+  if (replay) return replay;
   return mutateTracked(db, definition, context, id, 'update', toColumns(definition, fields));
 }
 
@@ -232,13 +268,18 @@ async function mutateTracked(
                    then sync_reject('tracked write matched no row') end as rejected,
               w.*
        from (select 1) as one left join written w on true`,
-      [...claimParameters(definition, context, action, id), JSON.stringify(record), context.expectedTransactionId],
+      [
+        ...claimParameters(definition, context, action, id),
+        JSON.stringify(record),
+        context.expectedTransactionId,
+      ],
       { prepare: true },
     );
     if (!result?.claimed) return answerReplay(db, definition, context, action, id);
     return { entity: readRow(definition, result), replayed: false };
   } catch (err) {
-    if ((err as { code?: string }).code === REJECTED) throw await explainRejectedWrite(db, definition, context, id);
+    if ((err as { code?: string }).code === REJECTED)
+      throw await explainRejectedWrite(db, definition, context, id);
     throw err;
   }
 }
@@ -254,15 +295,25 @@ async function explainRejectedWrite(
   if (!current) return AppError.notFound(definition.singular);
   const serverVersion = presentTrackedRow(current);
   if (current.deletedAt) {
-    return new AppError(409, ERROR_CODE.entityDeleted, `This ${definition.singular.toLowerCase()} was deleted`, {
-      serverVersion,
-    });
+    return new AppError(
+      409,
+      ERROR_CODE.entityDeleted,
+      `This ${definition.singular.toLowerCase()} was deleted`,
+      {
+        serverVersion,
+      },
+    );
   }
-  return new AppError(409, ERROR_CODE.transactionConflict, 'The entity changed since the version you expected', {
-    serverVersion,
-    expectedTransaction: context.expectedTransactionId,
-    actualTransaction: versionOf(current),
-  });
+  return new AppError(
+    409,
+    ERROR_CODE.transactionConflict,
+    'The entity changed since the version you expected',
+    {
+      serverVersion,
+      expectedTransaction: context.expectedTransactionId,
+      actualTransaction: versionOf(current),
+    },
+  );
 }
 
 /** The optimistic-lock version of a row: its last update's transaction, else its insert's. */

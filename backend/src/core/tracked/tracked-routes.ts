@@ -6,7 +6,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.ts';
-import { currentOrganization, currentUser, requireMember, requireUser } from '../guards.ts';
+import { currentOrganization, currentUser, requireMember } from '../guards.ts';
 import { bearerSecurity, ErrorSchema, errorResponses, jsonContent, OrgParam } from '../openapi.ts';
 import { HEADER, ID_PATTERN } from '../protocol.ts';
 import { EntityIdSchema, type TrackedEntityDefinition, trackedEntitySchema } from './tracked-entity.ts';
@@ -68,7 +68,7 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
   const collection = `/organizations/{org}/${plural}`;
   const item = `${collection}/{id}`;
   const ItemParams = OrgParam.extend({ id: EntityIdSchema.openapi({ param: { name: 'id', in: 'path' } }) });
-  const guarded = { middleware: [requireUser, requireMember], security: bearerSecurity, tags: [plural] };
+  const guarded = { middleware: [requireMember], security: bearerSecurity, tags: [plural] };
   const written = (status: 200 | 201, description: string) => ({
     [status]: { ...jsonContent(Entity, description), headers: writeHeaders },
   });

@@ -40,7 +40,7 @@ export const getOrganizationRoute = createRoute({
   tags: ['organizations'],
   method: 'get',
   path: '/organizations/{org}',
-  middleware: [requireUser, requireMember] as const,
+  middleware: [requireMember] as const,
   security: bearerSecurity,
   request: { params: OrgParam },
   responses: { 200: jsonContent(OrganizationSchema, 'The organization'), ...errorResponses(401, 404) },
@@ -51,7 +51,7 @@ export const addMemberRoute = createRoute({
   tags: ['organizations'],
   method: 'post',
   path: '/organizations/{org}/members',
-  middleware: [requireUser, requireMember, requireAdmin] as const,
+  middleware: [requireMember, requireAdmin] as const,
   security: bearerSecurity,
   request: {
     params: OrgParam,

@@ -1,0 +1,17 @@
+# Images for docker-compose.yml: `app` runs the API or the CDC worker (TypeScript through tsx),
+# `web` serves the web app and forwards /api to the API.
+FROM node:20-bookworm-slim AS app
+WORKDIR /srv
+COPY package.json package-lock.json ./
+COPY backend/package.json backend/
+COPY cdc/package.json cdc/
+COPY frontend/package.json frontend/
+RUN npm ci --no-audit --no-fund
+COPY . .
+USER node
+EXPOSE 3000
+
+FROM nginx:1.27-alpine AS web
+COPY frontend/public /usr/share/nginx/html
+COPY deploy/nginx.conf /etc/nginx/conf.d/default.conf
+EXPOSE 80

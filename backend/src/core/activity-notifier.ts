@@ -1,0 +1,93 @@
+/**
+ * One LISTEN per API process on the CDC worker's NOTIFY channel, fanned out in memory to the
+ * streams (activity SSE, live shapes) of the organizations a batch touched. postgres.js
+ * re-establishes the LISTEN after a lost connection; streams also re-check on a slow timer, so
+ * a missed notification delays a change but never loses it.
+ */
+import { NOTIFY_CHANNEL } from '@sync/cdc/constants';
+import { parseActivityNotification } from '@sync/cdc/notification';
+import type { Logger } from 'pino';
+import type { Sql } from '../db/client.ts';
+
+type Wake = () => void;
+
+/**
+ * Subscribed from creation, so a batch committed between a stream's read and its wait is not
+ * missed: `wait` then returns at once.
+ */
+export interface ActivityWaiter {
+  /** Resolves at the next batch for the organization (or one since the last wait), a timeout or an abort. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+export interface ActivityNotifier {
+  waiter(organizationId: string): ActivityWaiter;
+  close(): Promise<void>;
+}
+
+export function createActivityNotifier(sql: Sql, logger: Logger): ActivityNotifier {
+  const byOrganization = new Map<string, Set<Wake>>();
+  let listening: Promise<{ unlisten(): Promise<void> }> | undefined;
+
+  const deliver = (payload: string) => {
+    const notification = parseActivityNotification(payload);
+    if (!notification) return;
+    const targets = notification.organizationIds ?? [...byOrganization.keys()];
+    for (const organizationId of targets) {
+      for (const wake of byOrganization.get(organizationId) ?? []) wake();
+    }
+  };
+
+  const subscribe = (organizationId: string, wake: Wake) => {
+    listening ??= sql.listen(NOTIFY_CHANNEL, deliver).catch((err) => {
+      logger.error({ err }, 'LISTEN failed; streams fall back to polling');
+      listening = undefined;
+      return { unlisten: async () => {} };
+    });
+    const wakes = byOrganization.get(organizationId) ?? new Set<Wake>();
+    byOrganization.set(organizationId, wakes);
+    wakes.add(wake);
+    return () => {
+      wakes.delete(wake);
+      if (wakes.size === 0) byOrganization.delete(organizationId);
+    };
+  };
+
+  return {
+    waiter(organizationId) {
+      let woken = false;
+      let release: (() => void) | undefined;
+      const unsubscribe = subscribe(organizationId, () => {
+        woken = true;
+        release?.();
+      });
+      return {
+        wait(timeoutMs, signal) {
+          if (woken || signal?.aborted) {
+            woken = false;
+            return Promise.resolve();
+          }
+          return new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(timer);
+              signal?.removeEventListener('abort', done);
+              release = undefined;
+              woken = false;
+              resolve();
+            };
+            const timer = setTimeout(done, timeoutMs);
+            signal?.addEventListener('abort', done);
+            release = done;
+          });
+        },
+        close: unsubscribe,
+      };
+    },
+    async close() {
+      const current = listening;
+      listening = undefined;
+      await (await current)?.unlisten().catch(() => {});
+    },
+  };
+}

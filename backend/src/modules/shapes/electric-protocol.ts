@@ -1,0 +1,44 @@
+/**
+ * Words of the Electric HTTP shape protocol, declared once (see ELECTRIC-PROTOCOL.md; the
+ * official client's `constants.ts` is the judge).
+ */
+export const ELECTRIC_HEADER = {
+  handle: 'electric-handle',
+  offset: 'electric-offset',
+  schema: 'electric-schema',
+  cursor: 'electric-cursor',
+} as const;
+
+export const ELECTRIC_PARAM = {
+  offset: 'offset',
+  handle: 'handle',
+  live: 'live',
+  cursor: 'cursor',
+  liveSse: 'live_sse',
+  experimentalLiveSse: 'experimental_live_sse',
+  table: 'table',
+  where: 'where',
+  params: 'params',
+  secret: 'secret',
+} as const;
+
+/** Query parameters a proxy forwards to a real Electric (the client's ELECTRIC_PROTOCOL_QUERY_PARAMS). */
+export const PROTOCOL_PARAMS = [
+  'live',
+  'live_sse',
+  'experimental_live_sse',
+  'handle',
+  'offset',
+  'cursor',
+  'expired_handle',
+  'log',
+  'cache-buster',
+] as const;
+
+/** Offsets: before the snapshot, and "from now on, no snapshot". */
+export const OFFSET_BEFORE_ALL = '-1';
+export const OFFSET_NOW = 'now';
+
+export const CONTROL = { upToDate: 'up-to-date', mustRefetch: 'must-refetch' } as const;
+
+export const EXPOSED_HEADERS = Object.values(ELECTRIC_HEADER);

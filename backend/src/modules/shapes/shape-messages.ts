@@ -1,0 +1,118 @@
+/**
+ * Pure mapping between our rows/activities and Electric shape messages. Electric sends every
+ * column value as PostgreSQL's text output (`col::text`) or null; the client parses by the
+ * schema header (int8 → BigInt, bool from "t", json/jsonb with JSON.parse).
+ */
+import { getTableColumns } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import type { TrackedTable } from '../../db/tracked-tables.ts';
+import { CONTROL, OFFSET_BEFORE_ALL, OFFSET_NOW } from './electric-protocol.ts';
+
+export interface ColumnSchema {
+  type: string;
+  pk_index?: number;
+  not_null?: boolean;
+}
+
+const ELECTRIC_TYPE: Record<string, string> = {
+  text: 'text',
+  'timestamp with time zone': 'timestamptz',
+  jsonb: 'jsonb',
+  json: 'json',
+  bigint: 'int8',
+  integer: 'int4',
+  smallint: 'int2',
+  boolean: 'bool',
+  'double precision': 'float8',
+  real: 'float4',
+};
+
+/** The `electric-schema` header value of a tracked table, from its drizzle definition. */
+export function shapeSchema(tracked: TrackedTable): Record<string, ColumnSchema> {
+  const schema: Record<string, ColumnSchema> = {};
+  for (const column of Object.values(getTableColumns(tracked.table)) as PgColumn[]) {
+    const type = ELECTRIC_TYPE[column.getSQLType()] ?? column.getSQLType();
+    schema[column.name] = {
+      type,
+      ...(column.primary ? { pk_index: 0 } : {}),
+      ...(column.notNull ? { not_null: true } : {}),
+    };
+  }
+  return schema;
+}
+
+/** Column names in table order: the snapshot selects them as text in this order. */
+export function shapeColumns(tracked: TrackedTable): string[] {
+  return (Object.values(getTableColumns(tracked.table)) as PgColumn[]).map((c) => c.name);
+}
+
+/** A decoded column value (as the CDC worker stores it in `activities.row`) in Electric's text form. */
+export function encodeValue(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value);
+}
+
+export function messageKey(tracked: TrackedTable, id: string): string {
+  return `"public"."${tracked.tableName}"/"${id.replaceAll('"', '""')}"`;
+}
+
+export interface LogEntry {
+  lsn: string;
+  position: number;
+  action: 'create' | 'update' | 'delete';
+  entityId: string;
+  row: Record<string, unknown>;
+  xid: number;
+}
+
+const OPERATION = { create: 'insert', update: 'update', delete: 'delete' } as const;
+
+/** One activity as a change message; soft deletes leave the shape as deletes. */
+export function changeMessage(tracked: TrackedTable, columns: string[], entry: LogEntry) {
+  const value: Record<string, string | null> = {};
+  for (const column of columns) value[column] = encodeValue(entry.row[column]);
+  return {
+    key: messageKey(tracked, entry.entityId),
+    value,
+    headers: {
+      operation: OPERATION[entry.action],
+      relation: ['public', tracked.tableName],
+      lsn: entry.lsn,
+      op_position: entry.position,
+      txids: [entry.xid],
+    },
+  };
+}
+
+export function upToDateMessage(lsn: string) {
+  return { headers: { control: CONTROL.upToDate, global_last_seen_lsn: lsn } };
+}
+
+export const MUST_REFETCH = [{ headers: { control: CONTROL.mustRefetch } }];
+
+export type ShapeOffset =
+  | { kind: 'before-all' }
+  | { kind: 'now' }
+  | { kind: 'log'; lsn: string; position: number };
+
+/** `-1`, `now` or `<lsn>_<position>` (decimal); anything else is not an offset. */
+export function parseShapeOffset(offset: string | undefined): ShapeOffset | null {
+  if (offset === OFFSET_BEFORE_ALL) return { kind: 'before-all' };
+  if (offset === OFFSET_NOW) return { kind: 'now' };
+  const match = offset?.match(/^(\d{1,20})_(\d{1,10})$/);
+  if (!match) return null;
+  return { kind: 'log', lsn: BigInt(match[1]!).toString(), position: Number(match[2]) };
+}
+
+export function formatShapeOffset(lsn: string, position: number): string {
+  return `${lsn}_${position}`;
+}
+
+/** Electric's cache buster for live responses: must differ from the request's cursor. */
+export function nextCursor(requestCursor: string | undefined, now = Date.now()): string {
+  const cursor = String(Math.floor(now / 1000));
+  return cursor === requestCursor ? String(Number(cursor) + 1) : cursor;
+}

@@ -1,0 +1,202 @@
+/**
+ * Scenario `shapes`, with the official Electric client against our shape endpoint:
+ *   1. initial sync of a 100,000-row shape, beside a plain paginated REST read of the same rows;
+ *   2. write confirmation: from sending a write to `matchStream` resolving, at 200 writes/s;
+ *   3. fan-out: 1,000 live clients on one shape receive one change; p99 delivery and API RSS.
+ */
+
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type Row, Shape, ShapeStream } from '@electric-sql/client';
+import { matchStream } from '@electric-sql/experimental';
+import postgres from 'postgres';
+import { ApiClient, type Member } from '../../backend/src/testing/api.ts';
+import { printTable } from '../support/load.ts';
+import { startBenchStack } from '../support/stack.ts';
+
+const ROWS = Number(process.env.BENCH_SHAPE_ROWS ?? 100_000);
+const CONFIRM_RATE = 200;
+const CONFIRM_SECONDS = Number(process.env.BENCH_CONFIRM_SECONDS ?? 10);
+const FANOUT_CLIENTS = Number(process.env.BENCH_FANOUT_CLIENTS ?? 1_000);
+const FANOUT_PROCESSES = 4;
+
+const percentile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+
+export async function run(): Promise<void> {
+  const stack = await startBenchStack({ cdc: true });
+  const client = new ApiClient(stack.apiUrl);
+  const sql = postgres(stack.cluster.url, { onnotice: () => {} });
+  const controllers: AbortController[] = [];
+  const stream = (member: Member) => {
+    const controller = new AbortController();
+    controllers.push(controller);
+    return new ShapeStream<Row>({
+      url: `${stack.apiUrl}/api/organizations/${member.org.id}/shapes/pages`,
+      headers: { authorization: `Bearer ${member.token}` },
+      signal: controller.signal,
+    });
+  };
+  try {
+    await waitForCdc(client);
+
+    // 1. initial sync
+    const big = await client.newMember();
+    await sql`
+      insert into pages (id, organization_id, title, content, created_by, transactions)
+      select 'bulk-' || lpad(i::text, 8, '0'), ${big.org.id}, 'Page ' || i, repeat('x', 100), ${big.user.id},
+             jsonb_build_object('insert', 'bulk-tx-' || i, 'update', null, 'delete', null)
+      from generate_series(1, ${ROWS}) as i`;
+    await sql`analyze pages`;
+    await waitForActivities(sql, big.org.id, ROWS); // the worker's catch-up would compete with the reads
+    const restStarted = performance.now();
+    let restRows = 0;
+    let cursor: string | null = null;
+    do {
+      const page: any = await client.request(
+        'GET',
+        `/api/organizations/${big.org.id}/pages?limit=500${cursor ? `&cursor=${cursor}` : ''}`,
+        { token: big.token },
+      );
+      restRows += page.body.items.length;
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    const restMs = performance.now() - restStarted;
+    const shapeStarted = performance.now();
+    const rows = await new Shape(stream(big)).rows;
+    const shapeMs = performance.now() - shapeStarted;
+    console.log(`initial sync of ${ROWS.toLocaleString()} rows`);
+    printTable([
+      {
+        read: 'Electric client, one shape',
+        rows: rows.length,
+        ms: shapeMs.toFixed(0),
+        'vs REST': `${(restMs / shapeMs).toFixed(1)}x faster`,
+      },
+      {
+        read: 'REST, 500 per page (baseline)',
+        rows: restRows,
+        ms: restMs.toFixed(0),
+        'vs REST': '(baseline)',
+      },
+    ]);
+
+    // 2. write confirmation latency
+    const writer = await client.newMember();
+    const confirmStream = stream(writer);
+    await new Shape(confirmStream).rows;
+    const latencies: number[] = [];
+    const pending: Promise<void>[] = [];
+    const started = performance.now();
+    const total = CONFIRM_RATE * CONFIRM_SECONDS;
+    for (let i = 0; i < total; i++) {
+      const due = started + (i * 1000) / CONFIRM_RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const tx = `confirm-${i}-${Date.now().toString(36)}`;
+      const sent = performance.now();
+      const confirmed = matchStream(
+        confirmStream,
+        ['insert'],
+        (m: any) => m.value.transactions?.insert === tx,
+        30_000,
+      );
+      pending.push(
+        client
+          .request('POST', `/api/organizations/${writer.org.id}/pages`, {
+            token: writer.token,
+            body: { title: tx },
+            headers: { 'x-transaction-id': tx },
+          })
+          .then(() => confirmed)
+          .then(() => {
+            latencies.push(performance.now() - sent);
+          }),
+      );
+    }
+    await Promise.all(pending);
+    latencies.sort((a, b) => a - b);
+    console.log(`\nwrite confirmation (send → matchStream resolves), ${total} writes at ${CONFIRM_RATE}/s`);
+    printTable([
+      {
+        writes: total,
+        'p50 ms': percentile(latencies, 0.5).toFixed(1),
+        'p99 ms': percentile(latencies, 0.99).toFixed(1),
+        'max ms': latencies.at(-1)!.toFixed(1),
+      },
+    ]);
+
+    // 3. fan-out, the clients spread over FANOUT_PROCESSES processes
+    const fan = await client.newMember();
+    const rssBefore = stack.apiRssMiB();
+    const workers = Array.from({ length: FANOUT_PROCESSES }, () =>
+      fork(
+        fileURLToPath(new URL('../support/fanout-worker.ts', import.meta.url)),
+        [
+          JSON.stringify({
+            url: `${stack.apiUrl}/api/organizations/${fan.org.id}/shapes/pages`,
+            token: fan.token,
+            count: Math.ceil(FANOUT_CLIENTS / FANOUT_PROCESSES),
+          }),
+        ],
+        { execArgv: ['--import', 'tsx'] },
+      ),
+    );
+    await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
+    await new Promise((r) => setTimeout(r, 1_000)); // every client is in live mode
+    const tx = `fanout-${Date.now().toString(36)}`;
+    const reports = workers.map(
+      (w) => new Promise<{ seenAt: number[] }>((resolve) => w.once('message', resolve as never)),
+    );
+    for (const w of workers) w.send({ awaitTransaction: tx });
+    await new Promise((r) => setTimeout(r, 200)); // the workers have subscribed
+    const sentAt = Date.now();
+    await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
+      token: fan.token,
+      body: { title: 'fan-out' },
+      headers: { 'x-transaction-id': tx },
+    });
+    const rssLive = stack.apiRssMiB();
+    const delivered = (await Promise.all(reports))
+      .flatMap((r) => r.seenAt.map((t) => t - sentAt))
+      .sort((a, b) => a - b);
+    console.log(
+      `\nfan-out: one change to ${delivered.length} live clients (long-poll) in ${FANOUT_PROCESSES} client processes`,
+    );
+    printTable([
+      {
+        clients: delivered.length,
+        'p50 ms': percentile(delivered, 0.5).toFixed(0),
+        'p99 ms': percentile(delivered, 0.99).toFixed(0),
+        'API RSS before MiB': rssBefore.toFixed(0),
+        'API RSS live MiB': rssLive.toFixed(0),
+      },
+    ]);
+  } finally {
+    for (const controller of controllers) controller.abort();
+    await sql.end();
+    await stack.stop();
+  }
+}
+
+async function waitForCdc(client: ApiClient): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const health = await client.request('GET', '/api/health');
+    if (health.body?.cdc?.status === 'streaming') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the CDC worker did not start streaming within 30 s');
+}
+
+async function waitForActivities(sql: postgres.Sql, organizationId: string, count: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const [row] = await sql<
+      { n: number }[]
+    >`select count(*)::int as n from activities where organization_id = ${organizationId}`;
+    if ((row?.n ?? 0) >= count) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('the CDC worker did not catch up within 120 s');
+}
