@@ -119,40 +119,32 @@ export function readLog(
   limit: number,
 ): Promise<LogEntry[]> {
   const key = `${organizationId}|${tracked.entityType}|${after.lsn}_${after.position}|${limit}`;
-  return logReads(key, () => queryLog(sql, organizationId, tracked, after, limit));
-}
-
-async function queryLog(
-  sql: Sql,
-  organizationId: string,
-  tracked: TrackedTable,
-  after: LogPosition,
-  limit: number,
-): Promise<LogEntry[]> {
-  const rows = await sql<
-    {
-      lsn: string;
-      position: number;
-      action: LogEntry['action'];
-      entity_id: string;
-      row: Record<string, unknown>;
-      xid: string;
-    }[]
-  >`
+  return logReads(key, async () => {
+    const rows = await sql<
+      {
+        lsn: string;
+        position: number;
+        action: LogEntry['action'];
+        entity_id: string;
+        row: Record<string, unknown>;
+        xid: string;
+      }[]
+    >`
     select lsn::text as lsn, position, action, entity_id, row, xid
     from activities
     where organization_id = ${organizationId} and entity_type = ${tracked.entityType}
       and (lsn, position) > (${after.lsn}::bigint, ${after.position}::int)
     order by lsn, position
     limit ${limit}`;
-  return rows.map((r) => ({
-    lsn: r.lsn,
-    position: r.position,
-    action: r.action,
-    entityId: r.entity_id,
-    row: r.row,
-    xid: Number(r.xid),
-  }));
+    return rows.map((r) => ({
+      lsn: r.lsn,
+      position: r.position,
+      action: r.action,
+      entityId: r.entity_id,
+      row: r.row,
+      xid: Number(r.xid),
+    }));
+  });
 }
 
 /** The newest position of the log (for `offset=now`). */
