@@ -32,6 +32,11 @@ try {
 } catch {
   failed = Math.max(1, failed);
 }
+// vitest also fails a run for errors outside any test (an unhandled rejection): count them
+if (run.status !== 0 && failed === 0) {
+  failed = 1;
+  console.log('vitest reported errors outside the tests (see above)');
+}
 const ok = run.status === 0 && failed === 0 && passed > 0;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(ok ? 0 : 1);

@@ -34,18 +34,26 @@ beforeAll(async () => {
     const forwarded = new URLSearchParams(url.searchParams);
     for (const name of ['table', 'where', 'params[1]', 'secret']) forwarded.delete(name);
     const target = `${stack.api.url}/api/organizations/${organizationId}/shapes/${url.searchParams.get('table')}?${forwarded}`;
-    const answer = await fetch(target, {
-      headers: { authorization: `Bearer ${tokenOf.get(organizationId)}` },
-    });
-    const body = gzipSync(Buffer.from(await answer.arrayBuffer()));
-    const headers: Record<string, string> = {
-      'content-encoding': 'gzip',
-      'content-length': String(body.length),
-    };
-    answer.headers.forEach((value, name) => {
-      if (name.startsWith('electric-') || name === 'content-type') headers[name] = value;
-    });
-    res.writeHead(answer.status, headers).end(body);
+    // a live request still open when the test stack stops ends here: answer like a dead upstream
+    const aborted = new AbortController();
+    res.on('close', () => aborted.abort());
+    try {
+      const answer = await fetch(target, {
+        headers: { authorization: `Bearer ${tokenOf.get(organizationId)}` },
+        signal: aborted.signal,
+      });
+      const body = gzipSync(Buffer.from(await answer.arrayBuffer()));
+      const headers: Record<string, string> = {
+        'content-encoding': 'gzip',
+        'content-length': String(body.length),
+      };
+      answer.headers.forEach((value, name) => {
+        if (name.startsWith('electric-') || name === 'content-type') headers[name] = value;
+      });
+      res.writeHead(answer.status, headers).end(body);
+    } catch {
+      if (!res.headersSent) res.writeHead(502).end();
+    }
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const address = upstream.address() as { port: number };
