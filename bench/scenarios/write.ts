@@ -16,7 +16,7 @@ export async function run(): Promise<void> {
     const member = await new ApiClient(stack.apiUrl).newMember();
     const auth = { authorization: `Bearer ${member.token}` };
     const tracked = `/api/organizations/${member.org.id}/pages`;
-    const plain = `/bench/organizations/${member.org.id}/plain-pages`;
+    const plain = `/api/bench/organizations/${member.org.id}/plain-pages`;
     const load = (
       next: Parameters<typeof runLoad>[0]['next'],
       onResponse?: Parameters<typeof runLoad>[0]['onResponse'],

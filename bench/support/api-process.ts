@@ -18,7 +18,7 @@ const api = await startApiServer({
   databaseUrl: process.env.DATABASE_URL!,
   logger: pino({ level: 'warn' }),
   extend: (app) => {
-    app.post('/bench/organizations/:org/plain-pages', requireUser, requireMember, async (c) => {
+    app.post('/api/bench/organizations/:org/plain-pages', requireMember, async (c) => {
       const body = pageEntity.createBody.parse(await c.req.json());
       const [row] = await c.var.deps.sql`
         insert into pages (id, organization_id, title, created_by, transactions)
@@ -26,7 +26,7 @@ const api = await startApiServer({
         returning *`;
       return c.json(row, 201);
     });
-    app.patch('/bench/organizations/:org/plain-pages/:id', requireUser, requireMember, async (c) => {
+    app.patch('/api/bench/organizations/:org/plain-pages/:id', requireMember, async (c) => {
       const body = pageEntity.updateBody.parse(await c.req.json());
       const [row] = await c.var.deps.sql`
         update pages set title = ${body.title ?? ''}, modified_at = now(), modified_by = ${currentUser(c).id}
