@@ -1,5 +1,6 @@
 /** Starts the API on a port: used by `npm start`, the standalone entry, tests and benchmarks. */
 import { type ServerType, serve } from '@hono/node-server';
+import { DEFAULT_SLOT_NAME } from '@sync/cdc/constants';
 import pino, { type Logger } from 'pino';
 import { createApp } from './app.ts';
 import { createActivityNotifier } from './core/activity-notifier.ts';
@@ -30,6 +31,7 @@ export async function startApiServer(options: {
     sessionDays: 30,
     maxStreamsPerUser: 20,
     shapeLongPollMs: 20_000,
+    cdcSlotName: process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME,
     electricUrl: process.env.ELECTRIC_URL || undefined,
     electricSecret: process.env.ELECTRIC_SECRET || undefined,
     corsOrigins: (process.env.CORS_ORIGINS ?? 'http://localhost:5173').split(',').filter(Boolean),

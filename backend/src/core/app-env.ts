@@ -14,6 +14,8 @@ export interface AppConfig {
   /** Proxy shapes to this Electric service instead of serving them from the activity log. */
   electricUrl?: string | undefined;
   electricSecret?: string | undefined;
+  /** Replication slot of the CDC worker whose status and epoch the API reports. */
+  cdcSlotName: string;
   /** Origins allowed to call the API from a browser (CORS), e.g. the web app's dev server. */
   corsOrigins: string[];
 }
@@ -46,7 +48,6 @@ export type AppEnv = {
     deps: AppDeps;
     user?: SessionUser;
     sessionTokenHash?: string;
-    authenticatedBy?: 'bearer' | 'cookie';
     organization?: OrganizationAccess;
   };
 };

@@ -43,7 +43,6 @@ function credentialsOf(c: Context<AppEnv>): Credentials {
 function signIn(c: Context<AppEnv>, user: SessionUser, credentials: Credentials): void {
   c.set('user', user);
   c.set('sessionTokenHash', credentials.tokenHash);
-  c.set('authenticatedBy', credentials.via);
   if (credentials.via === 'cookie') rejectCrossSiteWrite(c);
 }
 

@@ -52,6 +52,7 @@ const ConflictSchema = ErrorSchema.extend({
 }).openapi('ConflictError');
 
 const writeHeaders = {
+  // documented in the spelling of API.md; HTTP header names are case-insensitive
   'X-Transaction-Id': {
     schema: { type: 'string' as const },
     description: 'The transaction id that was applied',
@@ -163,8 +164,8 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
     result: WriteResult,
     createdStatus: 200 | 201,
   ) => {
-    c.header('X-Transaction-Id', context.transactionId);
-    if (result.replayed) c.header('X-Idempotent-Hit', 'true');
+    c.header(HEADER.transactionId, context.transactionId);
+    if (result.replayed) c.header(HEADER.idempotentHit, 'true');
     return c.json(presentTrackedRow(result.entity), result.replayed ? 200 : createdStatus);
   };
 

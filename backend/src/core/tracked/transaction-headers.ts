@@ -1,5 +1,5 @@
 import { customAlphabet } from 'nanoid';
-import { ID_PATTERN } from '../protocol.ts';
+import { HEADER } from '../protocol.ts';
 
 const randomPart = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -16,17 +16,13 @@ export interface TransactionHeaders {
 
 /** The validated request headers (see the route's header schema) with a server-made id when absent. */
 export function resolveTransactionHeaders(headers: {
-  'x-transaction-id'?: string | undefined;
-  'x-client-id'?: string | undefined;
-  'x-expected-transaction-id'?: string | undefined;
+  [HEADER.transactionId]?: string | undefined;
+  [HEADER.clientId]?: string | undefined;
+  [HEADER.expectedTransactionId]?: string | undefined;
 }): TransactionHeaders {
   return {
-    transactionId: headers['x-transaction-id'] ?? createTransactionId(),
-    clientId: headers['x-client-id'] ?? null,
-    expectedTransactionId: headers['x-expected-transaction-id'] ?? null,
+    transactionId: headers[HEADER.transactionId] ?? createTransactionId(),
+    clientId: headers[HEADER.clientId] ?? null,
+    expectedTransactionId: headers[HEADER.expectedTransactionId] ?? null,
   };
-}
-
-export function isValidId(value: string): boolean {
-  return ID_PATTERN.test(value);
 }

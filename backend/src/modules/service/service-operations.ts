@@ -7,12 +7,13 @@ export interface CdcHealth {
   lastEventAt: string | null;
 }
 
-const CDC_SLOT = process.env.CDC_SLOT_NAME || undefined;
-
 /** Database reachability and the CDC worker's replication slot (read from the server). */
 export async function readHealth(deps: AppDeps): Promise<{ db: 'ok' | 'down'; cdc: CdcHealth }> {
   try {
-    const { status, lagBytes, lastEventAt } = await withTimeout(readCdcStatus(deps.sql, CDC_SLOT), 2000);
+    const { status, lagBytes, lastEventAt } = await withTimeout(
+      readCdcStatus(deps.sql, deps.config.cdcSlotName),
+      2000,
+    );
     deps.metrics.cdcLagBytes.set(lagBytes);
     deps.metrics.cdcUp.set(status === 'streaming' ? 1 : 0);
     return { db: 'ok', cdc: { status, lagBytes, lastEventAt } };

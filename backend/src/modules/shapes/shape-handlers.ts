@@ -22,10 +22,10 @@ import { bearerSecurity, errorResponses, OrgParam } from '../../core/openapi.ts'
 import { ERROR_CODE } from '../../core/protocol.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
+import { activityId } from '../activities/activity-operations.ts';
 import { ELECTRIC_HEADER, ELECTRIC_PARAM } from './electric-protocol.ts';
 import {
   changeMessage,
-  formatShapeOffset,
   MUST_REFETCH,
   nextCursor,
   parseShapeOffset,
@@ -114,12 +114,12 @@ async function serveShape(
 
   const canonical = (state: ShapeLogState) => shapeHandle(tracked, state);
   if (offset.kind === 'before-all') {
-    const start = await readSnapshotStart(sql, organizationId, tracked);
+    const start = await readSnapshotStart(sql, organizationId, tracked, c.var.deps.config.cdcSlotName);
     c.header(
       ELECTRIC_HEADER.handle,
       isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state),
     );
-    c.header(ELECTRIC_HEADER.offset, formatShapeOffset(start.position.lsn, start.position.position));
+    c.header(ELECTRIC_HEADER.offset, activityId(start.position));
     c.header(ELECTRIC_HEADER.schema, schema);
     c.header('content-type', 'application/json');
     // streamed as PostgreSQL produces the rows: a large shape is never one string in memory
@@ -133,7 +133,7 @@ async function serveShape(
     });
   }
 
-  const state = await readLogState(sql);
+  const state = await readLogState(sql, c.var.deps.config.cdcSlotName);
   const handle = query.handle;
   if (!isHandleOf(handle, canonical(state))) {
     return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });
@@ -169,7 +169,7 @@ async function serveShape(
     if (entries.length < PAGE) messages.push(upToDateMessage(last.lsn));
     return c.json(messages, 200, {
       ...headers,
-      [ELECTRIC_HEADER.offset]: formatShapeOffset(last.lsn, last.position),
+      [ELECTRIC_HEADER.offset]: activityId(last),
     });
   } finally {
     waiter?.close();
@@ -185,7 +185,7 @@ function streamShapeSse(
 ) {
   const { deps } = c.var;
   for (const [name, value] of Object.entries(headers)) c.header(name, value);
-  c.header(ELECTRIC_HEADER.offset, formatShapeOffset(from.lsn, from.position));
+  c.header(ELECTRIC_HEADER.offset, activityId(from));
   c.header('X-Accel-Buffering', 'no');
   const columns = shapeColumns(tracked);
   deps.metrics.streamClients.inc({ kind: 'shape-sse' });

@@ -6,6 +6,8 @@
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
+import { parseActivityId } from '../activities/activity-operations.ts';
+import { ACTIVITY_CURSOR } from '../activities/activity-schema.ts';
 import { CONTROL, OFFSET_BEFORE_ALL, OFFSET_NOW } from './electric-protocol.ts';
 
 export interface ColumnSchema {
@@ -98,17 +100,13 @@ export type ShapeOffset =
   | { kind: 'now' }
   | { kind: 'log'; lsn: string; position: number };
 
-/** `-1`, `now` or `<lsn>_<position>` (decimal); anything else is not an offset. */
+/** `-1`, `now` or an activity id `<lsn>_<position>`; anything else is not an offset. */
 export function parseShapeOffset(offset: string | undefined): ShapeOffset | null {
   if (offset === OFFSET_BEFORE_ALL) return { kind: 'before-all' };
   if (offset === OFFSET_NOW) return { kind: 'now' };
-  const match = offset?.match(/^(\d{1,20})_(\d{1,10})$/);
-  if (!match) return null;
-  return { kind: 'log', lsn: BigInt(match[1]!).toString(), position: Number(match[2]) };
-}
-
-export function formatShapeOffset(lsn: string, position: number): string {
-  return `${lsn}_${position}`;
+  if (!offset || !ACTIVITY_CURSOR.test(offset)) return null;
+  const { lsn, position } = parseActivityId(offset);
+  return { kind: 'log', lsn: BigInt(lsn).toString(), position };
 }
 
 /** Electric's cache buster for live responses: must differ from the request's cursor. */

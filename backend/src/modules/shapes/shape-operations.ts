@@ -11,8 +11,6 @@ import type { Queryable, Sql } from '../../db/client.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { type LogEntry, messageKey, shapeColumns } from './shape-messages.ts';
 
-const CDC_SLOT = process.env.CDC_SLOT_NAME || 'sync_activities';
-
 export interface LogPosition {
   lsn: string;
   position: number;
@@ -52,10 +50,10 @@ export function isPruned(offset: LogPosition, state: Pick<ShapeLogState, 'pruned
   return BigInt(offset.lsn) < BigInt(state.prunedThroughLsn);
 }
 
-export async function readLogState(sql: Queryable): Promise<ShapeLogState> {
+export async function readLogState(sql: Queryable, cdcSlotName: string): Promise<ShapeLogState> {
   const [row] = await sql<{ log_id: string; pruned_through_lsn: string; epoch: number }[]>`
     select l.id as log_id, l.pruned_through_lsn::text as pruned_through_lsn,
-           coalesce((select epoch from cdc_state where slot_name = ${CDC_SLOT}), 1) as epoch
+           coalesce((select epoch from cdc_state where slot_name = ${cdcSlotName}), 1) as epoch
     from activity_log l limit 1`;
   return {
     logId: row?.log_id ?? 'none',
@@ -75,8 +73,12 @@ export async function readSnapshotStart(
   sql: Sql,
   organizationId: string,
   tracked: TrackedTable,
+  cdcSlotName: string,
 ): Promise<{ position: LogPosition; state: ShapeLogState }> {
-  const [state, head] = await Promise.all([readLogState(sql), readLogHead(sql, organizationId, tracked)]);
+  const [state, head] = await Promise.all([
+    readLogState(sql, cdcSlotName),
+    readLogHead(sql, organizationId, tracked),
+  ]);
   const position = isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
   return { position, state };
 }
