@@ -11,10 +11,10 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import pino from 'pino';
+import { ApiClient } from '../backend/src/api-client.ts';
 import { runMigrations } from '../backend/src/db/client.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
 import { startApiServer } from '../backend/src/server.ts';
-import { ApiClient } from '../backend/src/testing/api.ts';
 
 const WEB_ROOT = 'frontend/public';
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };

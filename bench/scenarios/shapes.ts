@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { matchStream } from '@electric-sql/experimental';
 import postgres from 'postgres';
-import { ApiClient, type Member } from '../../backend/src/testing/api.ts';
+import { ApiClient, type Member } from '../../backend/src/api-client.ts';
 import { printTable } from '../support/load.ts';
 import { startBenchStack } from '../support/stack.ts';
 

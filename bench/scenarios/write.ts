@@ -3,7 +3,7 @@
  * idempotent replays at concurrency 32, each beside a plain untracked insert/update of the same
  * table served by the same API process in the same run.
  */
-import { ApiClient } from '../../backend/src/testing/api.ts';
+import { ApiClient } from '../../backend/src/api-client.ts';
 import { type LoadResult, printTable, runLoad } from '../support/load.ts';
 import { startBenchStack } from '../support/stack.ts';
 

@@ -5,12 +5,7 @@
  */
 import { nanoid } from 'nanoid';
 import pino from 'pino';
-import {
-  currentOrganization,
-  currentUser,
-  requireMember,
-  requireUser,
-} from '../../backend/src/core/guards.ts';
+import { currentOrganization, currentUser, requireMember } from '../../backend/src/core/guards.ts';
 import { pageEntity } from '../../backend/src/modules/pages/page-entity.ts';
 import { startApiServer } from '../../backend/src/server.ts';
 
