@@ -8,7 +8,7 @@ let alice: Member;
 let mallory: Member;
 
 beforeAll(async () => {
-  stack = await startTestStack({ cdc: true });
+  stack = await startTestStack({ cdc: true, config: { maxStreamsPerUser: 3 } });
   alice = await stack.client.newMember();
   mallory = await stack.client.newMember();
 });
@@ -262,6 +262,29 @@ describe('activity stream (SSE)', () => {
         during,
       );
     }
+  });
+
+  it('caps the streams one user holds open with 429 RATE_LIMITED, and frees a place when one closes', async () => {
+    const member = await stack.client.newMember();
+    const headers = { authorization: `Bearer ${member.token}` };
+    const open = [];
+    for (let i = 0; i < 3; i++) {
+      const sse = await openSse(streamUrl(member), headers);
+      expect(sse.status).toBe(200);
+      open.push(sse);
+    }
+    const refused = await fetch(streamUrl(member), { headers });
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toMatchObject({ code: 'RATE_LIMITED' });
+    open.pop()!.close();
+    const deadline = Date.now() + 5_000;
+    let again = await openSse(streamUrl(member), headers);
+    while (again.status !== 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      again = await openSse(streamUrl(member), headers);
+    }
+    expect(again.status).toBe(200);
+    for (const sse of [...open, again]) sse.close();
   });
 
   it("never streams another organization's activities", async () => {

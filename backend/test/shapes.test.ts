@@ -196,6 +196,32 @@ describe('handles and offsets', () => {
     expect(body.at(-1).headers.global_last_seen_lsn).toMatch(/^\d+$/);
   });
 
+  it('lets the allowed browser origin read the electric-* headers (CORS), and no other origin', async () => {
+    const url = `${stack.api.url}${base(alice)}/shapes/pages?offset=-1`;
+    const allowed = await fetch(url, {
+      headers: { authorization: `Bearer ${alice.token}`, origin: 'http://localhost:5173' },
+    });
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    const exposed = (allowed.headers.get('access-control-expose-headers') ?? '')
+      .toLowerCase()
+      .split(/\s*,\s*/);
+    expect(exposed).toEqual(
+      expect.arrayContaining([
+        'electric-handle',
+        'electric-offset',
+        'electric-schema',
+        'electric-cursor',
+        'x-transaction-id',
+      ]),
+    );
+    await allowed.body?.cancel();
+    const foreign = await fetch(url, {
+      headers: { authorization: `Bearer ${alice.token}`, origin: 'https://evil.example' },
+    });
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    await foreign.body?.cancel();
+  });
+
   it('answers 409 with the current handle for an unknown handle, and the client recovers', async () => {
     const { offset, handle } = await firstResponse(alice);
     const raw = await fetch(
