@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
 import { openSse } from '../src/testing/sse.ts';
+import { orgPath, txId } from './support/contract.ts';
 
 let stack: TestStack;
 let alice: Member;
@@ -16,9 +17,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-let seq = 0;
-const txId = () => `tx-act-${Date.now().toString(36)}-${(++seq).toString().padStart(5, '0')}`;
-const base = (m: Member) => `/api/organizations/${m.org.slug}`;
+const base = orgPath;
 const get = (path: string, m: Member = alice) => stack.client.request('GET', path, { token: m.token });
 const write = (
   method: string,
@@ -41,7 +40,7 @@ async function waitForTransaction(transactionId: string, m: Member = alice, time
 
 describe('activity feed', () => {
   it('records create, update and soft delete with transaction id, client id, user and changed keys', async () => {
-    const [createTx, updateTx, deleteTx] = [txId(), txId(), txId()];
+    const [createTx, updateTx, deleteTx] = [txId('tx-act'), txId('tx-act'), txId('tx-act')];
     const created = await write(
       'POST',
       `${base(alice)}/pages`,
@@ -84,18 +83,18 @@ describe('activity feed', () => {
   });
 
   it('filters by transaction, client, action and entity type, and pages with after/nextCursor', async () => {
-    const client = `client_filter_${seq}`;
+    const client = `client_filter_${Date.now().toString(36)}`;
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const res = await write(
         'POST',
         `${base(alice)}/pages`,
         { title: `f${i}` },
-        { 'x-transaction-id': txId(), 'x-client-id': client },
+        { 'x-transaction-id': txId('tx-act'), 'x-client-id': client },
       );
       ids.push(res.body.id);
     }
-    const lastTx = txId();
+    const lastTx = txId('tx-act');
     await write(
       'PATCH',
       `${base(alice)}/pages/${ids[0]}`,
@@ -141,7 +140,7 @@ describe('transaction status', () => {
       code: 'NOT_FOUND',
     });
 
-    const tx = txId();
+    const tx = txId('tx-act');
     await write('POST', `${base(alice)}/pages`, { title: 'status' }, { 'x-transaction-id': tx });
     const applied = await waitForTransaction(tx);
     expect(applied).toMatchObject({
@@ -152,7 +151,7 @@ describe('transaction status', () => {
   });
 
   it('does not confirm a transaction to another organization', async () => {
-    const tx = txId();
+    const tx = txId('tx-act');
     await write('POST', `${base(alice)}/pages`, { title: 'private' }, { 'x-transaction-id': tx });
     await waitForTransaction(tx);
     const res = await get(`${base(mallory)}/transactions/${tx}`, mallory);
@@ -170,7 +169,7 @@ describe('counts', () => {
         'POST',
         `${base(member)}/pages`,
         { title: `c${i}` },
-        { 'x-transaction-id': txId() },
+        { 'x-transaction-id': txId('tx-act') },
         member,
       );
       pageIds.push(res.body.id);
@@ -185,10 +184,10 @@ describe('counts', () => {
         url: 'https://example.com/a.png',
         pageId: pageIds[0],
       },
-      { 'x-transaction-id': txId() },
+      { 'x-transaction-id': txId('tx-act') },
       member,
     );
-    const lastTx = txId();
+    const lastTx = txId('tx-act');
     await write(
       'DELETE',
       `${base(member)}/pages/${pageIds[1]}`,
@@ -219,7 +218,7 @@ describe('activity stream (SSE)', () => {
       expect(sse.status).toBe(200);
       await sse.until((e) => e.some((x) => x.event === 'counts'));
       expect(sse.events[0]!.event).toBe('connected');
-      const tx = txId();
+      const tx = txId('tx-act');
       await write('POST', `${base(alice)}/pages`, { title: 'live' }, { 'x-transaction-id': tx });
       const events = await sse.until((e) =>
         e.some((x) => x.event === 'activity' && x.data.transactionId === tx),
@@ -236,14 +235,14 @@ describe('activity stream (SSE)', () => {
     const member = await stack.client.newMember();
     const headers = { authorization: `Bearer ${member.token}` };
     const first = await openSse(streamUrl(member), headers);
-    const before = [txId(), txId()];
+    const before = [txId('tx-act'), txId('tx-act')];
     for (const tx of before)
       await write('POST', `${base(member)}/pages`, { title: tx }, { 'x-transaction-id': tx }, member);
     await first.until((e) => e.filter((x) => x.event === 'activity').length >= 2);
     first.close();
     const lastSeen = first.events.filter((x) => x.event === 'activity').at(-1)!.id!;
 
-    const during = [txId(), txId(), txId()];
+    const during = [txId('tx-act'), txId('tx-act'), txId('tx-act')];
     for (const tx of during)
       await write('POST', `${base(member)}/pages`, { title: tx }, { 'x-transaction-id': tx }, member);
     await waitForTransaction(during.at(-1)!, member);
@@ -291,7 +290,7 @@ describe('activity stream (SSE)', () => {
     const sse = await openSse(streamUrl(mallory), { authorization: `Bearer ${mallory.token}` });
     try {
       await sse.until((e) => e.some((x) => x.event === 'counts'));
-      const tx = txId();
+      const tx = txId('tx-act');
       await write('POST', `${base(alice)}/pages`, { title: 'not for mallory' }, { 'x-transaction-id': tx });
       await waitForTransaction(tx);
       await new Promise((r) => setTimeout(r, 300));
@@ -329,7 +328,7 @@ describe('one source of truth (guarantee 6)', () => {
           const live: string[] = [];
           let lastTx = '';
           for (const op of ops) {
-            const tx = txId();
+            const tx = txId('tx-act');
             if (op.op === 'create') {
               const res = await write(
                 'POST',

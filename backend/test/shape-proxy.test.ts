@@ -11,6 +11,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, startApiServer } from '../src/server.ts';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
+import { txId } from './support/contract.ts';
 
 let stack: TestStack;
 let proxy: ApiServer;
@@ -69,9 +70,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-let seq = 0;
-const txId = () => `tx-proxy-${Date.now().toString(36)}-${++seq}`;
-
 describe('shape proxy mode', () => {
   it('forwards only protocol parameters with server-side table, where and organization', async () => {
     received.length = 0;
@@ -107,7 +105,7 @@ describe('shape proxy mode', () => {
     await stack.client.request('POST', path, {
       token: alice.token,
       body: { title: 'before' },
-      headers: { 'x-transaction-id': txId() },
+      headers: { 'x-transaction-id': txId('tx-proxy') },
     });
     const controller = new AbortController();
     const shape = new Shape(
@@ -122,7 +120,7 @@ describe('shape proxy mode', () => {
       await stack.client.request('POST', path, {
         token: alice.token,
         body: { title: 'after' },
-        headers: { 'x-transaction-id': txId() },
+        headers: { 'x-transaction-id': txId('tx-proxy') },
       });
       const deadline = Date.now() + 10_000;
       while (

@@ -3,6 +3,7 @@ import { matchStream } from '@electric-sql/experimental';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
+import { orgPath, txId } from './support/contract.ts';
 
 let stack: TestStack;
 let sql: postgres.Sql;
@@ -22,9 +23,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-let seq = 0;
-const txId = () => `tx-shape-${Date.now().toString(36)}-${(++seq).toString().padStart(5, '0')}`;
-const base = (m: Member) => `/api/organizations/${m.org.slug}`;
+const base = orgPath;
 const write = (
   method: string,
   path: string,
@@ -92,7 +91,7 @@ describe('shape protocol with the official client', () => {
         'POST',
         `${base(alice)}/pages`,
         { title: `initial ${i}`, content: `c${i}` },
-        { 'x-transaction-id': txId() },
+        { 'x-transaction-id': txId('tx-shape') },
       );
     const shape = new Shape(shapeStream(alice));
     const rows = await shape.rows;
@@ -113,7 +112,7 @@ describe('shape protocol with the official client', () => {
     await new Shape(stream).rows;
     const path = `${base(alice)}/pages`;
 
-    const createTx = txId();
+    const createTx = txId('tx-shape');
     const created = matchStream(
       stream,
       ['insert'],
@@ -124,7 +123,7 @@ describe('shape protocol with the official client', () => {
     const insert = await created;
     expect(insert.value.id).toBe(res.body.id);
 
-    const updateTx = txId();
+    const updateTx = txId('tx-shape');
     const updated = matchStream(
       stream,
       ['update'],
@@ -138,7 +137,7 @@ describe('shape protocol with the official client', () => {
     const [row] = await sql`select xmin::text from pages where id = ${res.body.id}`;
     expect((update.headers as any).txids).toEqual([Number(row!.xmin)]);
 
-    const deleteTx = txId();
+    const deleteTx = txId('tx-shape');
     const deleted = matchStream(
       stream,
       ['delete'],
@@ -152,14 +151,14 @@ describe('shape protocol with the official client', () => {
   it('streams live changes over SSE too', async () => {
     const stream = shapeStream(alice, { liveSse: true });
     await new Shape(stream).rows;
-    const tx = txId();
+    const tx = txId('tx-shape');
     const seen = matchStream(stream, ['insert'], (m: any) => m.value.transactions?.insert === tx, 10_000);
     await write('POST', `${base(alice)}/pages`, { title: 'over sse' }, { 'x-transaction-id': tx });
     expect((await seen).value.title).toBe('over sse');
   });
 
   it('serves attachments through the same generic endpoint with int8 sizes as BigInt', async () => {
-    const tx = txId();
+    const tx = txId('tx-shape');
     await write(
       'POST',
       `${base(alice)}/attachments`,
@@ -239,7 +238,7 @@ describe('handles and offsets', () => {
 
   it('continues from a saved offset and handle without losing changes made meanwhile', async () => {
     const { offset, handle } = await firstResponse(alice);
-    const txs = [txId(), txId(), txId()];
+    const txs = [txId('tx-shape'), txId('tx-shape'), txId('tx-shape')];
     for (const tx of txs)
       await write('POST', `${base(alice)}/pages`, { title: tx }, { 'x-transaction-id': tx });
     const stream = shapeStream(alice, { offset, handle });
@@ -259,7 +258,7 @@ describe('handles and offsets', () => {
 
   it('answers 409 to an offset older than retention, and a fresh snapshot is not sent back behind it', async () => {
     const member = await stack.client.newMember();
-    const tx = txId();
+    const tx = txId('tx-shape');
     await write('POST', `${base(member)}/pages`, { title: 'old' }, { 'x-transaction-id': tx }, member);
     await waitForActivity(tx);
     const { offset, handle } = await firstResponse(member);
@@ -313,12 +312,17 @@ describe('tenant isolation of shapes', () => {
   });
 
   it('never widens the shape whatever table, where, columns or params a caller sends', async () => {
-    await write('POST', `${base(alice)}/pages`, { title: 'alice secret' }, { 'x-transaction-id': txId() });
+    await write(
+      'POST',
+      `${base(alice)}/pages`,
+      { title: 'alice secret' },
+      { 'x-transaction-id': txId('tx-shape') },
+    );
     await write(
       'POST',
       `${base(mallory)}/pages`,
       { title: 'mallory own' },
-      { 'x-transaction-id': txId() },
+      { 'x-transaction-id': txId('tx-shape') },
       mallory,
     );
     const attempts = [
@@ -371,7 +375,7 @@ describe('convergence under concurrent writes (guarantees 4 and 6)', () => {
               'POST',
               path,
               { title: `t${next()}` },
-              { 'x-transaction-id': txId() },
+              { 'x-transaction-id': txId('tx-shape') },
               member,
             );
             if (res.status === 201) live.push(res.body.id);
@@ -381,12 +385,18 @@ describe('convergence under concurrent writes (guarantees 4 and 6)', () => {
               'PATCH',
               `${path}/${id}`,
               { title: `u${next()}` },
-              { 'x-transaction-id': txId() },
+              { 'x-transaction-id': txId('tx-shape') },
               member,
             );
           } else {
             const id = live.splice(next() % live.length, 1)[0]!;
-            await write('DELETE', `${path}/${id}`, undefined, { 'x-transaction-id': txId() }, member);
+            await write(
+              'DELETE',
+              `${path}/${id}`,
+              undefined,
+              { 'x-transaction-id': txId('tx-shape') },
+              member,
+            );
           }
         }),
       );

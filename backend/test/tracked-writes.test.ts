@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
-import { countOf } from './support/contract.ts';
+import { countOf, txId } from './support/contract.ts';
 
 let stack: TestStack;
 let sql: postgres.Sql;
@@ -17,8 +17,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-let seq = 0;
-const txId = () => `tx-${Date.now().toString(36)}-${(++seq).toString().padStart(6, '0')}`;
 const pages = (m: Member) => `/api/organizations/${m.org.slug}/pages`;
 
 function write(

@@ -52,6 +52,9 @@ let seq = 0;
 export const txId = (prefix = 'tx') =>
   `${prefix}-${Date.now().toString(36)}-${process.pid.toString(36)}${(++seq).toString(36).padStart(5, '0')}`;
 
+/** The base path of a member's organization. */
+export const orgPath = (member: { org: { slug: string } }) => `/api/organizations/${member.org.slug}`;
+
 export function connectDb(url: string): postgres.Sql {
   return postgres(url, { onnotice: () => {}, max: 4 });
 }
