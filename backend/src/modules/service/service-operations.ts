@@ -1,5 +1,6 @@
 import { readCdcStatus } from '@sync/cdc/status';
 import type { AppDeps } from '../../core/app-env.ts';
+import { withTimeout } from '../../core/timeout.ts';
 
 export interface CdcHealth {
   status: string;
@@ -20,12 +21,4 @@ export async function readHealth(deps: AppDeps): Promise<{ db: 'ok' | 'down'; cd
   } catch {
     return { db: 'down', cdc: { status: 'unknown', lagBytes: 0, lastEventAt: null } };
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
