@@ -20,6 +20,7 @@ import { organizationHandlers } from './modules/organizations/organization-handl
 import { serviceHandlers } from './modules/service/service-handlers.ts';
 import { EXPOSED_HEADERS } from './modules/shapes/electric-protocol.ts';
 import { shapeRoutes } from './modules/shapes/shape-handlers.ts';
+import { undoHandlers } from './modules/undo/undo-handlers.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -105,6 +106,7 @@ export function createApp(deps: AppDeps) {
     app.route('/api', shapeRoutes(entity));
   }
   app.route('/api', activityHandlers);
+  app.route('/api', undoHandlers);
 
   app.doc31('/api/openapi.json', {
     openapi: '3.1.0',

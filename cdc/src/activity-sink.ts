@@ -51,6 +51,7 @@ const COLUMNS = [
   'changed_keys',
   'row',
   'previous_values',
+  'undoes_transaction_id',
   'xid',
   'created_at',
 ] as const;
@@ -127,7 +128,9 @@ function copyLine(a: ActivityRow): string {
     a.organizationId,
   )}\t${text(a.userId)}\t${text(a.transactionId)}\t${text(a.clientId)}\t${text(textArray(a.changedKeys))}\t${json(
     a.row,
-  )}\t${a.previousValues === null ? '\\N' : json(a.previousValues)}\t${a.xid}\t${a.createdAt}\n`;
+  )}\t${a.previousValues === null ? '\\N' : json(a.previousValues)}\t${text(a.undoesTransactionId)}\t${a.xid}\t${
+    a.createdAt
+  }\n`;
 }
 
 const COPY_SPECIAL = /[\\\n\r\t]/;

@@ -7,6 +7,10 @@
  *   update, deleted_at null → set   → <type>.deleted  action delete   (soft delete)
  *   update, otherwise               → <type>.updated  action update   (an undelete is an update)
  *   delete                          → <type>.deleted  action delete   (hard delete: row = old row)
+ *
+ * An undo is an ordinary write of one of these kinds; its row's `transactions.undo` is
+ * `{ transactionId, undoes }`, and the activity whose transaction id is that `transactionId`
+ * names `undoes` as the transaction it undid (later writes leave the stale entry behind).
  */
 import type { activities } from '@sync/backend/db/schema';
 import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/backend/db/tracked-tables';
@@ -135,9 +139,17 @@ export function activityFromChange(change: RowChange, context: ChangeContext): A
     previousValues: tracked.keepPreviousValues
       ? previousValuesOf(change.relation, before, after, changedKeys)
       : null,
+    undoesTransactionId: change.tag === 'delete' ? null : undoneBy(transactions, transactionId),
     xid: context.xid >>> 0,
     createdAt: isoFromMicros(context.commitTime),
   };
+}
+
+/** The transaction an undo undid, when this change is that undo. */
+function undoneBy(transactions: Partial<Record<string, unknown>> | null | undefined, transactionId: unknown) {
+  const undo = transactions?.undo as Partial<Record<string, unknown>> | null | undefined;
+  if (!undo || typeof undo !== 'object' || transactionId == null) return null;
+  return undo.transactionId === transactionId ? textOrNull(undo.undoes) : null;
 }
 
 /**

@@ -2,6 +2,8 @@
  * The change → activity mapping and the count deltas, pure: no database. Inputs look exactly
  * like pg-logical-replication's pgoutput messages with the decoder's text values.
  */
+
+import { trackedTables } from '@sync/backend/db/tracked-tables';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -121,6 +123,7 @@ describe('activityFromChange', () => {
         content: '',
       },
       previousValues: null,
+      undoesTransactionId: null,
       xid: 755,
       createdAt: '2026-01-02T03:04:05.123456Z',
     });
@@ -180,6 +183,63 @@ describe('activityFromChange', () => {
       previousValues: null,
     });
     expect(activity?.row.title).toBe('Hello again');
+  });
+
+  it('names the undone transaction on the activity of the undo, and only there', () => {
+    const undo = '"undo": {"undoes": "tx-update", "transactionId": "tx-undo"}';
+    const undone = tuple({
+      ...updated,
+      title: 'Hello',
+      transactions: `{"delete": null, "insert": "tx-create", "update": "tx-undo", ${undo}}`,
+    });
+    const activity = activityFromChange(
+      { tag: 'update', relation: pages, old: updated, new: undone },
+      context,
+    );
+    expect(activity).toMatchObject({
+      type: 'page.updated',
+      transactionId: 'tx-undo',
+      undoesTransactionId: 'tx-update',
+      changedKeys: ['title'],
+      previousValues: { title: 'Hello again' },
+    });
+    // a later write leaves the stale entry in the row: its activity names no undone transaction
+    const later = tuple({
+      ...undone,
+      title: 'Later',
+      transactions: `{"delete": null, "insert": "tx-create", "update": "tx-later", ${undo}}`,
+    });
+    expect(
+      activityFromChange({ tag: 'update', relation: pages, old: undone, new: later }, context)
+        ?.undoesTransactionId,
+    ).toBeNull();
+    const deleted = tuple({
+      ...undone,
+      deleted_at: '2026-01-02 03:07:00+00',
+      transactions: `{"delete": "tx-del", "insert": "tx-create", "update": "tx-undo", ${undo}}`,
+    });
+    expect(
+      activityFromChange({ tag: 'update', relation: pages, old: undone, new: deleted }, context)
+        ?.undoesTransactionId,
+    ).toBeNull();
+    // a hard delete's row is the old row: its stamp belongs to an earlier write
+    expect(
+      activityFromChange({ tag: 'delete', relation: pages, old: undone }, context)?.undoesTransactionId,
+    ).toBeNull();
+  });
+
+  it('leaves out previous values for an entity type registered without them', () => {
+    const registration = trackedTables.find((t) => t.tableName === 'pages')!;
+    registration.keepPreviousValues = false;
+    try {
+      const activity = activityFromChange(
+        { tag: 'update', relation: pages, old: created, new: updated },
+        context,
+      );
+      expect(activity).toMatchObject({ changedKeys: ['title'], previousValues: null });
+    } finally {
+      registration.keepPreviousValues = true;
+    }
   });
 
   it('falls back to created_by when an update has no modifier', () => {

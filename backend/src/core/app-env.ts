@@ -16,6 +16,11 @@ export interface AppConfig {
   electricSecret?: string | undefined;
   /** Replication slot of the CDC worker whose status and epoch the API reports. */
   cdcSlotName: string;
+  /**
+   * How long an undo waits for the CDC worker to record the transaction it undoes (usually a
+   * few milliseconds) before answering 409 TRANSACTION_NOT_RECORDED.
+   */
+  undoRecordWaitMs: number;
   /** Origins allowed to call the API from a browser (CORS), e.g. the web app's dev server. */
   corsOrigins: string[];
 }

@@ -27,6 +27,8 @@ export const ERROR_CODE = {
   transactionConflict: 'TRANSACTION_CONFLICT',
   entityDeleted: 'ENTITY_DELETED',
   transactionIdReused: 'TRANSACTION_ID_REUSED',
+  previousValuesNotKept: 'PREVIOUS_VALUES_NOT_KEPT',
+  transactionNotRecorded: 'TRANSACTION_NOT_RECORDED',
   payloadTooLarge: 'PAYLOAD_TOO_LARGE',
   rateLimited: 'RATE_LIMITED',
   serviceUnavailable: 'SERVICE_UNAVAILABLE',

@@ -61,6 +61,17 @@ export interface RowTransactions {
   insert: string | null;
   update: string | null;
   delete: string | null;
+  /**
+   * The last undo applied to the row: that write's own transaction id and the transaction it
+   * undid. Self-identifying, so later writes need not clear it: the CDC worker names the undone
+   * transaction only on the activity whose transaction id is `transactionId`.
+   */
+  undo?: RowUndo;
+}
+
+export interface RowUndo {
+  transactionId: string;
+  undoes: string;
 }
 
 /** Columns every tracked table has; the tracked-entity core reads and writes only these. */
@@ -152,6 +163,8 @@ export const activities = pgTable(
     /** The row after the change, as column name → value (snake_case, as in the table). */
     row: jsonb('row').$type<Record<string, unknown>>().notNull(),
     previousValues: jsonb('previous_values').$type<Record<string, unknown>>(),
+    /** For the activity of an undo: the transaction it undid. */
+    undoesTransactionId: text('undoes_transaction_id'),
     /** PostgreSQL xid of the source transaction (Electric's `txids`). */
     xid: bigint('xid', { mode: 'number' }).notNull(),
     /** Commit time from the WAL, not the worker's clock. */
@@ -165,6 +178,10 @@ export const activities = pgTable(
     index('activities_transaction_idx').on(t.organizationId, t.transactionId),
     index('activities_client_idx').on(t.organizationId, t.clientId, t.lsn, t.position),
     index('activities_created_at_idx').on(t.createdAt),
+    // partial: the few undo activities only, so other rows pay no index insert
+    index('activities_undoes_idx')
+      .on(t.organizationId, t.undoesTransactionId)
+      .where(sql`undoes_transaction_id IS NOT NULL`),
   ],
 );
 

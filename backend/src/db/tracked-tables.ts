@@ -12,17 +12,30 @@ export interface TrackedTable {
   table: typeof pages | typeof attachments;
   /** PostgreSQL table name (as it appears in the WAL). */
   tableName: string;
-  /** Whether activities keep the changed columns' previous values. */
+  /**
+   * Whether activities keep the changed columns' previous values (the CDC worker honours it).
+   * Undoing an update needs them: without, its undo answers 409 PREVIOUS_VALUES_NOT_KEPT.
+   */
   keepPreviousValues: boolean;
 }
 
-function tracked(entityType: string, table: TrackedTable['table'], keepPreviousValues = true): TrackedTable {
+interface TrackedOptions {
+  /** Default true. */
+  keepPreviousValues?: boolean;
+}
+
+function tracked(
+  entityType: string,
+  table: TrackedTable['table'],
+  options: TrackedOptions = {},
+): TrackedTable {
+  const { keepPreviousValues = true } = options;
   return { entityType, table, tableName: getTableConfig(table).name, keepPreviousValues };
 }
 
 export const trackedTables: readonly TrackedTable[] = [
-  tracked('page', pages),
-  tracked('attachment', attachments),
+  tracked('page', pages, { keepPreviousValues: true }),
+  tracked('attachment', attachments, { keepPreviousValues: true }),
 ];
 
 /** Columns the server maintains on every tracked row; they never count as a changed key. */

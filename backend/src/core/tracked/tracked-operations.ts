@@ -14,7 +14,9 @@
  * The claim's primary key serialises concurrent duplicates: a second insert of the same id
  * waits for the first statement and then sees the conflict. The guard (id, organization, not
  * deleted, expected version) sits in the UPDATE's WHERE, which PostgreSQL re-checks against the
- * row version it waited for, so of N writers expecting one version exactly one wins. Nothing
+ * row version it waited for, so of N writers expecting one version exactly one wins. An undo
+ * (tracked-undo.ts) is such a write too; its guard is "the row's latest transaction is still the
+ * one undone" instead of the expected version, re-checked the same way. Nothing
  * here depends on the CDC worker having caught up. One statement is one round trip: the
  * tracked path costs about what a plain insert costs (see `npm run bench write`).
  */
@@ -225,7 +227,11 @@ export async function updateTracked(
 ): Promise<WriteResult> {
   const replay = await checkReferencesUnlessReplay(db, definition, context, 'update', id, fields);
   if (replay) return replay;
-  return mutateTracked(db, definition, context, id, 'update', toColumns(definition, fields));
+  return mutateTracked(db, definition, context, id, {
+    action: 'update',
+    changes: toColumns(definition, fields),
+    deletedAt: 'keep',
+  });
 }
 
 /** Soft delete: the row stays (with `deletedAt`) so replays, history and shapes can see it. */
@@ -235,20 +241,75 @@ export function deleteTracked(
   context: WriteContext,
   id: string,
 ): Promise<WriteResult> {
-  return mutateTracked(db, definition, context, id, 'delete', {});
+  return mutateTracked(db, definition, context, id, { action: 'delete', changes: {}, deletedAt: 'set' });
 }
+
+/** The inverse of a recorded transaction (see tracked-undo.ts), applied as a write of its own. */
+export interface UndoWrite {
+  /** The transaction undone: the row must still be at the version it produced. */
+  undoes: string;
+  entityId: string;
+  action: 'update' | 'delete';
+  /** Entity fields (camelCase properties) set back to their previous values. */
+  fields: Record<string, unknown>;
+  /** A soft delete sets `deleted_at`, a restore clears it. */
+  deletedAt: 'keep' | 'set' | 'clear';
+}
+
+/**
+ * An undo is an ordinary tracked write (claimed, stamped, lock-checked in its one statement),
+ * whose lock is "the row's latest transaction is still the one undone" instead of
+ * X-Expected-Transaction-Id, and which stamps `transactions.undo` for the activity.
+ */
+export async function undoTracked(
+  db: Db,
+  definition: TrackedEntityDefinition,
+  context: WriteContext,
+  undo: UndoWrite,
+): Promise<WriteResult> {
+  const { undoes, entityId, action, fields, deletedAt } = undo;
+  const replay = await checkReferencesUnlessReplay(db, definition, context, action, entityId, fields);
+  if (replay) return replay;
+  return mutateTracked(db, definition, context, entityId, {
+    action,
+    changes: toColumns(definition, fields),
+    deletedAt,
+    undoes,
+  });
+}
+
+interface Mutation {
+  /** The claimed action; also the `transactions` slot stamped. */
+  action: 'update' | 'delete';
+  /** Column name → new value. */
+  changes: Record<string, unknown>;
+  deletedAt: 'keep' | 'set' | 'clear';
+  /** Set for an undo: guards on the row's latest transaction instead of the expected version. */
+  undoes?: string;
+}
+
+const DELETED_AT = { keep: 'deleted_at', set: 'now()', clear: 'null' } as const;
+
+/** A live row at the expected version ($7), or at any version when no version is expected. */
+const LIVE_AT_EXPECTED_VERSION = `deleted_at is null
+  and ($7::text is null or coalesce(transactions->>'update', transactions->>'insert') = $7::text)`;
+
+/** The row's latest transaction ($7): its delete's when deleted, else its lock version (`latestTransactionOf`). */
+const LATEST_TRANSACTION_IS = `(case when deleted_at is null
+  then coalesce(transactions->>'update', transactions->>'insert') else transactions->>'delete' end) = $7::text`;
 
 async function mutateTracked(
   db: Db,
   definition: TrackedEntityDefinition,
   context: WriteContext,
   id: string,
-  action: 'update' | 'delete',
-  changes: Record<string, unknown>,
+  mutation: Mutation,
 ): Promise<WriteResult> {
+  const { action, changes, deletedAt, undoes } = mutation;
   const table = identifier(definition.tracked.tableName);
   const record = { ...changes, modified_by: context.userId, last_client_id: context.clientId };
   const columns = identifiers(Object.keys(record));
+  const stamp = `jsonb_set(transactions, '{${action}}', to_jsonb($1::text))`;
   try {
     const [result] = await rawSql(db).unsafe(
       `with ${CLAIM},
@@ -256,10 +317,14 @@ async function mutateTracked(
          update ${table} set
            (${columns}) = (select ${columns} from jsonb_populate_record(null::${table}, $6::text::jsonb)),
            modified_at = now(),
-           deleted_at = ${action === 'delete' ? 'now()' : 'deleted_at'},
-           transactions = jsonb_set(transactions, '{${action}}', to_jsonb($1::text))
-         where id = $4 and organization_id = $2 and deleted_at is null
-           and ($7::text is null or coalesce(transactions->>'update', transactions->>'insert') = $7::text)
+           deleted_at = ${DELETED_AT[deletedAt]},
+           transactions = ${
+             undoes === undefined
+               ? stamp
+               : `${stamp} || jsonb_build_object('undo', jsonb_build_object('transactionId', $1::text, 'undoes', $7::text))`
+           }
+         where id = $4 and organization_id = $2
+           and ${undoes === undefined ? LIVE_AT_EXPECTED_VERSION : LATEST_TRANSACTION_IS}
            and exists (select 1 from claim)
          returning *
        )
@@ -271,7 +336,7 @@ async function mutateTracked(
       [
         ...claimParameters(definition, context, action, id),
         JSON.stringify(record),
-        context.expectedTransactionId,
+        undoes ?? context.expectedTransactionId,
       ],
       { prepare: true },
     );
@@ -279,7 +344,7 @@ async function mutateTracked(
     return { entity: readRow(definition, result), replayed: false };
   } catch (err) {
     if ((err as { code?: string }).code === REJECTED)
-      throw await explainRejectedWrite(db, definition, context, id);
+      throw await explainRejectedWrite(db, definition, context, id, undoes);
     throw err;
   }
 }
@@ -290,10 +355,19 @@ async function explainRejectedWrite(
   definition: TrackedEntityDefinition,
   context: WriteContext,
   id: string,
+  undoes: string | undefined,
 ): Promise<AppError> {
   const current = await findRow(db, definition, context.organizationId, id, { includeDeleted: true });
   if (!current) return AppError.notFound(definition.singular);
   const serverVersion = presentTrackedRow(current);
+  if (undoes !== undefined) {
+    return new AppError(
+      409,
+      ERROR_CODE.transactionConflict,
+      'The entity changed since the transaction to undo: undoing it would overwrite a later change',
+      { serverVersion, expectedTransaction: undoes, actualTransaction: latestTransactionOf(current) },
+    );
+  }
   if (current.deletedAt) {
     return new AppError(
       409,
@@ -319,6 +393,11 @@ async function explainRejectedWrite(
 /** The optimistic-lock version of a row: its last update's transaction, else its insert's. */
 export function versionOf(row: { transactions: RowTransactions }): string | null {
   return row.transactions.update ?? row.transactions.insert;
+}
+
+/** The transaction that last changed a row: its delete's when deleted, else its version. */
+export function latestTransactionOf(row: { deletedAt: Date | null; transactions: RowTransactions }) {
+  return row.deletedAt ? row.transactions.delete : versionOf(row);
 }
 
 async function findRow(

@@ -29,7 +29,7 @@ const headerId = (description: string) =>
     .optional()
     .openapi({ description });
 
-const TransactionHeadersSchema = z.object({
+export const TransactionHeadersSchema = z.object({
   [HEADER.transactionId]: headerId('Unique id of this mutation; replays with the same id are applied once'),
   [HEADER.clientId]: headerId('Persistent id of the client device or tab, stored as lastClientId'),
 });
@@ -45,13 +45,13 @@ const ListQuery = z.object({
   cursor: EntityIdSchema.optional(),
 });
 
-const ConflictSchema = ErrorSchema.extend({
+export const ConflictSchema = ErrorSchema.extend({
   serverVersion: z.record(z.string(), z.unknown()).optional(),
   expectedTransaction: z.string().nullable().optional(),
   actualTransaction: z.string().nullable().optional(),
 }).openapi('ConflictError');
 
-const writeHeaders = {
+export const writeHeaders = {
   // documented in the spelling of API.md; HTTP header names are case-insensitive
   'X-Transaction-Id': {
     schema: { type: 'string' as const },

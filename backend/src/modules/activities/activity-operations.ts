@@ -12,6 +12,7 @@ export interface ActivityFilters {
   transactionId?: string | undefined;
   clientId?: string | undefined;
   action?: 'create' | 'update' | 'delete' | undefined;
+  undoesTransactionId?: string | undefined;
   after?: string | undefined;
   limit: number;
 }
@@ -29,6 +30,7 @@ interface ActivityRow {
   client_id: string | null;
   changed_keys: string[];
   previous_values: Record<string, unknown> | null;
+  undoes_transaction_id: string | null;
   created_at: Date;
 }
 
@@ -54,6 +56,7 @@ export function presentActivity(row: ActivityRow) {
     clientId: row.client_id,
     changedKeys: row.changed_keys,
     ...(row.previous_values ? { previousValues: row.previous_values } : {}),
+    ...(row.undoes_transaction_id ? { undoesTransactionId: row.undoes_transaction_id } : {}),
     createdAt: row.created_at.toISOString(),
   };
 }
@@ -62,7 +65,7 @@ export type Activity = ReturnType<typeof presentActivity>;
 
 const ACTIVITY_COLUMNS = (sql: Sql) =>
   sql`lsn::text as lsn, position, type, action, entity_type, entity_id, organization_id, user_id,
-      transaction_id, client_id, changed_keys, previous_values, created_at`;
+      transaction_id, client_id, changed_keys, previous_values, undoes_transaction_id, created_at`;
 
 /** Activities of one organization after a cursor, oldest first. */
 export async function listActivities(sql: Sql, organizationId: string, filters: ActivityFilters) {
@@ -76,6 +79,7 @@ export async function listActivities(sql: Sql, organizationId: string, filters: 
       ${filters.transactionId ? sql`and transaction_id = ${filters.transactionId}` : sql``}
       ${filters.clientId ? sql`and client_id = ${filters.clientId}` : sql``}
       ${filters.action ? sql`and action = ${filters.action}` : sql``}
+      ${filters.undoesTransactionId ? sql`and undoes_transaction_id = ${filters.undoesTransactionId}` : sql``}
       ${after ? sql`and (lsn, position) > (${after.lsn}::bigint, ${after.position}::int)` : sql``}
     order by lsn, position
     limit ${filters.limit + 1}`;

@@ -18,6 +18,10 @@ export const ActivitySchema = z
     clientId: z.string().nullable(),
     changedKeys: z.array(z.string()),
     previousValues: z.record(z.string(), z.unknown()).optional(),
+    undoesTransactionId: z
+      .string()
+      .optional()
+      .openapi({ description: 'On the activity of an undo: the transaction it undid' }),
     createdAt: z.string().openapi({ description: 'Commit time of the change, from the WAL' }),
   })
   .openapi('Activity');
@@ -28,6 +32,11 @@ export const ActivityQuery = z.object({
   transactionId: z.string().max(64).optional(),
   clientId: z.string().max(64).optional(),
   action: z.enum(['create', 'update', 'delete']).optional(),
+  undoesTransactionId: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ description: 'Only the undo of this transaction (none: it was not undone)' }),
   after: z.string().regex(ACTIVITY_CURSOR, 'Expected an activity id such as 24860416_0').optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });

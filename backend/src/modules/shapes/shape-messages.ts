@@ -68,11 +68,16 @@ export interface LogEntry {
   entityId: string;
   row: Record<string, unknown>;
   xid: number;
+  /** An update that cleared `deleted_at`: the row enters the shape again. */
+  restored: boolean;
 }
 
 const OPERATION = { create: 'insert', update: 'update', delete: 'delete' } as const;
 
-/** One activity as a change message; soft deletes leave the shape as deletes. */
+/**
+ * One activity as a change message. Shapes hold live rows only, so (as Electric does for rows
+ * leaving and entering a shape's where clause) a soft delete is a delete and a restore an insert.
+ */
 export function changeMessage(tracked: TrackedTable, columns: string[], entry: LogEntry) {
   const value: Record<string, string | null> = {};
   for (const column of columns) value[column] = encodeValue(entry.row[column]);
@@ -80,7 +85,7 @@ export function changeMessage(tracked: TrackedTable, columns: string[], entry: L
     key: messageKey(tracked, entry.entityId),
     value,
     headers: {
-      operation: OPERATION[entry.action],
+      operation: entry.restored ? 'insert' : OPERATION[entry.action],
       relation: ['public', tracked.tableName],
       lsn: entry.lsn,
       op_position: entry.position,

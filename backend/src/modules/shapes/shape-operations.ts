@@ -130,9 +130,11 @@ export function readLog(
         entity_id: string;
         row: Record<string, unknown>;
         xid: string;
+        restored: boolean;
       }[]
     >`
-    select lsn::text as lsn, position, action, entity_id, row, xid
+    select lsn::text as lsn, position, action, entity_id, row, xid,
+           action = 'update' and ${tracked.table.deletedAt.name}::text = any(changed_keys) as restored
     from activities
     where organization_id = ${organizationId} and entity_type = ${tracked.entityType}
       and (lsn, position) > (${after.lsn}::bigint, ${after.position}::int)
@@ -145,6 +147,7 @@ export function readLog(
       entityId: r.entity_id,
       row: r.row,
       xid: Number(r.xid),
+      restored: r.restored,
     }));
   });
 }

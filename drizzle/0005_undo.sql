@@ -1,0 +1,2 @@
+ALTER TABLE "activities" ADD COLUMN "undoes_transaction_id" text;--> statement-breakpoint
+CREATE INDEX "activities_undoes_idx" ON "activities" USING btree ("organization_id","undoes_transaction_id") WHERE undoes_transaction_id IS NOT NULL;
