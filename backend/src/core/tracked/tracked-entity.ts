@@ -37,7 +37,15 @@ export function defineTrackedEntity<
 export const EntityIdSchema = z.string().regex(ID_PATTERN, 'Ids are 8-64 characters of A-Z a-z 0-9 _ -');
 
 export const RowTransactionsSchema = z
-  .object({ insert: z.string().nullable(), update: z.string().nullable(), delete: z.string().nullable() })
+  .object({
+    insert: z.string().nullable(),
+    update: z.string().nullable(),
+    delete: z.string().nullable(),
+    undo: z.object({ transactionId: z.string(), undoes: z.string() }).optional().openapi({
+      description:
+        'The last undo applied to this entity: its own transaction id and the transaction it undid',
+    }),
+  })
   .openapi('RowTransactions');
 
 /** The JSON of a tracked entity: the shared bookkeeping columns plus the entity's own fields. */

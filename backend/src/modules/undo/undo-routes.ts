@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireMember } from '../../core/guards.ts';
-import { bearerSecurity, errorResponses, jsonContent, OrgParam } from '../../core/openapi.ts';
+import { bearerSecurity, ErrorSchema, errorResponses, jsonContent, OrgParam } from '../../core/openapi.ts';
 import { ID_PATTERN } from '../../core/protocol.ts';
 import { trackedEntitySchema } from '../../core/tracked/tracked-entity.ts';
 import { ConflictSchema, TransactionHeadersSchema, writeHeaders } from '../../core/tracked/tracked-routes.ts';
@@ -38,11 +38,11 @@ export const undoTransactionRoute = createRoute({
       headers: writeHeaders,
     },
     404: jsonContent(
-      ConflictSchema.pick({ error: true, code: true, message: true }),
+      ErrorSchema,
       "Unknown transaction, another organization's, or its entity is gone (NOT_FOUND)",
     ),
     409: jsonContent(
-      ConflictSchema.extend({ missingKeys: z.array(z.string()).optional() }),
+      ConflictSchema.extend({ missingKeys: z.array(z.string()).optional() }).openapi('UndoConflictError'),
       'TRANSACTION_CONFLICT (the entity changed since; serverVersion), PREVIOUS_VALUES_NOT_KEPT, ' +
         'TRANSACTION_NOT_RECORDED (not in the activity log yet: retry), TRANSACTION_ID_REUSED',
     ),
