@@ -290,6 +290,24 @@ describe("A's entities through B's own paths", () => {
     expect(row).toEqual({ title: 'B page', deleted_at: null });
   });
 
+  it("answers B undoing A's transaction through B's own path with 404, exactly like an unknown transaction", async () => {
+    const before = await snapshotOfA();
+    const undo = (transactionId: string) =>
+      write(bob.token, 'POST', `${orgPath(bob.org.id)}/transactions/${transactionId}/undo`);
+    const unknown = await undo(txId('never-applied'));
+    expectError(unknown, 404, 'NOT_FOUND');
+    for (const transactionId of [
+      pageTxA,
+      deletedPageA.transactions.insert,
+      attachmentA.transactions.insert,
+    ]) {
+      const res = await undo(transactionId);
+      expect(res.body).toEqual(unknown.body);
+      expectNothingOfA(res);
+    }
+    expect(await snapshotOfA()).toEqual(before);
+  });
+
   it("refuses A's entity id as B's list cursor exactly like an unknown cursor", async () => {
     for (const collection of ['pages', 'attachments']) {
       const unknown = await stack.client.request(

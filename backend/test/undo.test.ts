@@ -65,10 +65,13 @@ function write(
 }
 
 const undo = (transactionId: string, undoTx = txId('tx-undo'), m: Member = alice) =>
-  write('POST', `${orgPath(m)}/transactions/${transactionId}/undo`, undefined, {
-    'x-transaction-id': undoTx,
-    'x-client-id': 'client_undo',
-  });
+  write(
+    'POST',
+    `${orgPath(m)}/transactions/${transactionId}/undo`,
+    undefined,
+    { 'x-transaction-id': undoTx, 'x-client-id': 'client_undo' },
+    m,
+  );
 
 async function createPage(body: Record<string, unknown>, m: Member = alice) {
   const res = await write('POST', `${orgPath(m)}/pages`, body, {}, m);
@@ -451,6 +454,9 @@ describe('what cannot be undone', () => {
       expectError(res, 409, 'TRANSACTION_NOT_RECORDED');
       expect(Date.now() - started).toBeGreaterThanOrEqual(UNDO_RECORD_WAIT_MS - 100);
       expect((await sql`select deleted_at from pages where id = ${page.id}`)[0]!.deleted_at).toBeNull();
+      // another organization is not told that the transaction exists: 404 at once
+      const crossed = await undo(tx, txId('tx-undo'), mallory);
+      expectError(crossed, 404, 'NOT_FOUND');
 
       // an undo sent while the worker is down completes once it catches up
       const pending = undo(tx);
