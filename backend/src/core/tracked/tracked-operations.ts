@@ -252,9 +252,11 @@ export interface UndoWrite {
   action: 'update' | 'delete';
   /** Entity fields (camelCase properties) set back to their previous values. */
   fields: Record<string, unknown>;
-  /** A soft delete sets `deleted_at`, a restore clears it. */
-  deletedAt: 'keep' | 'set' | 'clear';
+  deletedAt: DeletedAtChange;
 }
+
+/** An update keeps `deleted_at`, a soft delete sets it, a restore clears it. */
+type DeletedAtChange = 'keep' | 'set' | 'clear';
 
 /**
  * An undo is an ordinary tracked write (claimed, stamped, lock-checked in its one statement),
@@ -283,7 +285,7 @@ interface Mutation {
   action: 'update' | 'delete';
   /** Column name → new value. */
   changes: Record<string, unknown>;
-  deletedAt: 'keep' | 'set' | 'clear';
+  deletedAt: DeletedAtChange;
   /** Set for an undo: guards on the row's latest transaction instead of the expected version. */
   undoes?: string;
 }
@@ -396,7 +398,7 @@ export function versionOf(row: { transactions: RowTransactions }): string | null
 }
 
 /** The transaction that last changed a row: its delete's when deleted, else its version. */
-export function latestTransactionOf(row: { deletedAt: Date | null; transactions: RowTransactions }) {
+function latestTransactionOf(row: { deletedAt: Date | null; transactions: RowTransactions }) {
   return row.deletedAt ? row.transactions.delete : versionOf(row);
 }
 
