@@ -472,51 +472,78 @@ describe('what cannot be undone', () => {
 });
 
 describe('hostile input to the undo route', () => {
-  it('never answers 5xx, answers every 4xx as error JSON, and writes nothing when it refuses', async () => {
+  it('never answers 5xx, answers every 4xx as error JSON, writes nothing when it refuses and once when it applies', async () => {
     const { page } = await createPage({ title: 'Fuzz target' });
     const renamed = await write('PATCH', `${orgPath(alice)}/pages/${page.id}`, { title: 'Fuzzed' });
-    const renameTx = renamed.headers.get('x-transaction-id')!;
+    /** The transaction that last changed the page: undoing it applies (it redoes an undo). */
+    let latest = renamed.headers.get('x-transaction-id')!;
     const { tx: malloryTx } = await createPage({ title: 'Theirs' }, mallory);
-    await Promise.all([recorded(renameTx), recorded(malloryTx, mallory)]);
+    await Promise.all([recorded(latest), recorded(malloryTx, mallory)]);
+    /** Undo transaction ids applied so far, replayed by the fuzzer. */
+    const appliedUndos: string[] = [];
     const junk = fc.oneof(
       fc.string({ maxLength: 80 }),
       fc.string({ unit: 'grapheme', maxLength: 20 }),
       fc.constantFrom('%ZZ', '%00', '..%2F..', '__proto__', 'x'.repeat(300), 'tx;drop table', ''),
     );
+    const headerJunk = junk.map((text) => text.replace(/[^\x20-\x7e]/g, ''));
     const transactionRef = fc.oneof(
-      fc.constantFrom(renameTx, malloryTx, page.transactions.insert, 'never-applied-tx'),
-      junk.map(encodeURIComponent),
+      { weight: 6, arbitrary: fc.constant({ kind: 'latest' as const }) },
+      {
+        weight: 3,
+        arbitrary: fc
+          .constantFrom(page.transactions.insert, malloryTx, 'never-applied-tx')
+          .map((value) => ({ kind: 'value' as const, value })),
+      },
+      {
+        weight: 2,
+        arbitrary: junk.map((value) => ({ kind: 'value' as const, value: encodeURIComponent(value) })),
+      },
     );
-    const header = fc.option(
-      fc.oneof(
-        fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/),
-        junk.map((s) => s.replace(/[^\x20-\x7e]/g, '')),
-      ),
-      { nil: undefined },
+    const undoHeader = fc.oneof(
+      { weight: 4, arbitrary: fc.constant({ kind: 'fresh' as const }) },
+      { weight: 3, arbitrary: fc.nat().map((index) => ({ kind: 'replay' as const, index })) },
+      { weight: 1, arbitrary: fc.constant({ kind: 'absent' as const }) },
+      { weight: 1, arbitrary: headerJunk.map((value) => ({ kind: 'value' as const, value })) },
     );
+    const optionalHeader = fc.option(fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/), headerJunk), {
+      nil: undefined,
+    });
+    const outcomes = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(
         fc.record({
           transaction: transactionRef,
-          org: fc.constantFrom(alice.org.slug, alice.org.id, mallory.org.id, 'no-such-org', '%00'),
-          transactionId: header,
-          clientId: header,
-          expected: header,
+          org: fc.oneof(
+            { weight: 6, arbitrary: fc.constantFrom(alice.org.slug, alice.org.id) },
+            { weight: 1, arbitrary: fc.constantFrom(mallory.org.id, 'no-such-org', '%00') },
+          ),
+          undoTx: undoHeader,
+          clientId: optionalHeader,
+          expected: optionalHeader,
           body: fc.option(fc.jsonValue({ maxDepth: 3 }), { nil: undefined }),
-          credentials: fc.constantFrom('bearer', 'bearer', 'bearer', 'none', 'junk'),
+          credentials: fc.oneof(
+            { weight: 8, arbitrary: fc.constant('bearer') },
+            { weight: 1, arbitrary: fc.constantFrom('none', 'junk') },
+          ),
         }),
         async (req) => {
+          const target = req.transaction.kind === 'latest' ? latest : req.transaction.value;
+          let sentUndoTx: string | undefined;
+          if (req.undoTx.kind === 'fresh') sentUndoTx = txId('fz-undo');
+          if (req.undoTx.kind === 'replay') sentUndoTx = appliedUndos[req.undoTx.index % appliedUndos.length];
+          if (req.undoTx.kind === 'value') sentUndoTx = req.undoTx.value;
           const headers: Record<string, string> = {};
           if (req.credentials === 'bearer') headers.authorization = `Bearer ${alice.token}`;
           if (req.credentials === 'junk') headers.authorization = 'Bearer junk';
-          if (req.transactionId !== undefined) headers['x-transaction-id'] = req.transactionId;
+          if (sentUndoTx !== undefined) headers['x-transaction-id'] = sentUndoTx;
           if (req.clientId !== undefined) headers['x-client-id'] = req.clientId;
           if (req.expected !== undefined) headers['x-expected-transaction-id'] = req.expected;
           if (req.body !== undefined) headers['content-type'] = 'application/json';
           const [rowBefore] = await sql`select * from pages where id = ${page.id}`;
           const countsBefore = await writeCounts(sql);
           const res = await fetch(
-            `${stack.api.url}/api/organizations/${req.org}/transactions/${req.transaction}/undo`,
+            `${stack.api.url}/api/organizations/${req.org}/transactions/${target}/undo`,
             {
               method: 'POST',
               headers,
@@ -524,24 +551,42 @@ describe('hostile input to the undo route', () => {
             },
           );
           const text = await res.text();
-          const label = `${JSON.stringify(req)} → ${res.status} ${text.slice(0, 300)}`;
+          const label = `${JSON.stringify({ ...req, target, sentUndoTx })} → ${res.status} ${text.slice(0, 300)}`;
+          const hit = res.headers.get('x-idempotent-hit') === 'true';
           expect(res.status, label).toBeLessThan(500);
+          const body = JSON.parse(text);
+          const outcome = `${res.status} ${res.status >= 400 ? body.code : hit ? 'hit' : 'applied'}`;
+          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+          const [rowAfter] = await sql`select * from pages where id = ${page.id}`;
           if (res.status >= 400) {
-            expect(JSON.parse(text), label).toMatchObject({
+            expect(body, label).toMatchObject({
               error: expect.any(String),
               code: expect.stringMatching(/^[A-Z_]+$/),
               message: expect.any(String),
             });
             expect(await writeCounts(sql), label).toEqual(countsBefore);
-            expect((await sql`select * from pages where id = ${page.id}`)[0], label).toEqual(rowBefore);
+            expect(rowAfter, label).toEqual(rowBefore);
+          } else if (hit) {
+            // a replay applies nothing
+            expect(appliedUndos, label).toContain(sentUndoTx);
+            expect(rowAfter, label).toEqual(rowBefore);
+            expect(await writeCounts(sql), label).toEqual(countsBefore);
           } else {
-            // only alice's own rename can be undone here (once; replays are hits)
-            expect(req.transaction, label).toBe(renameTx);
+            // only the page's latest transaction can be undone, once, in alice's organization
+            expect(target, label).toBe(latest);
             expect([alice.org.slug, alice.org.id], label).toContain(req.org);
+            const applied = res.headers.get('x-transaction-id')!;
+            expect(rowAfter!.transactions.undo, label).toEqual({ transactionId: applied, undoes: target });
+            expect((await writeCounts(sql)).applied, label).toBe(countsBefore.applied + 1);
+            appliedUndos.push(applied);
+            latest = applied;
+            await recorded(applied);
           }
         },
       ),
       { numRuns: Number(process.env.FUZZ_RUNS ?? 150) },
     );
+    if (process.env.FUZZ_STATS) console.log([...outcomes].sort());
+    expect(outcomes.get('200 applied') ?? 0).toBeGreaterThan(5);
   });
 });
