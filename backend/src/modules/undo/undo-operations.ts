@@ -62,7 +62,7 @@ async function recordedTransaction(deps: AppDeps, organizationId: string, transa
     throw new AppError(
       409,
       ERROR_CODE.transactionNotRecorded,
-      'This transaction is applied but not in the activity log yet (the CDC worker is behind or down): retry later',
+      'This transaction was applied but is not in the activity log yet (the CDC worker is behind or down): retry later',
     );
   } finally {
     waiter.close();
