@@ -20,7 +20,7 @@ import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.
 import { undoTracked, type WriteContext, type WriteResult } from '../../core/tracked/tracked-operations.ts';
 import { inverseOfTransaction } from '../../core/tracked/tracked-undo.ts';
 import { trackedEntities } from '../../entities.ts';
-import { type Activity, findTransactionActivity } from '../activities/activity-operations.ts';
+import { findTransactionActivity } from '../activities/activity-operations.ts';
 
 export interface UndoResult extends WriteResult {
   definition: TrackedEntityDefinition;
@@ -47,26 +47,30 @@ const unknownTransaction = () =>
 
 /** The activity that recorded the transaction; waits for the CDC worker when it is applied but not yet recorded. */
 async function recordedTransaction(deps: AppDeps, organizationId: string, transactionId: string) {
-  // subscribed before the first read, so a batch committed in between still wakes the wait
+  const find = () => findTransactionActivity(deps.sql, organizationId, transactionId);
+  const found = await find();
+  if (found) return found;
+  if (!(await isAppliedIn(deps, organizationId, transactionId))) throw unknownTransaction();
+  // subscribed before the next read, so a batch committed after that read still ends the wait
   const waiter = deps.notifier.waiter(organizationId);
   try {
     const deadline = Date.now() + deps.config.undoRecordWaitMs;
-    let activity: Activity | null = await findTransactionActivity(deps.sql, organizationId, transactionId);
-    if (activity) return activity;
-    if (!(await isAppliedIn(deps, organizationId, transactionId))) throw unknownTransaction();
-    while (!activity && Date.now() < deadline) {
+    do {
+      const activity = await find();
+      if (activity) return activity;
+      // notifications wake the wait; the cap re-reads should one be missed
       await waiter.wait(Math.min(deadline - Date.now(), 250));
-      activity = await findTransactionActivity(deps.sql, organizationId, transactionId);
-    }
+    } while (Date.now() < deadline);
+    const activity = await find();
     if (activity) return activity;
-    throw new AppError(
-      409,
-      ERROR_CODE.transactionNotRecorded,
-      'This transaction was applied but is not in the activity log yet (the CDC worker is behind or down): retry later',
-    );
   } finally {
     waiter.close();
   }
+  throw new AppError(
+    409,
+    ERROR_CODE.transactionNotRecorded,
+    'This transaction was applied but is not in the activity log yet (the CDC worker is behind or down): retry later',
+  );
 }
 
 async function isAppliedIn(deps: AppDeps, organizationId: string, transactionId: string) {
