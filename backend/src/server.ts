@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { createApp } from './app.ts';
 import { createActivityNotifier } from './core/activity-notifier.ts';
 import type { AppConfig } from './core/app-env.ts';
+import { createLiveAccessRegistry } from './core/live-access.ts';
 import { createMetrics } from './core/metrics.ts';
 import { createDb } from './db/client.ts';
 
@@ -30,6 +31,7 @@ export async function startApiServer(options: {
     production: process.env.NODE_ENV === 'production',
     sessionDays: 30,
     maxStreamsPerUser: 20,
+    liveAccessCheckMs: 2_000,
     shapeLongPollMs: 20_000,
     cdcSlotName: process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME,
     electricUrl: process.env.ELECTRIC_URL || undefined,
@@ -38,7 +40,8 @@ export async function startApiServer(options: {
     ...options.config,
   };
   const notifier = createActivityNotifier(sql, logger);
-  const app = createApp({ db, sql, logger, metrics: createMetrics(), notifier, config });
+  const liveAccess = createLiveAccessRegistry(sql, logger, config.liveAccessCheckMs);
+  const app = createApp({ db, sql, logger, metrics: createMetrics(), notifier, liveAccess, config });
   options.extend?.(app);
   const hostname = options.hostname ?? '127.0.0.1';
   const server: ServerType = await new Promise((resolve) => {
@@ -52,6 +55,7 @@ export async function startApiServer(options: {
     app,
     async close() {
       await notifier.close();
+      liveAccess.close();
       // open streams would keep the server from closing
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,14 +1,17 @@
 import type { Logger } from 'pino';
 import type { Db, Sql } from '../db/client.ts';
 import type { ActivityNotifier } from './activity-notifier.ts';
+import type { LiveAccessRegistry } from './live-access.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface AppConfig {
   /** Secure cookies and strict defaults outside development and tests. */
   production: boolean;
   sessionDays: number;
-  /** Concurrent activity streams one user may hold open. */
+  /** Concurrent SSE streams (activities and shapes) one user may hold open in one process. */
   maxStreamsPerUser: number;
+  /** How often the sessions and memberships of open live streams are re-checked. */
+  liveAccessCheckMs: number;
   /** How long a live shape request waits for a change before answering up-to-date. */
   shapeLongPollMs: number;
   /** Proxy shapes to this Electric service instead of serving them from the activity log. */
@@ -27,6 +30,7 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   notifier: ActivityNotifier;
+  liveAccess: LiveAccessRegistry;
   config: AppConfig;
 }
 
@@ -49,5 +53,7 @@ export type AppEnv = {
     user?: SessionUser;
     sessionTokenHash?: string;
     organization?: OrganizationAccess;
+    /** Set on live requests (live-stream.ts): aborts when the client leaves or loses access. */
+    liveSignal?: AbortSignal;
   };
 };
