@@ -9,14 +9,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { serveStatic } from '@hono/node-server/serve-static';
 import pino from 'pino';
 import { ApiClient } from '../backend/src/api-client.ts';
 import { runMigrations } from '../backend/src/db/client.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
 import { startApiServer } from '../backend/src/server.ts';
+import { defaultWebRoot } from '../backend/src/web-app.ts';
 
-const WEB_ROOT = 'frontend/public';
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };
 const port = Number(process.env.PORT ?? 3000);
 const dataDir = resolve(process.env.DATA_DIR ?? '.data');
@@ -54,17 +53,7 @@ const api = await startApiServer({
   port,
   hostname: process.env.HOST ?? '0.0.0.0',
   logger,
-  // the web app on the same port: static files, every other path to its index.html
-  extend: (app) => {
-    const file = serveStatic({ root: WEB_ROOT });
-    const index = serveStatic({ path: `${WEB_ROOT}/index.html` });
-    app.get('*', async (c, next) => {
-      if (c.req.path.startsWith('/api/')) return next();
-      return file(c, async () => {
-        await index(c, next);
-      });
-    });
-  },
+  webRoot: defaultWebRoot(),
 });
 
 await ensureDemoAccount(new ApiClient(api.url));

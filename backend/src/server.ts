@@ -8,6 +8,7 @@ import type { AppConfig } from './core/app-env.ts';
 import { createLiveAccessRegistry } from './core/live-access.ts';
 import { createMetrics } from './core/metrics.ts';
 import { createDb } from './db/client.ts';
+import { mountWebApp } from './web-app.ts';
 
 export interface ApiServer {
   url: string;
@@ -22,8 +23,10 @@ export async function startApiServer(options: {
   hostname?: string;
   logger?: Logger;
   config?: Partial<AppConfig>;
-  /** Extra routes mounted after the API (the web app's static files). */
+  /** Extra routes mounted after the API (benchmarks' baselines). */
   extend?: (app: ReturnType<typeof createApp>) => void;
+  /** Serve the web app from this directory on the same port (see web-app.ts). */
+  webRoot?: string;
 }): Promise<ApiServer> {
   const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
   const { db, sql, end } = createDb(options.databaseUrl);
@@ -37,12 +40,19 @@ export async function startApiServer(options: {
     electricUrl: process.env.ELECTRIC_URL || undefined,
     electricSecret: process.env.ELECTRIC_SECRET || undefined,
     corsOrigins: (process.env.CORS_ORIGINS ?? 'http://localhost:5173').split(',').filter(Boolean),
+    signInLimits: {
+      perAccount: { failures: 10, windowMs: 60_000 },
+      perAddress: { failures: 50, windowMs: 5 * 60_000 },
+    },
+    trustProxy: process.env.TRUST_PROXY === 'true',
+    metricsToken: process.env.METRICS_TOKEN || undefined,
     ...options.config,
   };
   const notifier = createActivityNotifier(sql, logger);
   const liveAccess = createLiveAccessRegistry(sql, logger, config.liveAccessCheckMs);
   const app = createApp({ db, sql, logger, metrics: createMetrics(), notifier, liveAccess, config });
   options.extend?.(app);
+  if (options.webRoot) mountWebApp(app, options.webRoot);
   const hostname = options.hostname ?? '127.0.0.1';
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port ?? 0, hostname }, () => resolve(s));

@@ -21,6 +21,17 @@ export interface AppConfig {
   cdcSlotName: string;
   /** Origins allowed to call the API from a browser (CORS), e.g. the web app's dev server. */
   corsOrigins: string[];
+  /** Failed sign-ins allowed per window before 429 (modules/auth/sign-in-limits.ts). */
+  signInLimits: { perAccount: FailureLimit; perAddress: FailureLimit };
+  /** Behind a reverse proxy: the client address is the last X-Forwarded-For entry. */
+  trustProxy: boolean;
+  /** Bearer token `/api/metrics` requires; without one it answers loopback clients only. */
+  metricsToken?: string | undefined;
+}
+
+export interface FailureLimit {
+  failures: number;
+  windowMs: number;
 }
 
 /** What every request can reach: the database and the process-wide services. */
@@ -55,5 +66,7 @@ export type AppEnv = {
     organization?: OrganizationAccess;
     /** Set on live requests (live-stream.ts): aborts when the client leaves or loses access. */
     liveSignal?: AbortSignal;
+    /** Set by hono-rate-limiter on the routes it limits. */
+    rateLimit?: { limit: number; used: number; remaining: number; resetTime?: Date | undefined };
   };
 };
