@@ -1,12 +1,13 @@
 /**
  * The API alone, for deployments (`npm run start -w backend`): DATABASE_URL is required and
- * migrations are applied before the port opens.
+ * migrations are applied before the port opens. No demo account; HOST (127.0.0.1 by default)
+ * says which interface to listen on.
  */
-import pino from 'pino';
+import { createLogger } from './core/logger.ts';
 import { runMigrations } from './db/client.ts';
 import { startApiServer } from './server.ts';
 
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
   logger.fatal('DATABASE_URL is required (a PostgreSQL with wal_level=logical)');
@@ -16,8 +17,11 @@ await runMigrations(databaseUrl);
 const api = await startApiServer({
   databaseUrl,
   port: Number(process.env.PORT ?? 3000),
-  hostname: process.env.HOST ?? '0.0.0.0',
+  hostname: process.env.HOST || '127.0.0.1',
   logger,
+}).catch((err: Error) => {
+  logger.fatal(err.message);
+  process.exit(1);
 });
 logger.info({ url: api.url }, 'API listening');
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -54,8 +54,16 @@ export async function startApiServer(options: {
   options.extend?.(app);
   if (options.webRoot) mountWebApp(app, options.webRoot);
   const hostname = options.hostname ?? '127.0.0.1';
-  const server: ServerType = await new Promise((resolve) => {
+  const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: options.port ?? 0, hostname }, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${options.port} on ${hostname} is in use`) : err),
+    );
+  }).catch(async (err) => {
+    liveAccess.close();
+    await notifier.close();
+    await end();
+    throw err;
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
