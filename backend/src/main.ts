@@ -13,16 +13,19 @@ if (!databaseUrl) {
   logger.fatal('DATABASE_URL is required (a PostgreSQL with wal_level=logical)');
   process.exit(1);
 }
-await runMigrations(databaseUrl);
-const api = await startApiServer({
-  databaseUrl,
-  port: Number(process.env.PORT ?? 3000),
-  hostname: process.env.HOST || '127.0.0.1',
-  logger,
-}).catch((err: Error) => {
-  logger.fatal(err.message);
-  process.exit(1);
-});
+const api = await runMigrations(databaseUrl)
+  .then(() =>
+    startApiServer({
+      databaseUrl,
+      port: Number(process.env.PORT ?? 3000),
+      hostname: process.env.HOST || '127.0.0.1',
+      logger,
+    }),
+  )
+  .catch((err: unknown) => {
+    logger.fatal({ err }, 'the API could not start');
+    process.exit(1);
+  });
 logger.info({ url: api.url }, 'API listening');
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {

@@ -162,6 +162,25 @@ describe('npm start', () => {
 });
 
 describe('the deployment entry (npm run start -w backend)', () => {
+  it('reports a failure to start as one readable line in development and as JSON in production', async () => {
+    const unreachable = `postgres://nobody:secret@127.0.0.1:${await freePort()}/none`;
+    for (const [nodeEnv, line] of [
+      ['development', /^\[[\d:.]+\] FATAL: the API could not start: .*ECONNREFUSED/],
+      ['production', /^\{"level":60,.*"msg":"the API could not start"\}$/],
+    ] as const) {
+      const api = run(['run', 'start', '-w', 'backend', '--silent'], {
+        PORT: String(await freePort()),
+        DATABASE_URL: unreachable,
+        NODE_ENV: nodeEnv,
+      });
+      groups.push(api.child.pid ?? 0);
+      expect(await api.exited).toBe(1);
+      const lines = api.output().trim().split('\n');
+      expect(lines, api.output()).toHaveLength(1);
+      expect(lines[0]).toMatch(line);
+    }
+  });
+
   it(
     'creates no demo account and listens on 127.0.0.1 by default',
     async () => {
