@@ -48,10 +48,10 @@ export function liveStream(kindOf: (c: Context<AppEnv>) => LiveKind): Middleware
       hold.release();
       throw err;
     }
+    // a long-poll has answered (early, if revoked); a stream's body is still to come
     const body = c.res.body;
-    if (kind === 'poll' || !body || hold.signal.aborted) {
+    if (kind === 'poll' || !body) {
       hold.release();
-      if (body && hold.signal.aborted) await body.cancel();
       return;
     }
     c.res = new Response(endWhenAborted(body, hold.signal, hold.release), c.res);
@@ -90,7 +90,8 @@ function endWhenAborted(
   return new ReadableStream<Uint8Array>({
     start(c) {
       controller = c;
-      signal.addEventListener('abort', cut, { once: true });
+      if (signal.aborted) cut();
+      else signal.addEventListener('abort', cut, { once: true });
     },
     async pull(c) {
       try {
