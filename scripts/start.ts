@@ -1,74 +1,76 @@
 /**
  * `npm start`: everything on one machine with no setup.
  *
- *   embedded PostgreSQL (DATA_DIR, default .data) ─► migrations ─► API + web app on PORT (3000)
- *                                                                 └► CDC worker (child process,
- *                                                                    restarted if it dies)
+ *   HOST:PORT free? (127.0.0.1:3000) ── no ──► one line, exit 1, nothing started
+ *   embedded PostgreSQL (DATA_DIR, default .data) ── held by another npm start ──► one line, exit 1
+ *     ─► migrations ─► CDC worker (child process: restarted if it dies, exits when we do)
+ *                   ─► API + web app on HOST:PORT
  *   then a demo login is printed. DATABASE_URL skips the embedded server.
+ *   A failure on the way stops what was started, prints one line and exits 1.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { serveStatic } from '@hono/node-server/serve-static';
-import pino from 'pino';
 import { ApiClient } from '../backend/src/api-client.ts';
+import { createLogger } from '../backend/src/core/logger.ts';
 import { runMigrations } from '../backend/src/db/client.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
-import { startApiServer } from '../backend/src/server.ts';
+import { type ApiServer, startApiServer } from '../backend/src/server.ts';
+import { defaultWebRoot } from '../backend/src/web-app.ts';
 
-const WEB_ROOT = 'frontend/public';
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };
 const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST || '127.0.0.1';
 const dataDir = resolve(process.env.DATA_DIR ?? '.data');
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
 
 const step = (message: string) => console.log(`▸ ${message}`);
 const started = Date.now();
 
 let cluster: EmbeddedCluster | undefined;
-let databaseUrl = process.env.DATABASE_URL;
-if (databaseUrl) {
-  step('using the PostgreSQL at DATABASE_URL (it must have wal_level=logical)');
-} else {
-  step(`starting embedded PostgreSQL 17 (data in ${dataDir})`);
-  cluster = await startEmbeddedPostgres({
-    dataDir,
-    onLog: (chunk) => {
-      for (const line of chunk.split('\n')) {
-        if (/PANIC|FATAL|could not/.test(line) && !/administrator command/.test(line))
-          console.error(`  postgres: ${line}`);
-      }
-    },
-  });
-  databaseUrl = cluster.url;
+let cdc: { stop(): Promise<void> } | undefined;
+let api: ApiServer | undefined;
+
+async function stopAll(): Promise<void> {
+  await api?.close().catch(() => {});
+  await cdc?.stop();
+  await cluster?.stop().catch(() => {});
 }
 
-step('applying migrations');
-await runMigrations(databaseUrl);
-
-const cdc = superviseCdcWorker(databaseUrl);
-
-step(`starting the API on port ${port}`);
-const api = await startApiServer({
-  databaseUrl,
-  port,
-  hostname: process.env.HOST ?? '0.0.0.0',
-  logger,
-  // the web app on the same port: static files, every other path to its index.html
-  extend: (app) => {
-    const file = serveStatic({ root: WEB_ROOT });
-    const index = serveStatic({ path: `${WEB_ROOT}/index.html` });
-    app.get('*', async (c, next) => {
-      if (c.req.path.startsWith('/api/')) return next();
-      return file(c, async () => {
-        await index(c, next);
-      });
+try {
+  await assertPortFree(host, port);
+  let databaseUrl = process.env.DATABASE_URL;
+  if (databaseUrl) {
+    step('using the PostgreSQL at DATABASE_URL (it must have wal_level=logical)');
+  } else {
+    step(`starting embedded PostgreSQL 17 (data in ${dataDir})`);
+    cluster = await startEmbeddedPostgres({
+      dataDir,
+      onLog: (chunk) => {
+        for (const line of chunk.split('\n')) {
+          if (/PANIC|FATAL|could not/.test(line) && !/administrator command/.test(line))
+            console.error(`  postgres: ${line}`);
+        }
+      },
     });
-  },
-});
+    databaseUrl = cluster.url;
+  }
+
+  step('applying migrations');
+  await runMigrations(databaseUrl);
+  cdc = superviseCdcWorker(databaseUrl);
+
+  step(`starting the API on ${host}:${port}`);
+  api = await startApiServer({ databaseUrl, port, hostname: host, logger, webRoot: defaultWebRoot() });
+} catch (err) {
+  console.error(`✖ npm start failed: ${err instanceof Error ? err.message : String(err)}`);
+  await stopAll();
+  process.exit(1);
+}
 
 await ensureDemoAccount(new ApiClient(api.url));
-const url = `http://localhost:${port}`;
+const url = `http://${host === '0.0.0.0' || host === '127.0.0.1' ? 'localhost' : host}:${port}`;
 console.log(`
 Ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   Web app    ${url}/
@@ -83,10 +85,23 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) return;
     stopping = true;
     step('stopping');
-    await api.close().catch(() => {});
-    await cdc.stop();
-    await cluster?.stop().catch(() => {});
+    await stopAll();
     process.exit(0);
+  });
+}
+
+/** Fails before anything is started, so a busy port leaves nothing behind. */
+function assertPortFree(hostname: string, portNumber: number): Promise<void> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(`port ${portNumber} on ${hostname} is in use; stop what uses it or set PORT`)
+          : err,
+      ),
+    );
+    probe.listen(portNumber, hostname, () => probe.close(() => resolvePort()));
   });
 }
 
@@ -111,8 +126,12 @@ async function ensureDemoAccount(client: ApiClient): Promise<void> {
   });
 }
 
-/** Runs the CDC worker as its own process and restarts it (with backoff) when it dies. */
-function superviseCdcWorker(url: string) {
+/**
+ * Runs the CDC worker as its own process and restarts it (with backoff) when it dies. The IPC
+ * channel is how the worker learns that we died: it closes with our process, and the worker
+ * then stops.
+ */
+function superviseCdcWorker(databaseUrl: string) {
   const entry = resolve('cdc/src/main.ts');
   if (!existsSync(entry)) return { stop: async () => {} };
   step('starting the CDC worker');
@@ -122,9 +141,10 @@ function superviseCdcWorker(url: string) {
   const launch = () => {
     const startedAt = Date.now();
     child = spawn(process.execPath, ['--import', 'tsx', entry], {
-      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: process.env.CDC_LOG_LEVEL ?? 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: process.env.CDC_LOG_LEVEL ?? 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    child.channel?.unref();
     child.on('exit', (code, signal) => {
       if (stopped) return;
       restarts = Date.now() - startedAt > 30_000 ? 0 : restarts + 1;

@@ -3,7 +3,6 @@
  * Every error leaves through `errorResponse` as `{ error, code, message }`.
  */
 
-import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -12,11 +11,13 @@ import { requestId } from 'hono/request-id';
 import type { AppDeps, AppEnv } from './core/app-env.ts';
 import { AppError, errorBody, errorResponse } from './core/errors.ts';
 import { ERROR_CODE, HEADER } from './core/protocol.ts';
+import { findTextIssue } from './core/text-rule.ts';
 import { trackedEntityRoutes } from './core/tracked/tracked-routes.ts';
 import { trackedEntities } from './entities.ts';
 import { activityHandlers } from './modules/activities/activity-handlers.ts';
 import { authHandlers } from './modules/auth/auth-handlers.ts';
 import { organizationHandlers } from './modules/organizations/organization-handlers.ts';
+import { apiDocs } from './modules/service/api-docs.ts';
 import { serviceHandlers } from './modules/service/service-handlers.ts';
 import { EXPOSED_HEADERS } from './modules/shapes/electric-protocol.ts';
 import { shapeRoutes } from './modules/shapes/shape-handlers.ts';
@@ -58,9 +59,17 @@ const limitBodySize: MiddlewareHandler<AppEnv> = async (c, next) => {
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({
     // Invalid input of any route: headers get INVALID_HEADER, a malformed path id cannot name
-    // anything (404), everything else is VALIDATION_FAILED with the issues.
+    // anything (404), everything else is VALIDATION_FAILED with the issues, naming the field.
     defaultHook: (result) => {
-      if (result.success) return;
+      if (result.success) {
+        // every text field of every body meets one rule (core/text-rule.ts): none is stored altered
+        const issue = result.target === 'json' ? findTextIssue(result.data) : null;
+        if (!issue) return;
+        const field = issue.path.join('.') || 'body';
+        throw new AppError(400, ERROR_CODE.validationFailed, `Invalid json (${field}: ${issue.message})`, {
+          issues: [issue],
+        });
+      }
       const issues = result.error.issues.map((issue) => ({
         path: issue.path.map(String),
         message: issue.message,
@@ -117,7 +126,7 @@ export function createApp(deps: AppDeps) {
         'Tracked product entities with idempotent, lock-checked writes, an activity feed and live shapes.',
     },
   });
-  app.get('/api/docs', swaggerUI({ url: '/api/openapi.json' }));
+  app.route('/api', apiDocs);
 
   app.notFound((c) =>
     c.json(errorBody(404, ERROR_CODE.notFound, `No route for ${c.req.method} ${c.req.path}`), 404),

@@ -1,24 +1,31 @@
 /**
  * The API alone, for deployments (`npm run start -w backend`): DATABASE_URL is required and
- * migrations are applied before the port opens.
+ * migrations are applied before the port opens. No demo account; HOST (127.0.0.1 by default)
+ * says which interface to listen on.
  */
-import pino from 'pino';
+import { createLogger } from './core/logger.ts';
 import { runMigrations } from './db/client.ts';
 import { startApiServer } from './server.ts';
 
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
   logger.fatal('DATABASE_URL is required (a PostgreSQL with wal_level=logical)');
   process.exit(1);
 }
-await runMigrations(databaseUrl);
-const api = await startApiServer({
-  databaseUrl,
-  port: Number(process.env.PORT ?? 3000),
-  hostname: process.env.HOST ?? '0.0.0.0',
-  logger,
-});
+const api = await runMigrations(databaseUrl)
+  .then(() =>
+    startApiServer({
+      databaseUrl,
+      port: Number(process.env.PORT ?? 3000),
+      hostname: process.env.HOST || '127.0.0.1',
+      logger,
+    }),
+  )
+  .catch((err: unknown) => {
+    logger.fatal({ err }, 'the API could not start');
+    process.exit(1);
+  });
 logger.info({ url: api.url }, 'API listening');
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {

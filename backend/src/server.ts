@@ -5,8 +5,10 @@ import pino, { type Logger } from 'pino';
 import { createApp } from './app.ts';
 import { createActivityNotifier } from './core/activity-notifier.ts';
 import type { AppConfig } from './core/app-env.ts';
+import { createLiveAccessRegistry } from './core/live-access.ts';
 import { createMetrics } from './core/metrics.ts';
 import { createDb } from './db/client.ts';
+import { mountWebApp } from './web-app.ts';
 
 export interface ApiServer {
   url: string;
@@ -21,8 +23,10 @@ export async function startApiServer(options: {
   hostname?: string;
   logger?: Logger;
   config?: Partial<AppConfig>;
-  /** Extra routes mounted after the API (the web app's static files). */
+  /** Extra routes mounted after the API (benchmarks' baselines). */
   extend?: (app: ReturnType<typeof createApp>) => void;
+  /** Serve the web app from this directory on the same port (see web-app.ts). */
+  webRoot?: string;
 }): Promise<ApiServer> {
   const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
   const { db, sql, end } = createDb(options.databaseUrl);
@@ -30,20 +34,37 @@ export async function startApiServer(options: {
     production: process.env.NODE_ENV === 'production',
     sessionDays: 30,
     maxStreamsPerUser: 20,
+    liveAccessCheckMs: 2_000,
     shapeLongPollMs: 20_000,
     undoRecordWaitMs: 5_000,
     cdcSlotName: process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME,
     electricUrl: process.env.ELECTRIC_URL || undefined,
     electricSecret: process.env.ELECTRIC_SECRET || undefined,
     corsOrigins: (process.env.CORS_ORIGINS ?? 'http://localhost:5173').split(',').filter(Boolean),
+    signInLimits: {
+      perAccount: { failures: 10, windowMs: 60_000 },
+      perAddress: { failures: 50, windowMs: 5 * 60_000 },
+    },
+    trustProxy: process.env.TRUST_PROXY === 'true',
+    metricsToken: process.env.METRICS_TOKEN || undefined,
     ...options.config,
   };
   const notifier = createActivityNotifier(sql, logger);
-  const app = createApp({ db, sql, logger, metrics: createMetrics(), notifier, config });
+  const liveAccess = createLiveAccessRegistry(sql, logger, config.liveAccessCheckMs);
+  const app = createApp({ db, sql, logger, metrics: createMetrics(), notifier, liveAccess, config });
   options.extend?.(app);
+  if (options.webRoot) mountWebApp(app, options.webRoot);
   const hostname = options.hostname ?? '127.0.0.1';
-  const server: ServerType = await new Promise((resolve) => {
+  const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: options.port ?? 0, hostname }, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${options.port} on ${hostname} is in use`) : err),
+    );
+  }).catch(async (err) => {
+    liveAccess.close();
+    await notifier.close();
+    await end();
+    throw err;
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
@@ -53,6 +74,7 @@ export async function startApiServer(options: {
     app,
     async close() {
       await notifier.close();
+      liveAccess.close();
       // open streams would keep the server from closing
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -328,3 +328,111 @@ describe('adding members', () => {
     expect(issuePaths(res)).toContain(field);
   });
 });
+
+describe('changing and removing members', () => {
+  const memberPath = (org: Member, userId: string) => `/api/organizations/${org.org.slug}/members/${userId}`;
+  const patch = (token: string, org: Member, userId: string, body: unknown) =>
+    stack.client.request('PATCH', memberPath(org, userId), { token, body });
+  const remove = (token: string, org: Member, userId: string) =>
+    stack.client.request('DELETE', memberPath(org, userId), { token });
+
+  async function orgWithMember(role: 'admin' | 'member' = 'member') {
+    const admin = await stack.client.newMember();
+    const other = await stack.client.signUp();
+    expect((await addMember(admin.token, admin.org.slug, { email: other.user.email, role })).status).toBe(
+      201,
+    );
+    return { admin, other };
+  }
+
+  it('lets an admin change a role: 200 with the membership, and the new role applies', async () => {
+    const { admin, other } = await orgWithMember();
+    const res = await patch(admin.token, admin, other.user.id, { role: 'admin' });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      organizationId: admin.org.id,
+      userId: other.user.id,
+      email: other.user.email,
+      name: other.user.name,
+      role: 'admin',
+    });
+    expect(await membership(admin.org.id, other.user.id)).toBe('admin');
+  });
+
+  it('lets an admin remove a member: 204, and the removed user gets 404 for the organization', async () => {
+    const { admin, other } = await orgWithMember();
+    expect((await remove(admin.token, admin, other.user.id)).status).toBe(204);
+    expect(await membership(admin.org.id, other.user.id)).toBeUndefined();
+    const read = await stack.client.request('GET', `/api/organizations/${admin.org.slug}`, {
+      token: other.token,
+    });
+    expectError(read, 404, 'NOT_FOUND');
+  });
+
+  it('answers 409 LAST_ADMIN to demoting or removing the last admin, who stays admin', async () => {
+    const { admin } = await orgWithMember();
+    expectError(await patch(admin.token, admin, admin.user.id, { role: 'member' }), 409, 'LAST_ADMIN');
+    expectError(await remove(admin.token, admin, admin.user.id), 409, 'LAST_ADMIN');
+    expect(await membership(admin.org.id, admin.user.id)).toBe('admin');
+  });
+
+  it('lets one of two admins step down or leave', async () => {
+    const { admin, other } = await orgWithMember('admin');
+    expect((await patch(other.token, admin, admin.user.id, { role: 'member' })).status).toBe(200);
+    expectError(await remove(other.token, admin, other.user.id), 409, 'LAST_ADMIN');
+    expect((await patch(other.token, admin, admin.user.id, { role: 'admin' })).status).toBe(200);
+    expect((await remove(other.token, admin, other.user.id)).status).toBe(204);
+  });
+
+  it('never leaves an organization without an admin when two admins demote each other at once', async () => {
+    for (let round = 0; round < 10; round++) {
+      const { admin, other } = await orgWithMember('admin');
+      const answers = await Promise.all([
+        patch(admin.token, admin, other.user.id, { role: 'member' }),
+        round % 2
+          ? remove(other.token, admin, admin.user.id)
+          : patch(other.token, admin, admin.user.id, { role: 'member' }),
+      ]);
+      // the loser either finds the last admin (409) or that it is no longer admin itself (403)
+      const statuses = answers.map((res) => res.status);
+      expect(
+        statuses.filter((status) => status === 200 || status === 204),
+        `${statuses}`,
+      ).toHaveLength(1);
+      expect(
+        statuses.filter((status) => status === 403 || status === 409),
+        `${statuses}`,
+      ).toHaveLength(1);
+      const admins = await countOf(
+        sql`select count(*)::int as count from memberships where organization_id = ${admin.org.id} and role = 'admin'`,
+      );
+      expect(admins).toBe(1);
+    }
+  });
+
+  it('answers 403 FORBIDDEN to a member who is not an admin and changes nothing', async () => {
+    const { admin, other } = await orgWithMember();
+    expectError(await patch(other.token, admin, admin.user.id, { role: 'member' }), 403, 'FORBIDDEN');
+    expectError(await remove(other.token, admin, admin.user.id), 403, 'FORBIDDEN');
+    expect(await membership(admin.org.id, admin.user.id)).toBe('admin');
+  });
+
+  it('answers 404 for a user who is not a member, and 400 naming the field for a bad role', async () => {
+    const { admin } = await orgWithMember();
+    const stranger = await stack.client.signUp();
+    expectError(await patch(admin.token, admin, stranger.user.id, { role: 'admin' }), 404, 'NOT_FOUND');
+    expectError(await remove(admin.token, admin, stranger.user.id), 404, 'NOT_FOUND');
+    expectError(await remove(admin.token, admin, 'not/an id'), 404, 'NOT_FOUND');
+    const bad = await patch(admin.token, admin, admin.user.id, { role: 'owner' });
+    expectError(bad, 400, 'VALIDATION_FAILED');
+    expect(issuePaths(bad)).toEqual(['role']);
+  });
+
+  it('documents both operations in the OpenAPI document', async () => {
+    const doc = await stack.client.request('GET', '/api/openapi.json');
+    const path = doc.body.paths['/api/organizations/{org}/members/{userId}'];
+    expect(Object.keys(path).sort()).toEqual(['delete', 'patch']);
+    expect(path.delete.responses['409']).toBeDefined();
+    expect(path.patch.responses['409']).toBeDefined();
+  });
+});

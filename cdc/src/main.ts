@@ -7,13 +7,14 @@
  * Migrates (idempotent, under an advisory lock shared with the API; retried until the database
  * answers), starts the worker, and on SIGINT/SIGTERM flushes, acknowledges and closes.
  */
+
+import { createLogger } from '@sync/backend/core/logger';
 import { runMigrations } from '@sync/backend/db/client';
-import pino from 'pino';
 import { DEFAULT_SLOT_NAME, DEFAULTS } from './constants.ts';
 import { assertSlotName } from './replication-setup.ts';
 import { type CdcWorker, startCdcWorker } from './worker.ts';
 
-const logger = pino({ name: 'cdc', level: process.env.LOG_LEVEL ?? 'info' });
+const logger = createLogger({ name: 'cdc', level: process.env.LOG_LEVEL ?? 'info' });
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
   logger.fatal(
@@ -26,20 +27,21 @@ assertSlotName(slotName);
 
 let stopping = false;
 let worker: CdcWorker | undefined;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    (worker?.stop() ?? Promise.resolve()).then(
-      () => process.exit(0),
-      (error) => {
-        logger.error({ err: error }, 'stop failed');
-        process.exit(1);
-      },
-    );
-  });
-}
+const stop = (reason: string) => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ reason }, 'stopping');
+  (worker?.stop() ?? Promise.resolve()).then(
+    () => process.exit(0),
+    (error) => {
+      logger.error({ err: error }, 'stop failed');
+      process.exit(1);
+    },
+  );
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
+// started by `npm start` with an IPC channel: when that process dies, the channel closes
+if (process.send) process.on('disconnect', () => stop('the process that started the worker exited'));
 
 let backoffMs: number = DEFAULTS.reconnectInitialMs;
 while (!stopping) {

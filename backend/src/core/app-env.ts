@@ -1,14 +1,17 @@
 import type { Logger } from 'pino';
 import type { Db, Sql } from '../db/client.ts';
 import type { ActivityNotifier } from './activity-notifier.ts';
+import type { LiveAccessRegistry } from './live-access.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface AppConfig {
   /** Secure cookies and strict defaults outside development and tests. */
   production: boolean;
   sessionDays: number;
-  /** Concurrent activity streams one user may hold open. */
+  /** Concurrent SSE streams (activities and shapes) one user may hold open in one process. */
   maxStreamsPerUser: number;
+  /** How often the sessions and memberships of open live streams are re-checked. */
+  liveAccessCheckMs: number;
   /** How long a live shape request waits for a change before answering up-to-date. */
   shapeLongPollMs: number;
   /** Proxy shapes to this Electric service instead of serving them from the activity log. */
@@ -23,6 +26,17 @@ export interface AppConfig {
   undoRecordWaitMs: number;
   /** Origins allowed to call the API from a browser (CORS), e.g. the web app's dev server. */
   corsOrigins: string[];
+  /** Failed sign-ins allowed per window before 429 (modules/auth/sign-in-limits.ts). */
+  signInLimits: { perAccount: FailureLimit; perAddress: FailureLimit };
+  /** Behind a reverse proxy: the client address is the last X-Forwarded-For entry. */
+  trustProxy: boolean;
+  /** Bearer token `/api/metrics` requires; without one it answers loopback clients only. */
+  metricsToken?: string | undefined;
+}
+
+export interface FailureLimit {
+  failures: number;
+  windowMs: number;
 }
 
 /** What every request can reach: the database and the process-wide services. */
@@ -32,6 +46,7 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   notifier: ActivityNotifier;
+  liveAccess: LiveAccessRegistry;
   config: AppConfig;
 }
 
@@ -54,5 +69,9 @@ export type AppEnv = {
     user?: SessionUser;
     sessionTokenHash?: string;
     organization?: OrganizationAccess;
+    /** Set on live requests (live-stream.ts): aborts when the client leaves or loses access. */
+    liveSignal?: AbortSignal;
+    /** Set by hono-rate-limiter on the routes it limits. */
+    rateLimit?: { limit: number; used: number; remaining: number; resetTime?: Date | undefined };
   };
 };

@@ -13,6 +13,7 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'AppError';
@@ -20,6 +21,18 @@ export class AppError extends Error {
 
   static notFound(what = 'Resource') {
     return new AppError(404, ERROR_CODE.notFound, `${what} not found`);
+  }
+
+  /** 429 with the seconds to wait in `Retry-After`. */
+  static rateLimited(message: string, retryAfterSeconds: number) {
+    const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    return new AppError(
+      429,
+      ERROR_CODE.rateLimited,
+      message,
+      { retryAfter: seconds },
+      { 'retry-after': String(seconds) },
+    );
   }
 }
 
@@ -109,7 +122,7 @@ export function errorResponse(c: Context, err: unknown, onUnexpected: (err: unkn
       known.code === ERROR_CODE.validationFailed && !('issues' in known.extra)
         ? { issues: [{ path: [], message: known.message }], ...known.extra }
         : known.extra;
-    return c.json(errorBody(known.status, known.code, known.message, extra), known.status);
+    return c.json(errorBody(known.status, known.code, known.message, extra), known.status, known.headers);
   }
   onUnexpected(err);
   return c.json(errorBody(500, ERROR_CODE.internal, 'Unexpected error'), 500);

@@ -3,10 +3,11 @@
  * says who may call it.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { AppEnv, OrganizationAccess, SessionUser } from './app-env.ts';
+import { clientAddress, isLoopback } from './client-address.ts';
 import { AppError } from './errors.ts';
 import { ERROR_CODE, SESSION_COOKIE } from './protocol.ts';
 
@@ -133,3 +134,30 @@ export function currentOrganization(c: Context<AppEnv>): OrganizationAccess {
   if (!organization) throw AppError.notFound('Organization');
   return organization;
 }
+
+/**
+ * `/api/metrics` for Prometheus: with METRICS_TOKEN set, `Authorization: Bearer <token>` is
+ * required; without one, only clients on this machine (loopback) may read it.
+ */
+export const requireMetricsAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const { metricsToken } = c.var.deps.config;
+  if (metricsToken) {
+    const given = createHash('sha256')
+      .update(bearerToken(c) ?? '')
+      .digest();
+    if (!timingSafeEqual(given, createHash('sha256').update(metricsToken).digest())) {
+      throw new AppError(
+        401,
+        ERROR_CODE.unauthenticated,
+        'Metrics need Authorization: Bearer <METRICS_TOKEN>',
+      );
+    }
+  } else if (!isLoopback(clientAddress(c))) {
+    throw new AppError(
+      403,
+      ERROR_CODE.forbidden,
+      'Metrics are readable from this machine only; set METRICS_TOKEN to scrape them from elsewhere',
+    );
+  }
+  await next();
+};

@@ -24,6 +24,7 @@ export function errorResponses(...statuses: number[]) {
     404: 'Not found (NOT_FOUND)',
     409: 'Conflict',
     413: 'Body over 1 MiB (PAYLOAD_TOO_LARGE)',
+    429: 'Too many requests or open streams (RATE_LIMITED); wait `Retry-After` seconds',
   };
   return Object.fromEntries(statuses.map((s) => [s, jsonContent(ErrorSchema, described[s] ?? 'Error')]));
 }

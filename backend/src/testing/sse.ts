@@ -9,6 +9,8 @@ export interface SseConnection {
   status: number;
   events: SseEvent[];
   comments: string[];
+  /** Resolves when the server ends the response (or it fails), not when `close()` is called. */
+  ended: Promise<void>;
   /** Resolves when `predicate` holds for the events received so far. */
   until(predicate: (events: SseEvent[]) => boolean, timeoutMs?: number): Promise<SseEvent[]>;
   close(): void;
@@ -23,8 +25,9 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
   const events: SseEvent[] = [];
   const comments: string[] = [];
   let notify = () => {};
+  let ended: Promise<void> = new Promise(() => {});
   if (res.ok && res.body) {
-    (async () => {
+    ended = (async () => {
       const decoder = new TextDecoder();
       let buffer = '';
       try {
@@ -56,14 +59,16 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
           }
         }
       } catch {
-        // aborted by close()
+        // failed, or aborted by close()
       }
+      if (controller.signal.aborted) await new Promise(() => {});
     })();
   }
   return {
     status: res.status,
     events,
     comments,
+    ended,
     until(predicate, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(

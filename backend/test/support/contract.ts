@@ -14,6 +14,7 @@ export const ERROR_WORD: Record<number, string> = {
   404: 'not_found',
   409: 'conflict',
   413: 'payload_too_large',
+  429: 'rate_limited',
   503: 'unavailable',
 };
 

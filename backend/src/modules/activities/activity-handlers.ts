@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../../core/app-env.ts';
 import { errorBody } from '../../core/errors.ts';
-import { currentOrganization, currentUser } from '../../core/guards.ts';
+import { currentOrganization } from '../../core/guards.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import { findTransactionActivity, listActivities, readCounts } from './activity-operations.ts';
 import {
@@ -29,5 +29,5 @@ export const activityHandlers = new OpenAPIHono<AppEnv>()
   .openapi(countsRoute, async (c) => c.json(await readCounts(c.var.deps, currentOrganization(c).id), 200))
   .openapi(activityStreamRoute, (c) => {
     const after = c.req.valid('header')['last-event-id'] ?? c.req.valid('query').after ?? null;
-    return streamActivities(c, currentOrganization(c).id, currentUser(c).id, after) as never;
+    return streamActivities(c, currentOrganization(c).id, after) as never;
   });

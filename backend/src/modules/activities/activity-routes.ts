@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireMember } from '../../core/guards.ts';
+import { liveStream } from '../../core/live-stream.ts';
 import { bearerSecurity, errorResponses, jsonContent, OrgParam } from '../../core/openapi.ts';
 import {
   ACTIVITY_CURSOR,
@@ -59,6 +60,7 @@ export const countsRoute = createRoute({
 
 export const activityStreamRoute = createRoute({
   ...guarded,
+  middleware: [requireMember, liveStream(() => 'sse')],
   operationId: 'streamActivities',
   method: 'get',
   path: '/organizations/{org}/activities/stream',
@@ -73,6 +75,6 @@ export const activityStreamRoute = createRoute({
       description:
         'Server-Sent Events: `connected` {offset}, `activity` (id: cursor), `counts` (at most ~2/s), `: heartbeat` every 15 s',
     },
-    ...errorResponses(400, 401, 404),
+    ...errorResponses(400, 401, 404, 429),
   },
 });

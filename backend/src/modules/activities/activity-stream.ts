@@ -13,8 +13,6 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../../core/app-env.ts';
-import { AppError } from '../../core/errors.ts';
-import { ERROR_CODE } from '../../core/protocol.ts';
 import { listActivities, readCounts } from './activity-operations.ts';
 
 export const SSE_EVENT = { connected: 'connected', activity: 'activity', counts: 'counts' } as const;
@@ -24,24 +22,8 @@ const RECHECK_MS = 2_000;
 const COUNTS_MIN_INTERVAL_MS = 500;
 const PAGE = 500;
 
-const openStreams = new Map<string, number>();
-
-export function streamActivities(
-  c: Context<AppEnv>,
-  organizationId: string,
-  userId: string,
-  after: string | null,
-) {
+export function streamActivities(c: Context<AppEnv>, organizationId: string, after: string | null) {
   const { deps } = c.var;
-  const open = openStreams.get(userId) ?? 0;
-  if (open >= deps.config.maxStreamsPerUser) {
-    throw new AppError(
-      429,
-      ERROR_CODE.rateLimited,
-      `At most ${deps.config.maxStreamsPerUser} open streams per user`,
-    );
-  }
-  openStreams.set(userId, open + 1);
   deps.metrics.streamClients.inc({ kind: 'activities' });
   c.header('X-Accel-Buffering', 'no');
   c.header('Cache-Control', 'no-cache, no-transform');
@@ -91,9 +73,6 @@ export function streamActivities(
     } finally {
       waiter.close();
       deps.metrics.streamClients.dec({ kind: 'activities' });
-      const remaining = (openStreams.get(userId) ?? 1) - 1;
-      if (remaining > 0) openStreams.set(userId, remaining);
-      else openStreams.delete(userId);
     }
   });
 }

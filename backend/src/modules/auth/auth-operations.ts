@@ -57,6 +57,7 @@ async function createSession(
 
 export async function signOut(deps: AppDeps, tokenHash: string): Promise<void> {
   await deps.sql`delete from sessions where token_hash = ${tokenHash}`;
+  deps.liveAccess.revokeSession(tokenHash);
 }
 
 export async function describeMe(deps: AppDeps, user: SessionUser) {

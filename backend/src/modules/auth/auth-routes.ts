@@ -2,6 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { requireUser } from '../../core/guards.ts';
 import { bearerSecurity, errorResponses, jsonContent } from '../../core/openapi.ts';
 import { MeSchema, SessionSchema, SignInBody, SignUpBody } from './auth-schema.ts';
+import { limitFailedSignIns } from './sign-in-limits.ts';
 
 export const signUpRoute = createRoute({
   operationId: 'signUp',
@@ -20,10 +21,11 @@ export const signInRoute = createRoute({
   tags: ['auth'],
   method: 'post',
   path: '/auth/sign-in',
+  middleware: [limitFailedSignIns] as const,
   request: { body: { content: { 'application/json': { schema: SignInBody } }, required: true } },
   responses: {
     200: jsonContent(SessionSchema, 'Signed in; also sets the HttpOnly session cookie'),
-    ...errorResponses(400, 401),
+    ...errorResponses(400, 401, 429),
   },
 });
 

@@ -3,15 +3,19 @@ import type { AppEnv } from '../../core/app-env.ts';
 import { currentOrganization, currentUser } from '../../core/guards.ts';
 import {
   addMember,
+  changeMemberRole,
   createOrganization,
   getOrganization,
   listOrganizations,
+  removeMember,
 } from './organization-operations.ts';
 import {
   addMemberRoute,
+  changeMemberRoleRoute,
   createOrganizationRoute,
   getOrganizationRoute,
   listOrganizationsRoute,
+  removeMemberRoute,
 } from './organization-routes.ts';
 
 export const organizationHandlers = new OpenAPIHono<AppEnv>()
@@ -26,4 +30,16 @@ export const organizationHandlers = new OpenAPIHono<AppEnv>()
   )
   .openapi(addMemberRoute, async (c) =>
     c.json(await addMember(c.var.deps, currentOrganization(c), c.req.valid('json')), 201),
-  );
+  )
+  .openapi(changeMemberRoleRoute, async (c) => {
+    const { userId } = c.req.valid('param');
+    const { role } = c.req.valid('json');
+    return c.json(
+      await changeMemberRole(c.var.deps, currentOrganization(c), currentUser(c), userId, role),
+      200,
+    );
+  })
+  .openapi(removeMemberRoute, async (c) => {
+    await removeMember(c.var.deps, currentOrganization(c), currentUser(c), c.req.valid('param').userId);
+    return c.body(null, 204);
+  });

@@ -64,6 +64,75 @@ export async function addMember(
   };
 }
 
+type Role = OrganizationAccess['role'];
+type MembershipChange = { role: Role } | 'remove';
+
+/**
+ * Locks the organization's admins, the acting admin and the member, in one order, so that of two
+ * admins demoting or removing each other at once one waits for the other and sees its effect:
+ * the acting admin must still be an admin (else 403), and an organization never loses its last
+ * admin (409 LAST_ADMIN).
+ */
+async function changeMembership(
+  deps: AppDeps,
+  organization: OrganizationAccess,
+  actor: SessionUser,
+  userId: string,
+  change: MembershipChange,
+) {
+  return deps.sql.begin(async (tx) => {
+    const locked = await tx<{ userId: string; role: Role }[]>`
+      select user_id as "userId", role from memberships
+      where organization_id = ${organization.id}
+        and (role = 'admin' or user_id = ${userId} or user_id = ${actor.id})
+      order by user_id
+      for update`;
+    if (locked.find((row) => row.userId === actor.id)?.role !== 'admin') {
+      throw new AppError(403, ERROR_CODE.forbidden, 'Only admins of this organization may do this');
+    }
+    const member = locked.find((row) => row.userId === userId);
+    if (!member) throw AppError.notFound('Member');
+    const admins = locked.filter((row) => row.role === 'admin').length;
+    const losesAdmin = member.role === 'admin' && (change === 'remove' || change.role !== 'admin');
+    if (losesAdmin && admins === 1) {
+      throw new AppError(
+        409,
+        ERROR_CODE.lastAdmin,
+        'The last admin of an organization cannot be demoted or removed; make another member admin first',
+      );
+    }
+    if (change === 'remove') {
+      await tx`delete from memberships where organization_id = ${organization.id} and user_id = ${userId}`;
+      return;
+    }
+    await tx`update memberships set role = ${change.role} where organization_id = ${organization.id} and user_id = ${userId}`;
+  });
+}
+
+export async function changeMemberRole(
+  deps: AppDeps,
+  organization: OrganizationAccess,
+  actor: SessionUser,
+  userId: string,
+  role: Role,
+) {
+  await changeMembership(deps, organization, actor, userId, { role });
+  const [user] = await deps.sql<SessionUser[]>`select id, email, name from users where id = ${userId}`;
+  if (!user) throw AppError.notFound('Member');
+  return { organizationId: organization.id, userId, email: user.email, name: user.name, role };
+}
+
+/** The removed member's open streams of this organization end at once (in other API processes within seconds). */
+export async function removeMember(
+  deps: AppDeps,
+  organization: OrganizationAccess,
+  actor: SessionUser,
+  userId: string,
+) {
+  await changeMembership(deps, organization, actor, userId, 'remove');
+  deps.liveAccess.revokeMembership(userId, organization.id);
+}
+
 function present(row: OrganizationRow) {
   return {
     id: row.id,

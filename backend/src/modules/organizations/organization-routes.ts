@@ -1,9 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireAdmin, requireMember, requireUser } from '../../core/guards.ts';
-import { bearerSecurity, errorResponses, jsonContent, OrgParam } from '../../core/openapi.ts';
+import { bearerSecurity, ErrorSchema, errorResponses, jsonContent, OrgParam } from '../../core/openapi.ts';
 import {
   AddMemberBody,
+  ChangeRoleBody,
   CreateOrganizationBody,
+  MemberParam,
   MemberSchema,
   OrganizationSchema,
 } from './organization-schema.ts';
@@ -58,4 +60,37 @@ export const addMemberRoute = createRoute({
     body: { content: { 'application/json': { schema: AddMemberBody } }, required: true },
   },
   responses: { 201: jsonContent(MemberSchema, 'Member added'), ...errorResponses(400, 401, 403, 404, 409) },
+});
+
+export const changeMemberRoleRoute = createRoute({
+  operationId: 'changeMemberRole',
+  tags: ['organizations'],
+  method: 'patch',
+  path: '/organizations/{org}/members/{userId}',
+  middleware: [requireMember, requireAdmin] as const,
+  security: bearerSecurity,
+  request: {
+    params: OrgParam.extend(MemberParam.shape),
+    body: { content: { 'application/json': { schema: ChangeRoleBody } }, required: true },
+  },
+  responses: {
+    200: jsonContent(MemberSchema, 'Role changed'),
+    ...errorResponses(400, 401, 403, 404),
+    409: jsonContent(ErrorSchema, 'The last admin cannot be demoted (LAST_ADMIN)'),
+  },
+});
+
+export const removeMemberRoute = createRoute({
+  operationId: 'removeMember',
+  tags: ['organizations'],
+  method: 'delete',
+  path: '/organizations/{org}/members/{userId}',
+  middleware: [requireMember, requireAdmin] as const,
+  security: bearerSecurity,
+  request: { params: OrgParam.extend(MemberParam.shape) },
+  responses: {
+    204: { description: 'Removed; the member loses every open stream of the organization within seconds' },
+    ...errorResponses(401, 403, 404),
+    409: jsonContent(ErrorSchema, 'The last admin cannot be removed (LAST_ADMIN)'),
+  },
 });

@@ -20,6 +20,15 @@ export const AddMemberBody = z
   .object({ email: z.string().max(254), role: z.enum(['admin', 'member']) })
   .openapi('AddMemberBody');
 
+export const MemberParam = z.object({
+  userId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .openapi({ param: { name: 'userId', in: 'path' }, description: 'Id of the member (a user id)' }),
+});
+
+export const ChangeRoleBody = z.object({ role: z.enum(['admin', 'member']) }).openapi('ChangeRoleBody');
+
 export const MemberSchema = z
   .object({
     organizationId: z.string(),

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { jsonContent } from '../../core/openapi.ts';
+import { requireMetricsAccess } from '../../core/guards.ts';
+import { errorResponses, jsonContent } from '../../core/openapi.ts';
 
 export const HealthSchema = z
   .object({
@@ -29,7 +30,11 @@ export const metricsRoute = createRoute({
   tags: ['service'],
   method: 'get',
   path: '/metrics',
+  middleware: [requireMetricsAccess] as const,
+  security: [{ bearerAuth: [] }],
+  description: 'With METRICS_TOKEN set, a bearer token equal to it; without, loopback clients only.',
   responses: {
     200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text format' },
+    ...errorResponses(401, 403),
   },
 });

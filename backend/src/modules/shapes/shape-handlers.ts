@@ -18,6 +18,7 @@ import { stream, streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../../core/app-env.ts';
 import { AppError } from '../../core/errors.ts';
 import { currentOrganization, requireMember } from '../../core/guards.ts';
+import { type LiveKind, liveSignal, liveStream } from '../../core/live-stream.ts';
 import { bearerSecurity, errorResponses, OrgParam } from '../../core/openapi.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
@@ -67,6 +68,13 @@ const ShapeQuery = z
 
 type ShapeQueryValue = z.infer<typeof ShapeQuery>;
 
+/** Live requests hold their access while they wait or stream (live-stream.ts). */
+function shapeStreamKind(c: Context<AppEnv>): LiveKind {
+  if (c.req.query('live') !== 'true') return null;
+  const sse = c.req.query('live_sse') === 'true' || c.req.query('experimental_live_sse') === 'true';
+  return sse ? 'sse' : 'poll';
+}
+
 export function shapeRoutes(definition: TrackedEntityDefinition) {
   const tracked = definition.tracked;
   const route = createRoute({
@@ -74,7 +82,7 @@ export function shapeRoutes(definition: TrackedEntityDefinition) {
     tags: ['shapes'],
     method: 'get',
     path: `/organizations/{org}/shapes/${definition.plural}`,
-    middleware: [requireMember],
+    middleware: [requireMember, liveStream(shapeStreamKind)],
     security: bearerSecurity,
     request: { params: OrgParam, query: ShapeQuery },
     responses: {
@@ -83,7 +91,7 @@ export function shapeRoutes(definition: TrackedEntityDefinition) {
         description: `Electric shape log of the organization's live ${definition.plural}`,
       },
       409: { description: 'must-refetch: unknown or expired handle, or an offset older than the log' },
-      ...errorResponses(400, 401, 404),
+      ...errorResponses(400, 401, 404, 429),
     },
   });
   return new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
@@ -160,8 +168,9 @@ async function serveShape(
   const deadline = Date.now() + c.var.deps.config.shapeLongPollMs;
   try {
     let entries = await readLog(sql, organizationId, tracked, from, PAGE);
-    while (waiter && entries.length === 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
-      await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), c.req.raw.signal);
+    const signal = liveSignal(c);
+    while (waiter && entries.length === 0 && Date.now() < deadline && !signal.aborted) {
+      await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), signal);
       entries = await readLog(sql, organizationId, tracked, from, PAGE);
     }
     const last = entries.at(-1) ?? from;
