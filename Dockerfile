@@ -6,6 +6,7 @@ COPY package.json package-lock.json ./
 COPY backend/package.json backend/
 COPY cdc/package.json cdc/
 COPY frontend/package.json frontend/
+COPY patches patches/
 RUN npm ci --no-audit --no-fund
 COPY . .
 USER node
