@@ -60,6 +60,7 @@ export function presentActivity(row: ActivityRow) {
 
 export type Activity = ReturnType<typeof presentActivity>;
 
+/** `lsn` is read as text (an int8 may exceed 2^53): ORDER BY must name `activities.lsn`, or it sorts the text. */
 const ACTIVITY_COLUMNS = (sql: Sql) =>
   sql`lsn::text as lsn, position, type, action, entity_type, entity_id, organization_id, user_id,
       transaction_id, client_id, changed_keys, previous_values, created_at`;
@@ -77,7 +78,7 @@ export async function listActivities(sql: Sql, organizationId: string, filters: 
       ${filters.clientId ? sql`and client_id = ${filters.clientId}` : sql``}
       ${filters.action ? sql`and action = ${filters.action}` : sql``}
       ${after ? sql`and (lsn, position) > (${after.lsn}::bigint, ${after.position}::int)` : sql``}
-    order by lsn, position
+    order by activities.lsn, activities.position
     limit ${filters.limit + 1}`;
   const items = rows.slice(0, filters.limit).map(presentActivity);
   const last = items.at(-1);
@@ -90,7 +91,7 @@ export async function findTransactionActivity(sql: Sql, organizationId: string, 
     select ${ACTIVITY_COLUMNS(sql)}
     from activities
     where organization_id = ${organizationId} and transaction_id = ${transactionId}
-    order by lsn, position
+    order by activities.lsn, activities.position
     limit 1`;
   return row ? presentActivity(row) : null;
 }
