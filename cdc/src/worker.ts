@@ -22,7 +22,7 @@
 import pino, { type Logger } from 'pino';
 import { DEFAULT_SLOT_NAME, DEFAULTS } from './constants.ts';
 import { formatLsn } from './lsn.ts';
-import { inspectSlot, prepareReplication } from './replication-setup.ts';
+import { inspectSlot, prepareReplication, recordStreaming } from './replication-setup.ts';
 import { type BatchReport, ReplicationStream } from './replication-stream.ts';
 import { startRetentionJob } from './retention.ts';
 import { createWriterPool } from './writer-pool.ts';
@@ -135,6 +135,9 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
             streamed = true;
             attempt = 0;
             setState('streaming');
+            recordStreaming(sql, slotName).catch((error) =>
+              logger.warn({ err: error }, 'could not record that the worker streams'),
+            );
             logger.info(
               { from: formatLsn(slot.confirmedFlushLsn ?? 0n), preparation: preparation.kind },
               'streaming changes',

@@ -191,6 +191,8 @@ export const cdcState = pgTable('cdc_state', {
   lastEventAt: timestamptz('last_event_at'),
   /** Activities with a key below this were written before the last resync; a gap may precede it. */
   resyncedAt: timestamptz('resynced_at'),
+  /** When a worker last began streaming the slot; null from its (re)creation until then (`starting`). */
+  streamedAt: timestamptz('streamed_at'),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });
 
