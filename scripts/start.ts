@@ -15,6 +15,7 @@ import { ApiClient } from '../backend/src/api-client.ts';
 import { runMigrations } from '../backend/src/db/client.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
 import { startApiServer } from '../backend/src/server.ts';
+import { WORKER_NODE_FLAGS } from '../cdc/src/constants.ts';
 
 const WEB_ROOT = 'frontend/public';
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };
@@ -121,7 +122,7 @@ function superviseCdcWorker(url: string) {
   let stopped = false;
   const launch = () => {
     const startedAt = Date.now();
-    child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', entry], {
       env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: process.env.CDC_LOG_LEVEL ?? 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });

@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runMigrations } from '@sync/backend/db/client';
 import { startEmbeddedPostgres } from '@sync/backend/db/embedded-postgres';
-import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME } from '@sync/cdc/constants';
+import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME, WORKER_NODE_FLAGS } from '@sync/cdc/constants';
 import { parseActivityNotification } from '@sync/cdc/notification';
 import { prepareReplication } from '@sync/cdc/replication-setup';
 import { startCdcWorker } from '@sync/cdc/worker';
@@ -192,7 +192,7 @@ interface LiveResult {
 
 /** (c)+(d) The worker as a child process under a steady write load. */
 async function liveRun(sql: postgres.Sql, url: string, seconds: number): Promise<LiveResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cdc/src/main.ts'], {
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', 'cdc/src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],

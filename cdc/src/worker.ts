@@ -213,7 +213,7 @@ class ThroughputLog {
     this.batches++;
     this.lastCommitLsn = batch.lastCommitLsn;
     this.logger.debug(
-      { activities: batch.activities, transactions: batch.transactions, writeMs: Math.round(batch.writeMs) },
+      { activities: batch.activities, parts: batch.parts, writeMs: Math.round(batch.writeMs) },
       'batch written',
     );
     if (performance.now() - this.since >= this.intervalMs) this.flush();

@@ -11,7 +11,7 @@ export interface ActivityFilters {
   entityId?: string | undefined;
   transactionId?: string | undefined;
   clientId?: string | undefined;
-  action?: 'create' | 'update' | 'delete' | undefined;
+  action?: ActivityRow['action'] | undefined;
   after?: string | undefined;
   limit: number;
 }
@@ -20,7 +20,7 @@ interface ActivityRow {
   lsn: string;
   position: number;
   type: string;
-  action: 'create' | 'update' | 'delete';
+  action: 'create' | 'update' | 'delete' | 'truncate';
   entity_type: string;
   entity_id: string;
   organization_id: string;
