@@ -14,11 +14,13 @@
  *
  * PostgreSQL is embedded, durable settings (fsync on; not the tests' fast mode). The writer
  * session uses synchronous_commit=off only to create the backlog quickly.
- * BENCH_CDC_CHANGES (default 100000) and BENCH_CDC_SECONDS (live run, default 120) scale it.
+ * BENCH_CDC_CHANGES (default 100000) and BENCH_CDC_SECONDS (live run, default 120) scale it;
+ * BENCH_CDC_PROFILE=<file.cpuprofile> writes a CPU profile of the catch-up (b) alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { runMigrations } from '@sync/backend/db/client';
 import { startEmbeddedPostgres } from '@sync/backend/db/embedded-postgres';
@@ -64,7 +66,9 @@ export async function run(): Promise<void> {
       ? await decodeWithPgRecvlogical(cluster.url, end?.lsn ?? '0/0', CHANGES)
       : null;
     const baseline = await decodeWithoutSink(cluster.url, CHANGES);
-    const { perSecond: catchUp, cpu } = await catchUpWithWorker(sql, cluster.url, CHANGES, quiet);
+    const { perSecond: catchUp, cpu } = await profiled(process.env.BENCH_CDC_PROFILE, () =>
+      catchUpWithWorker(sql, cluster.url, CHANGES, quiet),
+    );
     const [written] = await sql<{ count: number }[]>`select count(*)::int as count from activities`;
     if (written?.count !== CHANGES)
       throw new Error(`expected ${CHANGES} activities, found ${written?.count}`);
@@ -220,6 +224,23 @@ async function decodeWithoutSink(url: string, expected: number): Promise<number>
   const ms = await done;
   await service.destroy();
   return (expected / ms) * 1000;
+}
+
+/** Runs `work` under the V8 profiler when a file is given (open it in Chrome's DevTools). */
+async function profiled<T>(file: string | undefined, work: () => Promise<T>): Promise<T> {
+  if (!file) return work();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await work();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+    console.log(`CPU profile of the catch-up: ${file}`);
+  }
 }
 
 /** CPU seconds of a process so far (utime + stime from /proc, in clock ticks of 10 ms). */
