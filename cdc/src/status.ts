@@ -21,6 +21,8 @@ export interface CdcStatus {
   lastEventAt: string | null;
   /** Increases on every resync; shape handles include it. */
   epoch: number;
+  /** Peak RSS of the worker process that wrote the last batch (null before the first). */
+  workerPeakRssBytes: number | null;
 }
 
 export async function readCdcStatus(
@@ -36,6 +38,7 @@ export async function readCdcStatus(
       last_event_at: string | null;
       epoch: number | null;
       streamed: boolean | null;
+      worker_peak_rss_bytes: string | null;
     }[]
   >`
     select s.slot_name is not null as slot_exists,
@@ -44,7 +47,8 @@ export async function readCdcStatus(
       greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn), 0)::int8::text as lag,
       to_json(c.last_event_at) #>> '{}' as last_event_at,
       c.epoch,
-      c.streamed_at is not null as streamed
+      c.streamed_at is not null as streamed,
+      c.worker_peak_rss_bytes::text as worker_peak_rss_bytes
     from (select 1) as one
     left join pg_replication_slots s on s.slot_name = ${slotName}
     left join cdc_state c on c.slot_name = ${slotName}`;
@@ -62,5 +66,6 @@ export async function readCdcStatus(
     lagBytes: status === 'missing' ? 0 : Number(row?.lag ?? 0),
     lastEventAt: row?.last_event_at ?? null,
     epoch: row?.epoch ?? 1,
+    workerPeakRssBytes: row?.worker_peak_rss_bytes ? Number(row.worker_peak_rss_bytes) : null,
   };
 }

@@ -257,6 +257,8 @@ describe('status and retention', () => {
     const streaming = await readCdcStatus(sql, DEFAULT_SLOT_NAME);
     expect(streaming).toMatchObject({ status: 'streaming', epoch: 1 });
     expect(typeof streaming.lastEventAt).toBe('string');
+    // the worker records its own peak RSS with each batch
+    expect(streaming.workerPeakRssBytes).toBeGreaterThan(10 * 2 ** 20);
     await stop();
     await waitFor(async () => (await readCdcStatus(sql)).status === 'stopped', { what: 'stopped status' });
     expect(await readCdcStatus(sql, 'no_such_slot')).toEqual({
@@ -264,6 +266,7 @@ describe('status and retention', () => {
       lagBytes: 0,
       lastEventAt: null,
       epoch: 1,
+      workerPeakRssBytes: null,
     });
     await start();
   });
