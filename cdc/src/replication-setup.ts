@@ -26,6 +26,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
 import { PUBLICATION_NAME, SETUP_LOCK_KEY } from './constants.ts';
+import { SlotSetupError } from './errors.ts';
 import { parseLsn } from './lsn.ts';
 
 export interface SlotInfo {
@@ -50,7 +51,7 @@ const SLOT_NAME_PATTERN = /^[a-z0-9_]{1,63}$/;
 
 export function assertSlotName(slotName: string): void {
   if (!SLOT_NAME_PATTERN.test(slotName)) {
-    throw new Error(`invalid replication slot name "${slotName}": use 1-63 of a-z, 0-9 and _`);
+    throw new SlotSetupError(`invalid replication slot name "${slotName}": use 1-63 of a-z, 0-9 and _`);
   }
 }
 
@@ -219,7 +220,7 @@ async function createSlotAndRecount(
     );
     const { consistent_point: consistentPoint, snapshot_name: snapshotName } = created.rows[0] ?? {};
     if (!consistentPoint || !snapshotName || !/^[0-9A-F-]+$/i.test(snapshotName)) {
-      throw new Error('CREATE_REPLICATION_SLOT returned no snapshot');
+      throw new SlotSetupError('CREATE_REPLICATION_SLOT returned no snapshot');
     }
     // last_lsn := consistent point − 1: the slot streams commits from the consistent point on,
     // and a commit record may start exactly there.

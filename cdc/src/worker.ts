@@ -21,6 +21,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { DEFAULT_SLOT_NAME, DEFAULTS } from './constants.ts';
+import { ConfigurationError, SlotSetupError } from './errors.ts';
 import { formatLsn } from './lsn.ts';
 import { inspectSlot, prepareReplication, recordStreaming } from './replication-setup.ts';
 import { type BatchReport, ReplicationStream } from './replication-stream.ts';
@@ -114,7 +115,7 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
         // stop() may have come while preparing; from here to run() nothing awaits
         if (stopping) break;
         if (!slot.exists || slot.confirmedFlushLsn === null) {
-          throw new Error('the slot vanished right after setup');
+          throw new SlotSetupError('the slot vanished right after setup');
         }
         setState('connecting');
         stream = new ReplicationStream({
@@ -242,6 +243,6 @@ function envNumber(name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`${name} must be a positive number, got "${raw}"`);
+    throw new ConfigurationError(`${name} must be a positive number, got "${raw}"`);
   return value;
 }
