@@ -248,10 +248,15 @@ function notificationPayload(batch: ActivityBatch, truncated: readonly TableTrun
   const last = batch.activities.at(-1);
   const lastTruncation = truncated.at(-1);
   if (!last && !lastTruncation) return null;
+  const lastIsRow =
+    last !== undefined &&
+    (lastTruncation === undefined ||
+      last.lsn > lastTruncation.lsn ||
+      (last.lsn === lastTruncation.lsn && last.position > lastTruncation.position));
   const lastId =
-    last && (!lastTruncation || last.lsn > lastTruncation.lsn || last.position > lastTruncation.position)
-      ? activityId(last.lsn, last.position)
-      : activityId(lastTruncation?.lsn ?? 0n, lastTruncation?.position ?? 0);
+    lastIsRow || lastTruncation === undefined
+      ? activityId(last?.lsn ?? 0n, last?.position ?? 0)
+      : activityId(lastTruncation.lsn, lastTruncation.position);
   // A truncation concerns every organization that had rows of the type: wake them all.
   const organizationIds =
     truncated.length > 0 ? null : [...new Set(batch.activities.map((a) => a.organizationId))];
