@@ -18,6 +18,7 @@ import { runMigrations } from '../backend/src/db/client.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
 import { type ApiServer, startApiServer } from '../backend/src/server.ts';
 import { defaultWebRoot } from '../backend/src/web-app.ts';
+import { WORKER_NODE_FLAGS } from '../cdc/src/constants.ts';
 
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };
 const port = Number(process.env.PORT ?? 3000);
@@ -140,7 +141,7 @@ function superviseCdcWorker(databaseUrl: string) {
   let stopped = false;
   const launch = () => {
     const startedAt = Date.now();
-    child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', entry], {
       env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: process.env.CDC_LOG_LEVEL ?? 'warn' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
 import { openSse } from '../src/testing/sse.ts';
-import { orgPath, txId } from './support/contract.ts';
+import { connectDb, orgPath, txId } from './support/contract.ts';
 
 let stack: TestStack;
 let alice: Member;
@@ -121,6 +121,23 @@ describe('activity feed', () => {
       cursor = page.body.nextCursor;
     } while (cursor);
     expect(seen).toEqual(byClient.body.items.map((a: any) => a.id));
+  });
+
+  it('orders the feed by the numeric LSN once the WAL passes 10^8 bytes (9 vs 10 digits)', async () => {
+    const carol = await stack.client.newMember();
+    const sql = connectDb(stack.cluster.url);
+    try {
+      await sql`
+        insert into activities (lsn, position, type, action, entity_type, entity_id, organization_id, changed_keys, row, xid, created_at)
+        select lsn, 0, 'page.created', 'create', 'page', 'p_' || lsn, ${carol.org.id}, '{}', '{}', 1, now()
+        from unnest(array[100000000, 99999999, 1000000000]::int8[]) as lsn`;
+    } finally {
+      await sql.end();
+    }
+    const res = await get(`${base(carol)}/activities`, carol);
+    expect(res.body.items.map((a: any) => a.id)).toEqual(['99999999_0', '100000000_0', '1000000000_0']);
+    const after = await get(`${base(carol)}/activities?after=99999999_0&limit=1`, carol);
+    expect(after.body.items.map((a: any) => a.id)).toEqual(['100000000_0']);
   });
 
   it('rejects a malformed cursor with VALIDATION_FAILED', async () => {

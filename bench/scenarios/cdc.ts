@@ -1,9 +1,11 @@
 /**
- * Scenario `cdc`: the CDC worker against the same library with no sink, in one run.
+ * Scenario `cdc`: the CDC worker against PostgreSQL's own decoding and the same library with no
+ * sink, in one run, each reading the same WAL from its own slot created at the same point.
  *
+ *   (p) ceiling    pg_recvlogical (PostgreSQL 15's, when /usr/lib/postgresql/15/bin has it)
+ *                  with pgoutput into /dev/null: the walsender's decoding, nothing parsed
  *   (a) baseline   pg-logical-replication + PgoutputPlugin, manual acknowledge per commit, no
- *                  sink, decoding the WAL of N single-row transactions from a second slot
- *                  created at the same point as the worker's
+ *                  sink, decoding the WAL of N single-row transactions
  *   (b) catch-up   the worker (in-process) turning the same WAL into activity rows
  *   (c) live       steady ~1,000 single-row inserts/s (direct SQL, one transaction each);
  *                  latency = arrival of the worker's NOTIFY − the change's WAL commit time
@@ -12,14 +14,17 @@
  *
  * PostgreSQL is embedded, durable settings (fsync on; not the tests' fast mode). The writer
  * session uses synchronous_commit=off only to create the backlog quickly.
- * BENCH_CDC_CHANGES (default 100000) and BENCH_CDC_SECONDS (live run, default 120) scale it.
+ * BENCH_CDC_CHANGES (default 100000) and BENCH_CDC_SECONDS (live run, default 120) scale it;
+ * BENCH_CDC_PROFILE=<file.cpuprofile> writes a CPU profile of the catch-up (b) alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { runMigrations } from '@sync/backend/db/client';
 import { startEmbeddedPostgres } from '@sync/backend/db/embedded-postgres';
-import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME } from '@sync/cdc/constants';
+import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME, WORKER_NODE_FLAGS } from '@sync/cdc/constants';
 import { parseActivityNotification } from '@sync/cdc/notification';
 import { prepareReplication } from '@sync/cdc/replication-setup';
 import { startCdcWorker } from '@sync/cdc/worker';
@@ -32,6 +37,9 @@ const LIVE_SECONDS = Number(process.env.BENCH_CDC_SECONDS ?? 120);
 const LIVE_RATE = 1_000;
 const ORGANIZATIONS = 20;
 const BASELINE_SLOT = 'bench_baseline';
+const RECVLOGICAL_SLOT = 'bench_recvlogical';
+/** A reference tool of the machine, not of the product: the bench skips it when it is absent. */
+const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export async function run(): Promise<void> {
@@ -43,6 +51,8 @@ export async function run(): Promise<void> {
     await seedOrganizations(sql);
     await prepareReplication(sql, cluster.url, DEFAULT_SLOT_NAME, quiet);
     await sql`select pg_create_logical_replication_slot(${BASELINE_SLOT}, 'pgoutput')`;
+    const recvlogical = existsSync(PG_RECVLOGICAL);
+    if (recvlogical) await sql`select pg_create_logical_replication_slot(${RECVLOGICAL_SLOT}, 'pgoutput')`;
 
     const writeStarted = performance.now();
     await writeBacklog(sql, CHANGES);
@@ -51,8 +61,14 @@ export async function run(): Promise<void> {
       `backlog: ${CHANGES} single-row transactions (60% insert, 30% update, 10% soft delete) in ${writeSeconds.toFixed(1)} s`,
     );
 
+    const [end] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
+    const ceiling = recvlogical
+      ? await decodeWithPgRecvlogical(cluster.url, end?.lsn ?? '0/0', CHANGES)
+      : null;
     const baseline = await decodeWithoutSink(cluster.url, CHANGES);
-    const catchUp = await catchUpWithWorker(cluster.url, CHANGES, quiet);
+    const { perSecond: catchUp, cpu } = await profiled(process.env.BENCH_CDC_PROFILE, () =>
+      catchUpWithWorker(sql, cluster.url, CHANGES, quiet),
+    );
     const [written] = await sql<{ count: number }[]>`select count(*)::int as count from activities`;
     if (written?.count !== CHANGES)
       throw new Error(`expected ${CHANGES} activities, found ${written?.count}`);
@@ -62,16 +78,40 @@ export async function run(): Promise<void> {
     printTable(
       ['figure', 'value', 'baseline / target'],
       [
+        ceiling === null
+          ? ['(p) pg_recvlogical', `not found at ${PG_RECVLOGICAL}`, 'ceiling']
+          : ['(p) pg_recvlogical, pgoutput → /dev/null', `${fmt(ceiling)} changes/s`, 'ceiling'],
         ['(a) library decode, no sink', `${fmt(baseline)} changes/s`, 'baseline'],
         ['(b) worker catch-up', `${fmt(catchUp)} activities/s`, '≥ 50,000/s'],
-        ['(b)/(a)', `${(catchUp / baseline).toFixed(2)}x`, '≥ 0.30x'],
+        ...(ceiling === null ? [] : [['(b)/(p)', `${(catchUp / ceiling).toFixed(2)}x`, '≥ 0.80x']]),
+        [
+          '(b) CPU during catch-up: worker / walsender / writers',
+          `${pct(cpu.worker)} / ${pct(cpu.walsender)} / ${pct(cpu.writers)} of a core`,
+          '',
+        ],
+        ['(a)/(p)', ceiling === null ? '' : `${(baseline / ceiling).toFixed(2)}x`, ''],
+        ['(b)/(a)', `${(catchUp / baseline).toFixed(2)}x`, ''],
         [
           `(c) live p50 commit→activity (${fmt(live.writesPerSecond)} writes/s)`,
           `${live.p50.toFixed(1)} ms`,
           '',
         ],
-        ['(c) live p99 commit→activity', `${live.p99.toFixed(1)} ms`, '≤ 100 ms'],
-        ['(c) live max', `${live.max.toFixed(1)} ms`, ''],
+        ['(c) live p99 commit→activity', `${live.p99.toFixed(1)} ms`, '≤ 40 ms'],
+        [
+          '(c) live max (largest stall)',
+          `${live.max.toFixed(1)} ms`,
+          `at +${(live.maxAtMs / 1000).toFixed(1)} s`,
+        ],
+        [
+          '(c) checkpoints during the live run',
+          `${live.checkpoints} (write + sync ${fmt(live.checkpointWriteSyncMs)} ms)`,
+          '',
+        ],
+        [
+          '(c) worker start → first new activity',
+          `${fmt(live.firstActivityMs)} ms`,
+          `re-decodes ${(live.restartGapBytes / 2 ** 20).toFixed(1)} MB of WAL from restart_lsn`,
+        ],
         ['(d) worker RSS at start', `${live.rssStartMb.toFixed(0)} MB`, ''],
         [
           `(d) worker RSS after ${LIVE_SECONDS} s`,
@@ -129,6 +169,34 @@ async function writeBacklog(sql: postgres.Sql, changes: number): Promise<void> {
   }
 }
 
+/** (p) PostgreSQL's decoding alone: pg_recvlogical reads the slot to `endLsn` and exits. */
+async function decodeWithPgRecvlogical(url: string, endLsn: string, expected: number): Promise<number> {
+  const started = performance.now();
+  const child = spawn(
+    PG_RECVLOGICAL,
+    [
+      '-d',
+      url,
+      '--slot',
+      RECVLOGICAL_SLOT,
+      '--start',
+      '--no-loop',
+      '-o',
+      'proto_version=1',
+      '-o',
+      `publication_names=${PUBLICATION_NAME}`,
+      '-E',
+      endLsn,
+      '-f',
+      '/dev/null',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`pg_recvlogical exited with ${code}`);
+  return (expected / (performance.now() - started)) * 1000;
+}
+
 /** (a) The library alone: count changes, acknowledge each commit, nothing else. */
 async function decodeWithoutSink(url: string, expected: number): Promise<number> {
   const service = new LogicalReplicationService(
@@ -158,14 +226,62 @@ async function decodeWithoutSink(url: string, expected: number): Promise<number>
   return (expected / ms) * 1000;
 }
 
-/** (b) From worker start to the last activity committed. */
-async function catchUpWithWorker(url: string, expected: number, logger: pino.Logger): Promise<number> {
+/** Runs `work` under the V8 profiler when a file is given (open it in Chrome's DevTools). */
+async function profiled<T>(file: string | undefined, work: () => Promise<T>): Promise<T> {
+  if (!file) return work();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await work();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+    console.log(`CPU profile of the catch-up: ${file}`);
+  }
+}
+
+/** CPU seconds of a process so far (utime + stime from /proc, in clock ticks of 10 ms). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
+interface CatchUp {
+  perSecond: number;
+  /** Share of one core each side used during the catch-up. */
+  cpu: { worker: number; walsender: number; writers: number };
+}
+
+/** (b) From worker start to the last activity committed, with each side's CPU use. */
+async function catchUpWithWorker(
+  sql: postgres.Sql,
+  url: string,
+  expected: number,
+  logger: pino.Logger,
+): Promise<CatchUp> {
   let inserted = 0;
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => {
     resolveDone = resolve;
   });
   const started = performance.now();
+  const workerCpuStart = process.cpuUsage();
+  let backends: { pid: number; application_name: string; cpu: number }[] = [];
+  const sampleBackends = setInterval(() => {
+    void sql<{ pid: number; application_name: string }[]>`
+      select pid, application_name from pg_stat_activity where application_name in ('sync-cdc', 'sync-cdc-writer')`.then(
+      async (rows) => {
+        for (const row of rows) {
+          if (!backends.some((b) => b.pid === row.pid))
+            backends.push({ ...row, cpu: await cpuSeconds(row.pid) });
+        }
+      },
+    );
+  }, 20);
   const worker = startCdcWorker({
     databaseUrl: url,
     logger,
@@ -176,8 +292,22 @@ async function catchUpWithWorker(url: string, expected: number, logger: pino.Log
   });
   await done;
   const ms = performance.now() - started;
+  clearInterval(sampleBackends);
+  const used = process.cpuUsage(workerCpuStart);
+  const backendCpu = async (name: string) => {
+    let total = 0;
+    for (const b of backends.filter((b) => b.application_name === name))
+      total += (await cpuSeconds(b.pid)) - b.cpu;
+    return total / (ms / 1000);
+  };
+  const cpu = {
+    worker: (used.user + used.system) / 1000 / ms,
+    walsender: await backendCpu('sync-cdc'),
+    writers: await backendCpu('sync-cdc-writer'),
+  };
+  backends = [];
   await worker.stop();
-  return (expected / ms) * 1000;
+  return { perSecond: (expected / ms) * 1000, cpu };
 }
 
 interface LiveResult {
@@ -185,6 +315,15 @@ interface LiveResult {
   p50: number;
   p99: number;
   max: number;
+  /** When the largest latency happened, from the start of the live run. */
+  maxAtMs: number;
+  /** WAL between the slot's restart_lsn and its confirmed position when the worker starts. */
+  restartGapBytes: number;
+  /** Worker spawned → the first new change has its activity. */
+  firstActivityMs: number;
+  /** Checkpoints that ran during the live run, and their write + sync time. */
+  checkpoints: number;
+  checkpointWriteSyncMs: number;
   rssStartMb: number;
   rssEndMb: number;
   rssPeakMb: number;
@@ -192,17 +331,33 @@ interface LiveResult {
 
 /** (c)+(d) The worker as a child process under a steady write load. */
 async function liveRun(sql: postgres.Sql, url: string, seconds: number): Promise<LiveResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cdc/src/main.ts'], {
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', 'cdc/src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   try {
+    const [slot] = await sql<{ gap: string }[]>`
+      select pg_wal_lsn_diff(confirmed_flush_lsn, restart_lsn)::int8::text as gap
+      from pg_replication_slots where slot_name = ${DEFAULT_SLOT_NAME}`;
+    const spawned = performance.now();
     await waitForStreaming(sql);
+    // A new walsender decodes again from the slot's restart_lsn before it sends anything new:
+    // wait for a first change to come through, so the live figures are the steady state.
+    await sql`
+      insert into pages (id, organization_id, created_by, transactions, last_client_id, title)
+      values ('live_probe', 'org_0', 'bench_user', ${sql.json({ insert: 'tx_live_probe', update: null, delete: null })}, 'client_live', 'Probe')`;
+    await waitFor(async () => {
+      const [row] = await sql`select 1 from activities where transaction_id = 'tx_live_probe'`;
+      return row !== undefined;
+    });
+    const firstActivityMs = performance.now() - spawned;
     const rssStart = await rssMb(child);
     let rssPeak = rssStart;
 
     const latencies: number[] = [];
+    const liveStarted = Date.now();
+    let worst = { ms: 0, atMs: 0 };
     const [head] = await sql<{ max: string }[]>`select coalesce(max(lsn), 0)::text as max from activities`;
     let lastSeen = head?.max ?? '0';
     let reading = Promise.resolve();
@@ -213,7 +368,11 @@ async function liveRun(sql: postgres.Sql, url: string, seconds: number): Promise
         const rows = await sql<{ lsn: string; commit_ms: number }[]>`
           select lsn::text, extract(epoch from created_at) * 1000 as commit_ms from activities
           where lsn > ${lastSeen}::int8 order by lsn`;
-        for (const row of rows) latencies.push(arrivedAt - Number(row.commit_ms));
+        for (const row of rows) {
+          const latency = arrivedAt - Number(row.commit_ms);
+          latencies.push(latency);
+          if (latency > worst.ms) worst = { ms: latency, atMs: arrivedAt - liveStarted };
+        }
         if (rows.length > 0) lastSeen = rows.at(-1)!.lsn;
       });
     });
@@ -223,7 +382,9 @@ async function liveRun(sql: postgres.Sql, url: string, seconds: number): Promise
         rssPeak = Math.max(rssPeak, mb);
       });
     }, 1_000);
+    const checkpointsBefore = await checkpointStats(sql);
     const writes = await steadyWrites(sql, seconds);
+    const checkpointsAfter = await checkpointStats(sql);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await reading;
     clearInterval(sampler);
@@ -238,6 +399,11 @@ async function liveRun(sql: postgres.Sql, url: string, seconds: number): Promise
       p50: at(0.5),
       p99: at(0.99),
       max: latencies.at(-1) ?? Number.NaN,
+      maxAtMs: worst.atMs,
+      restartGapBytes: Number(slot?.gap ?? 0),
+      firstActivityMs,
+      checkpoints: checkpointsAfter.count - checkpointsBefore.count,
+      checkpointWriteSyncMs: checkpointsAfter.writeSyncMs - checkpointsBefore.writeSyncMs,
       rssStartMb: rssStart,
       rssEndMb: rssEnd,
       rssPeakMb: Math.max(rssPeak, rssEnd),
@@ -267,6 +433,21 @@ async function steadyWrites(sql: postgres.Sql, seconds: number): Promise<number>
   return written;
 }
 
+/** PostgreSQL 17's checkpointer statistics (an older server has them in pg_stat_bgwriter). */
+async function checkpointStats(sql: postgres.Sql): Promise<{ count: number; writeSyncMs: number }> {
+  const [row] = await sql<{ count: number; ms: number }[]>`
+    select (num_timed + num_requested)::int as count, (write_time + sync_time)::float8 as ms from pg_stat_checkpointer`;
+  return { count: row?.count ?? 0, writeSyncMs: row?.ms ?? 0 };
+}
+
+async function waitFor(probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`not done within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 async function waitForStreaming(sql: postgres.Sql): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
@@ -290,6 +471,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');
   await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
   if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+function pct(share: number): string {
+  return `${Math.round(share * 100)}%`;
 }
 
 function fmt(n: number): string {

@@ -1,20 +1,24 @@
 /**
- * Persisting a batch of complete source transactions in ONE database transaction:
+ * Persisting a batch of transaction parts (transaction-assembler.ts) in ONE database transaction:
  *
  *   BEGIN
  *     COPY the activities into `activities`            (may run while the previous batch commits)
  *     wait until the previous batch has committed       (activities become visible in WAL order)
- *     add the count deltas of these activities to entity_counts
- *     cdc_state.last_lsn := the batch's last commit LSN, NOTIFY sync_activities
- *   COMMIT                                              → the caller acknowledges that LSN
+ *     apply the count changes in transaction order: deltas to entity_counts; a TRUNCATE sets its
+ *       type's counts to 0, logs one `<type>.truncated` activity per organization that had a
+ *       count, and renames the activity log (activity_log.id: every shape handle changes)
+ *     cdc_state := the position after the batch (guarded: it must be the position before it),
+ *       NOTIFY sync_activities
+ *   COMMIT                                              → the caller acknowledges the last commit
  *
- * Exactly once (guarantee 3): batches are written in commit-LSN order and `cdc_state.last_lsn`
- * moves in the same transaction as the rows, so it is exactly the highest source commit whose
- * activities exist. After a (re)connect or a failed write the caller re-reads it with
- * `readWrittenLsn` (FOR UPDATE: it waits out a write still in flight from a dead process) and
- * drops the replayed transactions at or below it: their rows and their count deltas were
- * committed together, so nothing is written or counted twice. The primary key (lsn, position)
- * still rejects a duplicate outright, should anything else ever try.
+ * Exactly once (guarantee 3): parts are written in WAL order and `cdc_state` moves in the same
+ * transaction as their rows: `last_lsn` is the highest commit LSN written completely, and
+ * (`open_lsn`, `open_position`) how far a transaction written in parts got. After a (re)connect
+ * or a failed write the caller re-reads it with `readWrittenPosition` (FOR UPDATE: it waits out
+ * a write still in flight from a dead process) and skips what is at or below it; their rows and
+ * count changes were committed together, so nothing is written or counted twice. The guard on
+ * the state update refuses a batch that does not start exactly where the last one ended, and the
+ * primary key (lsn, position) rejects a duplicate outright.
  *
  * COPY instead of INSERT … SELECT: parsing is the costly part of a bulk insert here (about a
  * third of the time with json_to_recordset), and COPY's text format is the cheapest to parse.
@@ -22,18 +26,29 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type postgres from 'postgres';
-import type { ActivityRow, CountDelta } from './activity.ts';
+import {
+  type ActivityRow,
+  type CountChange,
+  type CountDelta,
+  isTruncation,
+  type TableTruncation,
+  TRUNCATE_POSITION_SPAN,
+} from './activity.ts';
 import { NOTIFY_CHANNEL } from './constants.ts';
+import { EarlierBatchFailedError, WrittenPositionConflictError } from './errors.ts';
 import { activityId } from './lsn.ts';
 import { encodeActivityNotification } from './notification.ts';
+import type { WrittenPosition } from './transaction-assembler.ts';
 
 export interface ActivityBatch {
   activities: ActivityRow[];
-  /** Count deltas of the batch's activities. */
-  deltas: CountDelta[];
-  /** Commit LSN of the batch's last source transaction (what the caller acknowledges). */
-  lastCommitLsn: bigint;
-  /** Its commit time (ISO, microseconds). */
+  /** Count deltas and truncations of the batch, in WAL order. */
+  countChanges: CountChange[];
+  /** Where the batch starts: cdc_state must say exactly this before it is written. */
+  from: { commitLsn: bigint; position: number };
+  /** cdc_state after the batch. */
+  to: WrittenPosition;
+  /** Commit time of the batch's last source transaction (ISO, microseconds). */
   lastCommitTime: string;
 }
 
@@ -57,15 +72,21 @@ const COLUMNS = [
 ] as const;
 
 /**
- * The highest source commit LSN whose activities are committed. Waits for a concurrent writer of
- * this slot's state (a batch still committing on behalf of a process that died) to finish.
+ * How far the slot's activities are committed. Waits for a concurrent writer of this slot's
+ * state (a batch still committing on behalf of a process that died) to finish.
  */
-export async function readWrittenLsn(sql: postgres.Sql, slotName: string): Promise<bigint> {
+export async function readWrittenPosition(sql: postgres.Sql, slotName: string): Promise<WrittenPosition> {
   return sql.begin(async (tx) => {
-    const [row] = await tx<{ last_lsn: string }[]>`
-      select last_lsn::text from cdc_state where slot_name = ${slotName} for update`;
-    if (!row) throw new Error(`no cdc_state row for slot "${slotName}"`);
-    return BigInt(row.last_lsn);
+    const [row] = await tx<{ last_lsn: string; open_lsn: string | null; open_position: number | null }[]>`
+      select last_lsn::text, open_lsn::text, open_position from cdc_state where slot_name = ${slotName} for update`;
+    if (!row) throw new WrittenPositionConflictError(`no cdc_state row for slot "${slotName}"`);
+    return {
+      lastLsn: BigInt(row.last_lsn),
+      open:
+        row.open_lsn === null || row.open_position === null
+          ? null
+          : { lsn: BigInt(row.open_lsn), position: row.open_position },
+    };
   });
 }
 
@@ -84,32 +105,88 @@ export async function writeActivityBatch(
       const copy = await tx`copy activities (${tx.unsafe(COLUMNS.join(', '))}) from stdin`.writable();
       await pipeline(Readable.from(copyChunks(batch.activities)), copy);
     }
-    if (!(await previous)) throw new Error('an earlier batch was not written');
-    const counts = sumDeltas(batch.deltas);
-    if (counts.length > 0) {
-      await tx`
-        insert into entity_counts (organization_id, entity_type, count)
-        select organization_id, entity_type, delta
-        from json_to_recordset(${JSON.stringify(counts)}::text::json)
-          as d(organization_id text, entity_type text, delta int8)
-        on conflict (organization_id, entity_type) do update set count = entity_counts.count + excluded.count`;
-    }
-    const payload = notificationPayload(batch);
+    if (!(await previous)) throw new EarlierBatchFailedError();
+    const truncated = await applyCountChanges(tx, batch.countChanges);
+    const payload = notificationPayload(batch, truncated);
+    const expectedOpen = batch.from.position > 0 ? batch.from : null;
     const [state] = await tx<{ updated: number }[]>`
       with state as (
         update cdc_state
-        set last_lsn = ${String(batch.lastCommitLsn)}::int8,
+        set last_lsn = ${String(batch.to.lastLsn)}::int8,
+          open_lsn = ${batch.to.open ? String(batch.to.open.lsn) : null}::int8,
+          open_position = ${batch.to.open?.position ?? null}::int,
           last_event_at = case when ${payload}::text is null then last_event_at else ${batch.lastCommitTime}::timestamptz end,
+          worker_peak_rss_bytes = ${process.resourceUsage().maxRSS * 1024}::int8,
           updated_at = now()
-        where slot_name = ${slotName} and last_lsn < ${String(batch.lastCommitLsn)}::int8
+        where slot_name = ${slotName} and last_lsn < ${String(batch.from.commitLsn)}::int8
+          and open_lsn is not distinct from ${expectedOpen ? String(expectedOpen.commitLsn) : null}::int8
+          and open_position is not distinct from ${expectedOpen?.position ?? null}::int
         returning 1
       )
       select (select count(*) from state)::int as updated,
         case when ${payload}::text is null then null else pg_notify(${NOTIFY_CHANNEL}, ${payload}::text) end`;
-    // Not moving forward means someone else wrote these transactions: never commit a duplicate.
-    if (state?.updated !== 1)
-      throw new Error(`cdc_state.last_lsn is already at or past this batch (${slotName})`);
+    // Not starting where the last batch ended means someone else wrote it: never commit a duplicate.
+    if (state?.updated !== 1) {
+      throw new WrittenPositionConflictError(
+        `cdc_state of slot ${slotName} is not where this batch starts (it was written already)`,
+      );
+    }
   });
+}
+
+/** Deltas summed between truncations; a truncation applies after the deltas before it. */
+async function applyCountChanges(
+  tx: postgres.TransactionSql,
+  changes: readonly CountChange[],
+): Promise<TableTruncation[]> {
+  const truncated: TableTruncation[] = [];
+  let deltas: CountDelta[] = [];
+  for (const change of changes) {
+    if (!isTruncation(change)) {
+      deltas.push(change);
+      continue;
+    }
+    await addCountDeltas(tx, deltas);
+    deltas = [];
+    await applyTruncation(tx, change);
+    truncated.push(change);
+  }
+  await addCountDeltas(tx, deltas);
+  return truncated;
+}
+
+async function addCountDeltas(tx: postgres.TransactionSql, deltas: readonly CountDelta[]): Promise<void> {
+  const counts = sumDeltas(deltas);
+  if (counts.length === 0) return;
+  await tx`
+    insert into entity_counts (organization_id, entity_type, count)
+    select organization_id, entity_type, delta
+    from json_to_recordset(${JSON.stringify(counts)}::text::json)
+      as d(organization_id text, entity_type text, delta int8)
+    on conflict (organization_id, entity_type) do update set count = entity_counts.count + excluded.count`;
+}
+
+/**
+ * TRUNCATE of a tracked table: every organization with a count of that type gets a
+ * `<type>.truncated` activity (entity `*`) and a count of 0; the log gets a new id, so every
+ * shape handle changes and clients refetch their snapshot (409 must-refetch).
+ */
+async function applyTruncation(tx: postgres.TransactionSql, truncation: TableTruncation): Promise<void> {
+  await tx`
+    with organizations as (
+      select organization_id, (row_number() over (order by organization_id) - 1)::int as n
+      from entity_counts where entity_type = ${truncation.entityType}
+    ), logged as (
+      insert into activities (lsn, position, type, action, entity_type, entity_id, organization_id, changed_keys, row, xid, created_at)
+      select ${String(truncation.lsn)}::int8, ${truncation.position} + n, ${truncation.type}, 'truncate',
+        ${truncation.entityType}, '*', organization_id, '{}', '{}'::jsonb, ${truncation.xid}, ${truncation.createdAt}::timestamptz
+      from organizations where n < ${TRUNCATE_POSITION_SPAN}
+      returning 1
+    ), renamed as (
+      update activity_log set id = substr(md5(random()::text || clock_timestamp()::text), 1, 12)
+      returning 1
+    )
+    update entity_counts set count = 0 where entity_type = ${truncation.entityType}`;
 }
 
 /** COPY text format, in chunks of rows so no single string gets huge. */
@@ -170,9 +247,21 @@ function sumDeltas(
     .sort((a, b) => (a.entity_type + a.organization_id < b.entity_type + b.organization_id ? -1 : 1));
 }
 
-function notificationPayload(batch: ActivityBatch): string | null {
+function notificationPayload(batch: ActivityBatch, truncated: readonly TableTruncation[]): string | null {
   const last = batch.activities.at(-1);
-  if (!last) return null;
-  const organizationIds = [...new Set(batch.activities.map((a) => a.organizationId))];
-  return encodeActivityNotification({ id: activityId(last.lsn, last.position), organizationIds });
+  const lastTruncation = truncated.at(-1);
+  if (!last && !lastTruncation) return null;
+  const lastIsRow =
+    last !== undefined &&
+    (lastTruncation === undefined ||
+      last.lsn > lastTruncation.lsn ||
+      (last.lsn === lastTruncation.lsn && last.position > lastTruncation.position));
+  const lastId =
+    lastIsRow || lastTruncation === undefined
+      ? activityId(last?.lsn ?? 0n, last?.position ?? 0)
+      : activityId(lastTruncation.lsn, lastTruncation.position);
+  // A truncation concerns every organization that had rows of the type: wake them all.
+  const organizationIds =
+    truncated.length > 0 ? null : [...new Set(batch.activities.map((a) => a.organizationId))];
+  return encodeActivityNotification({ id: lastId, organizationIds });
 }

@@ -16,6 +16,7 @@ import type { activities } from '@sync/backend/db/schema';
 import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/backend/db/tracked-tables';
 import { decodeColumnValue, sameColumnValue } from './column-values.ts';
 
+/** What a row change is; a TRUNCATE becomes activities of action `truncate` (`truncationsOf`). */
 export type ActivityAction = 'create' | 'update' | 'delete';
 
 /** An `activities` row as the worker writes it; `createdAt` keeps the commit time's microseconds. */
@@ -51,6 +52,33 @@ export interface CountDelta {
   organizationId: string;
   entityType: string;
   delta: number;
+}
+
+/**
+ * Positions a TRUNCATE reserves per tracked table. Which organizations lost rows is known only
+ * to the database (entity_counts), so the sink writes one `<type>.truncated` activity per such
+ * organization at `position`, `position + 1`, …; the WAL alone fixes every key, so a replay
+ * maps to the same rows.
+ */
+export const TRUNCATE_POSITION_SPAN = 1 << 20;
+
+/** A TRUNCATE of one tracked table: its counts drop to 0 and every organization's feed shows it. */
+export interface TableTruncation {
+  entityType: string;
+  /** `<type>.truncated` */
+  type: string;
+  lsn: bigint;
+  /** The first of the TRUNCATE_POSITION_SPAN positions reserved for it. */
+  position: number;
+  xid: number;
+  createdAt: string;
+}
+
+/** What one change does to entity_counts, in transaction order. */
+export type CountChange = CountDelta | TableTruncation;
+
+export function isTruncation(change: CountChange): change is TableTruncation {
+  return 'position' in change;
 }
 
 /** Column names of `trackedColumns()` in schema.ts, which every tracked table shares. */
@@ -174,6 +202,25 @@ export function countDeltasOfChange(change: RowChange): CountDelta[] {
   return [...deltas]
     .filter(([, delta]) => delta !== 0)
     .map(([organizationId, delta]) => ({ organizationId, entityType: tracked.entityType, delta }));
+}
+
+/**
+ * The tracked tables of a TRUNCATE message (pgoutput sends one for all the tables of one
+ * statement), each with its block of positions from `context.position` on.
+ */
+export function truncationsOf(
+  relations: readonly ChangeRelation[],
+  context: ChangeContext,
+): TableTruncation[] {
+  const tracked = relations.flatMap((relation) => trackedRelation(relation)?.tracked ?? []);
+  return tracked.map((table, i) => ({
+    entityType: table.entityType,
+    type: `${table.entityType}.truncated`,
+    lsn: context.commitLsn,
+    position: context.position + i * TRUNCATE_POSITION_SPAN,
+    xid: context.xid >>> 0,
+    createdAt: isoFromMicros(context.commitTime),
+  }));
 }
 
 function actionOf(

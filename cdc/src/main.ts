@@ -4,8 +4,8 @@
  *   CDC_SLOT_NAME  optional; replication slot (default sync_activities)
  *   LOG_LEVEL      optional; pino level (default info)
  *   ACTIVITY_RETENTION_DAYS / IDEMPOTENCY_RETENTION_DAYS  optional; retention (30 / 7 days)
- * Migrates (idempotent, under an advisory lock shared with the API; retried until the database
- * answers), starts the worker, and on SIGINT/SIGTERM flushes, acknowledges and closes.
+ * Migrates and ensures the publication and slot (idempotent, under an advisory lock shared with
+ * the API; retried until the database answers), starts the worker, and on SIGINT/SIGTERM flushes, acknowledges and closes.
  */
 
 import { createLogger } from '@sync/backend/core/logger';
@@ -46,7 +46,7 @@ if (process.send) process.on('disconnect', () => stop('the process that started 
 let backoffMs: number = DEFAULTS.reconnectInitialMs;
 while (!stopping) {
   try {
-    await runMigrations(databaseUrl);
+    await runMigrations(databaseUrl, { slotName, logger });
     break;
   } catch (error) {
     logger.warn({ err: error, retryInMs: backoffMs }, 'database not ready for migrations; retrying');

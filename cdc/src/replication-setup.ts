@@ -1,5 +1,7 @@
 /**
- * Idempotent setup of what logical replication needs, run before every (re)connect:
+ * Idempotent setup of what logical replication needs, run by the migration step (so the slot
+ * keeps the WAL from the moment the tables exist, whenever the worker starts) and again before
+ * every (re)connect of the worker:
  *
  *   publication sync_tracked ⊇ registry tables ──► REPLICA IDENTITY FULL on each ──► slot check
  *
@@ -16,14 +18,15 @@
  *      entity_counts from the tracked tables' live rows and set resynced_at = now()
  * The counts then equal the rows exactly as of the slot's start, and every later change arrives
  * as a delta. A crash between 1 and 3 leaves resynced_at NULL, so the next start redoes 2–3.
- * The initial creation is step 3 alone.
+ * The initial creation is step 3 alone, by the first migration.
  */
 
 import { trackedTables } from '@sync/backend/db/tracked-tables';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type postgres from 'postgres';
+import postgres from 'postgres';
 import { PUBLICATION_NAME, SETUP_LOCK_KEY } from './constants.ts';
+import { SlotSetupError } from './errors.ts';
 import { parseLsn } from './lsn.ts';
 
 export interface SlotInfo {
@@ -48,7 +51,7 @@ const SLOT_NAME_PATTERN = /^[a-z0-9_]{1,63}$/;
 
 export function assertSlotName(slotName: string): void {
   if (!SLOT_NAME_PATTERN.test(slotName)) {
-    throw new Error(`invalid replication slot name "${slotName}": use 1-63 of a-z, 0-9 and _`);
+    throw new SlotSetupError(`invalid replication slot name "${slotName}": use 1-63 of a-z, 0-9 and _`);
   }
 }
 
@@ -70,6 +73,24 @@ export async function prepareReplication(
   } finally {
     await lock`select pg_advisory_unlock(${SETUP_LOCK_KEY})`.catch(() => {});
     lock.release();
+  }
+}
+
+/** `prepareReplication` on a pool of its own (the migration step: API, worker, tests, benches). */
+export async function prepareReplicationAt(
+  databaseUrl: string,
+  slotName: string,
+  logger: Logger,
+): Promise<SlotPreparation> {
+  const sql = postgres(databaseUrl, {
+    max: 3,
+    onnotice: () => {},
+    connection: { application_name: 'sync-cdc-setup' },
+  });
+  try {
+    return await prepareReplication(sql, databaseUrl, slotName, logger);
+  } finally {
+    await sql.end({ timeout: 5 });
   }
 }
 
@@ -122,6 +143,11 @@ export async function readCdcState(sql: postgres.Sql, slotName: string): Promise
   const [row] = await sql<{ epoch: number; resynced_at: string | null }[]>`
     select epoch, resynced_at::text from cdc_state where slot_name = ${slotName}`;
   return row ? { epoch: row.epoch, resyncedAt: row.resynced_at } : null;
+}
+
+/** The slot has a consumer: `/api/health` moves from `starting` to `streaming`/`stopped`. */
+export async function recordStreaming(sql: postgres.Sql, slotName: string): Promise<void> {
+  await sql`update cdc_state set streamed_at = now(), updated_at = now() where slot_name = ${slotName}`;
 }
 
 async function ensureSlot(
@@ -194,7 +220,7 @@ async function createSlotAndRecount(
     );
     const { consistent_point: consistentPoint, snapshot_name: snapshotName } = created.rows[0] ?? {};
     if (!consistentPoint || !snapshotName || !/^[0-9A-F-]+$/i.test(snapshotName)) {
-      throw new Error('CREATE_REPLICATION_SLOT returned no snapshot');
+      throw new SlotSetupError('CREATE_REPLICATION_SLOT returned no snapshot');
     }
     // last_lsn := consistent point − 1: the slot streams commits from the consistent point on,
     // and a commit record may start exactly there.
@@ -207,6 +233,7 @@ async function createSlotAndRecount(
         on conflict (slot_name) do update set
           last_lsn = greatest(cdc_state.last_lsn, excluded.last_lsn),
           resynced_at = case when cdc_state.epoch > 1 then now() else cdc_state.resynced_at end,
+          streamed_at = null,
           updated_at = now()`;
     });
     logger.debug({ consistentPoint }, 'slot snapshot applied to entity_counts');

@@ -3,34 +3,49 @@
  * every (re)connect: pg-logical-replication, resubscribed on the same instance, would resume
  * from the last *received* LSN and silently skip what was never acknowledged.
  *
- *   begin ──► insert/update/delete (mapped to activities at once) ──► commit ──► ready queue
- *   ready ≥ batchSize, or the oldest ready transaction ≥ flushIntervalMs old
- *        ──► batch ──► activity-sink.ts: one DB transaction ──► acknowledge its last commit LSN
- *   up to `pipelineDepth` batches in flight: the next one COPYs while the previous commits;
- *        they commit (and are acknowledged) strictly in order
- *   write fails ──► acknowledgements held, socket paused, failed batches requeued, re-read
- *        cdc_state.last_lsn (a failed commit may have succeeded), retry with backoff
- *   buffered ≥ maxBufferedChanges ──► socket paused until the flushes catch up
+ *   fencing ── cdc_state read: what is written ──► streaming ──── stop() ───► draining ──► closed
+ *      ▲                                            │     ▲                  (write and ack the
+ *      │                                            │     │                   ready parts)
+ *      └──── backoff over ─── retrying ◄── a write ─┘     └─ (any phase) connection lost, server
+ *             (socket paused, acks held,    fails            gone, protocol error ──► closed
+ *              failed parts requeued)
+ *
+ *   receiving, in every phase but draining/closed (transaction-assembler.ts):
+ *     messages ──► parts of ≤ batchSize activities (keyed by commit LSN + position) ──► ready
+ *   streaming: ready ≥ batchSize activities, or the oldest ready part ≥ flushIntervalMs old
+ *     ──► batch ──► activity-sink.ts: one DB transaction ──► acknowledge its last whole commit
+ *   up to `pipelineDepth` batches in flight: the next COPYs while the previous commits; they
+ *     commit (and are acknowledged) strictly in order
+ *   ready ≥ maxBufferedChanges, or not streaming ──► socket paused (resumed below half)
  *   keepalive while idle (nothing open, ready or in flight) ──► acknowledge the keepalive LSN
+ *
+ * A transaction larger than a batch is written in parts as it arrives: only its commit is ever
+ * acknowledged, so a crash re-delivers it whole, and the parts already written (cdc_state's
+ * open_lsn/open_position) are skipped. Memory stays at a few batches, whatever the size.
  *
  * Acknowledged positions: the library sends `lsn + 1` as the flushed position. After a commit we
  * confirm `commitLsn + 1` (that transaction is done, the next one's commit lies beyond); after
  * an idle keepalive exactly its LSN (a commit record may start right there).
  */
+import { isDatabaseUnavailable, isSqlState } from '@sync/backend/db/postgres-errors';
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
-import {
-  type ActivityRow,
-  activityFromChange,
-  type CountDelta,
-  countDeltasOfChange,
-  isoFromMicros,
-} from './activity.ts';
-import { type ActivityBatch, readWrittenLsn, writeActivityBatch } from './activity-sink.ts';
-import { keepColumnsAsText } from './column-values.ts';
+import { isoFromMicros } from './activity.ts';
+import { type ActivityBatch, readWrittenPosition, writeActivityBatch } from './activity-sink.ts';
 import { PGOUTPUT_PROTO_VERSION, PUBLICATION_NAME } from './constants.ts';
+import {
+  asError,
+  CdcError,
+  ChangeMappingError,
+  EarlierBatchFailedError,
+  ReplicationSilenceError,
+  SinkConnectionError,
+  StreamEndedError,
+  WrittenPositionConflictError,
+} from './errors.ts';
 import { formatLsn, parseLsn } from './lsn.ts';
+import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
 export interface ReplicationStreamOptions {
   databaseUrl: string;
@@ -40,6 +55,7 @@ export interface ReplicationStreamOptions {
   logger: Logger;
   /** The slot's confirmed_flush_lsn when this connection starts. */
   confirmedLsn: bigint;
+  /** Activities per batch, and per part of a large source transaction. */
   batchSize: number;
   flushIntervalMs: number;
   maxBufferedChanges: number;
@@ -53,58 +69,53 @@ export interface ReplicationStreamOptions {
 }
 
 export interface BatchReport {
-  /** Activities written (replayed transactions that were already written are not counted). */
+  /** Activities written (replayed parts that were already written are not counted). */
   activities: number;
-  transactions: number;
+  /** Parts of source transactions in the batch (a small transaction is one part). */
+  parts: number;
   lastCommitLsn: bigint;
   writeMs: number;
 }
 
-interface SourceTransaction {
-  commitLsn: bigint;
-  commitTime: bigint;
-  xid: number;
-  nextPosition: number;
-  activities: ActivityRow[];
-  deltas: CountDelta[];
-  /** performance.now() when its commit arrived. */
-  readyAt: number;
-}
-
 interface InFlightBatch {
-  transactions: SourceTransaction[];
-  batch: ActivityBatch;
+  parts: TransactionPart[];
+  batch: ActivityBatch | null;
+  /** The last whole transaction of the batch: acknowledged once the batch commits. */
+  acknowledgeLsn: bigint | null;
   started: number;
   /** Resolves true once committed, false if the write failed. */
   committed: Promise<boolean>;
 }
 
-type ReplicationMessage = Pgoutput.Message;
+type StreamPhase =
+  /** Reading cdc_state; nothing is written until it is known. */
+  | { name: 'fencing' }
+  /** `written`: the position after the last batch handed to the sink. */
+  | { name: 'streaming'; written: WrittenPosition }
+  | { name: 'retrying'; timer: NodeJS.Timeout }
+  | { name: 'draining'; written: WrittenPosition; drained: () => void }
+  | { name: 'closed'; reason: Error | null };
 
 export class ReplicationStream {
   private readonly options: ReplicationStreamOptions;
   private readonly service: LogicalReplicationService;
   private readonly logger: Logger;
+  private readonly assembler: TransactionAssembler;
 
-  private open: SourceTransaction | null = null;
-  private ready: SourceTransaction[] = [];
-  private readyChanges = 0;
+  private phase: StreamPhase = { name: 'fencing' };
+  private ready: TransactionPart[] = [];
+  private readyActivities = 0;
   private inFlight: InFlightBatch[] = [];
   private failed: InFlightBatch[] = [];
-  /** Highest source commit LSN known written; null until read (on connect, after a failure). */
-  private writtenLsn: bigint | null = null;
-  private fencing: Promise<void> | null = null;
-  private retrying = false;
+  private fenceRead: Promise<void> = Promise.resolve();
   private retryMs: number;
   private flushTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   /** Position the server has been told is flushed (the slot's confirmed_flush_lsn). */
   private confirmed: bigint;
   private lastMessageAt = Date.now();
-  private paused = false;
-  private draining = false;
-  private resolveDrained: () => void = () => {};
-  private closed = false;
+  /** Mirrors the replication socket: paused for backpressure, retries and draining. */
+  private socketPaused = false;
   private resolveEnded: (reason: Error | null) => void = () => {};
   private readonly ended: Promise<Error | null>;
 
@@ -113,6 +124,7 @@ export class ReplicationStream {
     this.logger = options.logger;
     this.confirmed = options.confirmedLsn;
     this.retryMs = options.retryInitialMs;
+    this.assembler = new TransactionAssembler(options.batchSize, (part) => this.onPart(part));
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -130,7 +142,16 @@ export class ReplicationStream {
 
   /** Stream until the connection ends; resolves with the reason (null after `stop()`). */
   async run(): Promise<Error | null> {
-    this.service.on('data', (_lsn: string, message: ReplicationMessage) => this.onMessage(message));
+    // Knowing what is written before the first message lets replays be skipped as they arrive
+    // (a re-delivered transaction of millions of changes is never mapped again).
+    try {
+      const written = await readWrittenPosition(this.options.sql, this.options.slotName);
+      this.assembler.setWritten(written);
+      this.phase = { name: 'streaming', written };
+    } catch (error) {
+      return asError(error);
+    }
+    this.service.on('data', (_lsn: string, message: Pgoutput.Message) => this.onMessage(message));
     this.service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) =>
       this.onKeepalive(lsn, shouldRespond),
     );
@@ -145,26 +166,26 @@ export class ReplicationStream {
     });
     // Without a start LSN the server resumes at the slot's confirmed_flush_lsn.
     this.service.subscribe(plugin, this.options.slotName).then(
-      () => this.end(this.draining ? null : new Error('the server ended the replication stream')),
-      (error: unknown) => this.end(error instanceof Error ? error : new Error(String(error))),
+      () => this.end(this.phase.name === 'draining' ? null : new StreamEndedError()),
+      (error: unknown) => this.end(asError(error)),
     );
     const reason = await this.ended;
-    // Writes already sent may still commit (harmless: the next connection re-reads last_lsn).
-    await Promise.all([...this.inFlight.map((b) => b.committed), this.fencing]);
+    // Writes already sent may still commit (harmless: the next connection re-reads cdc_state).
+    await Promise.all([...this.inFlight.map((b) => b.committed), this.fenceRead]);
     await withTimeout(this.service.destroy(), 2_000).catch(() => {});
     return reason;
   }
 
-  /** Graceful end: drop the incomplete transaction, write and acknowledge the complete ones. */
+  /** Graceful end: drop the open transaction's unfinished part, write and acknowledge the rest. */
   async stop(timeoutMs = 5_000): Promise<void> {
-    if (this.closed) return;
-    this.draining = true;
-    this.pause();
-    this.open = null;
-    if (this.ready.length > 0 || this.inFlight.length > 0) {
+    const phase = this.phase;
+    if (phase.name === 'closed' || phase.name === 'draining') return this.ended.then(() => {});
+    this.assembler.reset();
+    if (phase.name === 'streaming' && (this.ready.length > 0 || this.inFlight.length > 0)) {
       const drained = new Promise<void>((resolve) => {
-        this.resolveDrained = resolve;
+        this.phase = { name: 'draining', written: phase.written, drained: resolve };
       });
+      this.updateFlow();
       this.scheduleFlush();
       await Promise.race([drained, sleep(timeoutMs)]);
     }
@@ -173,8 +194,10 @@ export class ReplicationStream {
   }
 
   private end(reason: Error | null): void {
-    if (this.closed) return;
-    this.closed = true;
+    const phase = this.phase;
+    if (phase.name === 'closed') return;
+    if (phase.name === 'retrying') clearTimeout(phase.timer);
+    this.phase = { name: 'closed', reason };
     if (this.flushTimer) clearTimeout(this.flushTimer);
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.resolveEnded(reason);
@@ -182,82 +205,31 @@ export class ReplicationStream {
 
   // ── Receiving ────────────────────────────────────────────────────────────────────────────
 
-  private onMessage(message: ReplicationMessage): void {
-    if (this.closed || this.draining) return;
+  private onMessage(message: Pgoutput.Message): void {
+    if (this.phase.name === 'closed' || this.phase.name === 'draining') return;
     this.lastMessageAt = Date.now();
     try {
-      switch (message.tag) {
-        case 'relation':
-          keepColumnsAsText(message);
-          break;
-        case 'begin':
-          if (this.open) throw new Error('begin inside an open transaction');
-          this.open = {
-            commitLsn: parseLsn(requireLsn(message.commitLsn)),
-            commitTime: message.commitTime as bigint,
-            xid: message.xid,
-            nextPosition: 0,
-            activities: [],
-            deltas: [],
-            readyAt: 0,
-          };
-          break;
-        case 'insert':
-        case 'update':
-        case 'delete':
-          this.addChange(message);
-          break;
-        case 'truncate':
-          if (this.open) this.open.nextPosition++;
-          this.logger.warn(
-            { tables: message.relations.map((r) => r.name) },
-            'TRUNCATE of a tracked table: it gets no activities and entity_counts go stale until the next resync',
-          );
-          break;
-        case 'commit':
-          this.completeTransaction(message);
-          break;
-        default:
-          break;
-      }
+      this.assembler.receive(message);
     } catch (error) {
       // Never acknowledge past a change that could not be mapped: reconnect and try again.
       this.logger.error({ err: error }, 'could not process a replication message');
-      this.end(error instanceof Error ? error : new Error(String(error)));
+      this.end(
+        error instanceof CdcError
+          ? error
+          : new ChangeMappingError(`could not map a ${message.tag} message`, { cause: error }),
+      );
     }
   }
 
-  private addChange(message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): void {
-    const tx = this.open;
-    if (!tx) throw new Error(`${message.tag} outside a transaction`);
-    const position = tx.nextPosition++;
-    const activity = activityFromChange(message, {
-      commitLsn: tx.commitLsn,
-      position,
-      commitTime: tx.commitTime,
-      xid: tx.xid,
-    });
-    if (!activity) return;
-    tx.activities.push(activity);
-    for (const delta of countDeltasOfChange(message)) tx.deltas.push(delta);
-  }
-
-  private completeTransaction(message: Pgoutput.MessageCommit): void {
-    const tx = this.open;
-    if (!tx) throw new Error('commit without begin');
-    if (message.commitLsn && parseLsn(message.commitLsn) !== tx.commitLsn) {
-      throw new Error(`commit LSN ${message.commitLsn} differs from its begin's ${formatLsn(tx.commitLsn)}`);
-    }
-    this.open = null;
-    tx.readyAt = performance.now();
-    this.ready.push(tx);
-    this.readyChanges += tx.activities.length;
-    if (this.readyChanges >= this.options.maxBufferedChanges) this.pause();
+  private onPart(part: TransactionPart): void {
+    this.ready.push(part);
+    this.readyActivities += part.activities.length;
+    this.updateFlow();
     this.scheduleFlush();
   }
 
   private onKeepalive(lsn: string, shouldRespond: boolean): void {
-    if (this.closed) return;
+    if (this.phase.name === 'closed') return;
     this.lastMessageAt = Date.now();
     if (this.isIdle()) {
       // Everything before this keepalive was received and persisted: let the slot move on.
@@ -273,20 +245,18 @@ export class ReplicationStream {
   // ── Flushing ─────────────────────────────────────────────────────────────────────────────
 
   private scheduleFlush(): void {
-    if (this.closed || this.retrying || this.ready.length === 0) return;
-    if (this.writtenLsn === null) {
-      this.fence();
-      return;
-    }
+    const phase = this.phase;
+    if ((phase.name !== 'streaming' && phase.name !== 'draining') || this.ready.length === 0) return;
     if (this.inFlight.length >= this.options.pipelineDepth) return;
-    const oldest = this.ready[0] as SourceTransaction;
+    const oldest = this.ready[0] as TransactionPart;
     const waited = performance.now() - oldest.readyAt;
     if (
-      this.readyChanges >= this.options.batchSize ||
+      this.readyActivities >= this.options.batchSize ||
       waited >= this.options.flushIntervalMs ||
-      this.draining
+      !oldest.final ||
+      phase.name === 'draining'
     ) {
-      this.startFlush();
+      this.startFlush(phase);
       this.scheduleFlush();
     } else if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => {
@@ -296,63 +266,58 @@ export class ReplicationStream {
     }
   }
 
-  /** Learn what is already written (on connect, after a failed write) before writing more. */
+  /** Learn what is written (after a failed write: its commit may have succeeded) before writing more. */
   private fence(): void {
-    if (this.fencing) return;
-    this.fencing = readWrittenLsn(this.options.sql, this.options.slotName).then(
-      (lsn) => {
-        this.writtenLsn = lsn;
-        this.fencing = null;
+    this.phase = { name: 'fencing' };
+    this.fenceRead = readWrittenPosition(this.options.sql, this.options.slotName).then(
+      (written) => {
+        if (this.phase.name !== 'fencing') return;
+        this.phase = { name: 'streaming', written };
+        this.updateFlow();
         this.scheduleFlush();
       },
-      (error: unknown) => {
-        this.fencing = null;
-        this.onWriteError(error);
-      },
+      (error: unknown) => this.onWriteError(error),
     );
   }
 
-  private startFlush(): void {
+  private startFlush(phase: Extract<StreamPhase, { name: 'streaming' | 'draining' }>): void {
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
-    // Whole source transactions only, up to about batchSize changes (at least one transaction).
+    // Whole parts only, up to about batchSize activities (at least one part).
     let take = 0;
-    let changes = 0;
+    let activities = 0;
     while (take < this.ready.length) {
-      const next = (this.ready[take] as SourceTransaction).activities.length;
-      if (take > 0 && changes + next > this.options.batchSize) break;
-      changes += next;
+      const next = (this.ready[take] as TransactionPart).activities.length;
+      if (take > 0 && activities + next > this.options.batchSize) break;
+      activities += next;
       take++;
     }
-    const transactions = this.ready.splice(0, take);
-    this.readyChanges -= changes;
-    const written = this.writtenLsn ?? -1n;
-    // Transactions at or below the written position are replays of what a previous connection wrote.
-    const fresh = transactions.filter((t) => t.commitLsn > written);
-    const last = transactions.at(-1) as SourceTransaction;
-    const batch: ActivityBatch = {
-      activities:
-        fresh.length === 1 ? (fresh[0] as SourceTransaction).activities : fresh.flatMap((t) => t.activities),
-      deltas: fresh.flatMap((t) => t.deltas),
-      lastCommitLsn: last.commitLsn,
-      lastCommitTime: isoFromMicros(last.commitTime),
-    };
+    const parts = this.ready.splice(0, take);
+    this.readyActivities -= activities;
+    let batch: ActivityBatch | null;
+    try {
+      batch = batchOfParts(parts, phase.written);
+    } catch (error) {
+      this.end(asError(error));
+      return;
+    }
+    if (batch) phase.written = batch.to;
+    const finals = parts.filter((p) => p.final);
     const entry: InFlightBatch = {
-      transactions,
+      parts,
       batch,
+      acknowledgeLsn: finals.at(-1)?.commitLsn ?? null,
       started: performance.now(),
       committed: Promise.resolve(false),
     };
     const previous = this.inFlight.at(-1)?.committed ?? Promise.resolve(true);
-    const write =
-      batch.activities.length > 0
-        ? writeActivityBatch(this.options.sql, this.options.slotName, batch, previous)
-        : previous.then((ok) => {
-            if (!ok) throw new Error('an earlier batch was not written');
-          });
-    if (batch.lastCommitLsn > written) this.writtenLsn = batch.lastCommitLsn;
+    const write = batch
+      ? writeActivityBatch(this.options.sql, this.options.slotName, batch, previous)
+      : previous.then((ok) => {
+          if (!ok) throw new EarlierBatchFailedError();
+        });
     entry.committed = write.then(
       () => true,
       () => false,
@@ -369,11 +334,11 @@ export class ReplicationStream {
     if (this.retryMs !== this.options.retryInitialMs) this.logger.info('writing activities recovered');
     this.retryMs = this.options.retryInitialMs;
     // Batches commit in order, so this position covers every earlier batch too.
-    this.confirm(entry.batch.lastCommitLsn + 1n);
+    if (entry.acknowledgeLsn !== null) this.confirm(entry.acknowledgeLsn + 1n);
     this.options.onBatch?.({
-      activities: entry.batch.activities.length,
-      transactions: entry.transactions.length,
-      lastCommitLsn: entry.batch.lastCommitLsn,
+      activities: entry.batch?.activities.length ?? 0,
+      parts: entry.parts.length,
+      lastCommitLsn: (entry.parts.at(-1) as TransactionPart).commitLsn,
       writeMs: performance.now() - entry.started,
     });
     this.afterBatch();
@@ -383,15 +348,13 @@ export class ReplicationStream {
     this.inFlight.splice(this.inFlight.indexOf(entry), 1);
     this.failed.push(entry);
     if (this.inFlight.length > 0) return;
-    // Every batch still in flight has settled: put the failed ones back, in order, and retry.
-    const transactions = this.failed
-      .flatMap((f) => f.transactions)
-      .sort((a, b) => (a.commitLsn < b.commitLsn ? -1 : 1));
+    // Every batch still in flight has settled: put the failed parts back, in order, and retry.
+    const parts = this.failed
+      .flatMap((f) => f.parts)
+      .sort((a, b) => (a.commitLsn === b.commitLsn ? a.from - b.from : a.commitLsn < b.commitLsn ? -1 : 1));
     this.failed = [];
-    this.ready.unshift(...transactions);
-    this.readyChanges += transactions.reduce((sum, t) => sum + t.activities.length, 0);
-    // A failed commit may still have succeeded: find out before writing again.
-    this.writtenLsn = null;
+    this.ready.unshift(...parts);
+    this.readyActivities += parts.reduce((sum, p) => sum + p.activities.length, 0);
     this.onWriteError(error);
   }
 
@@ -399,47 +362,40 @@ export class ReplicationStream {
    * The database is going away (shutdown, restart, lost connection): end this replication
    * connection too, or a shutting-down server would wait forever for us to confirm its last WAL
    * while we wait for it to accept our writes. The worker reconnects with backoff and resumes
-   * from the last acknowledged position. Any other error: retry here.
+   * from the last acknowledged position. Any other error: retry here after a backoff.
    */
   private onWriteError(error: unknown): void {
-    if (isConnectionError(error)) {
+    if (this.phase.name === 'closed') return;
+    if (isConnectionLoss(error)) {
       this.logger.warn({ err: error }, 'writing activities failed: the database connection is gone');
-      this.end(error instanceof Error ? error : new Error(String(error)));
+      this.end(new SinkConnectionError('the database connection is gone', { cause: error }));
       return;
     }
-    this.retryLater(error);
-  }
-
-  /** Backpressure: hold acknowledgements, stop reading, try again after a growing pause. */
-  private retryLater(error: unknown): void {
-    if (this.closed) return;
-    this.pause();
-    this.retrying = true;
+    if (this.phase.name === 'draining') {
+      this.end(asError(error));
+      return;
+    }
     this.logger.warn({ err: error, retryInMs: this.retryMs }, 'writing activities failed; retrying');
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      this.retrying = false;
-      this.scheduleFlush();
-    }, this.retryMs);
+    const timer = setTimeout(() => this.fence(), this.retryMs);
+    this.phase = { name: 'retrying', timer };
     this.retryMs = Math.min(this.retryMs * 2, this.options.retryMaxMs);
+    this.updateFlow();
   }
 
   private afterBatch(): void {
-    if (this.closed && !this.draining) return;
-    if (this.readyChanges < this.options.maxBufferedChanges / 2 && !this.draining && !this.retrying)
-      this.resume();
+    const phase = this.phase;
+    if (phase.name === 'closed') return;
+    this.updateFlow();
     this.scheduleFlush();
-    if (this.draining && this.ready.length === 0 && this.inFlight.length === 0) this.resolveDrained();
+    if (phase.name === 'draining' && this.ready.length === 0 && this.inFlight.length === 0) phase.drained();
   }
 
   private isIdle(): boolean {
     return (
-      !this.open &&
+      this.phase.name === 'streaming' &&
+      !this.assembler.isOpen() &&
       this.ready.length === 0 &&
-      this.inFlight.length === 0 &&
-      !this.fencing &&
-      !this.retrying &&
-      !this.draining
+      this.inFlight.length === 0
     );
   }
 
@@ -454,48 +410,107 @@ export class ReplicationStream {
 
   /** Periodic status with a reply request: keeps wal_sender_timeout happy and detects a dead link. */
   private sendStatus(ping = true): void {
-    if (this.closed) return;
-    if (this.paused) this.lastMessageAt = Date.now();
+    if (this.phase.name === 'closed') return;
+    if (this.socketPaused) this.lastMessageAt = Date.now();
     if (Date.now() - this.lastMessageAt > this.options.silenceTimeoutMs) {
-      this.end(new Error('no message from the server within the silence timeout'));
+      this.end(new ReplicationSilenceError(this.options.silenceTimeoutMs));
       return;
     }
     void this.service.acknowledge(formatLsn(this.confirmed - 1n), ping);
   }
 
   /**
-   * The library has no pause of its own in the synchronous mode used here (its flow-control
-   * mode processes messages asynchronously, which would break the ordering between data and
+   * Pause the socket while not streaming or above maxBufferedChanges; resume below half. The
+   * library has no pause of its own in the synchronous mode used here (its flow-control mode
+   * processes messages asynchronously, which would break the ordering between data and
    * keepalives that idle acknowledgements rely on), so pause the underlying socket.
    */
-  private pause(): void {
-    if (this.paused) return;
-    socketOf(this.service)?.pause();
-    this.paused = true;
-  }
-
-  private resume(): void {
-    if (!this.paused) return;
-    socketOf(this.service)?.resume();
-    this.paused = false;
+  private updateFlow(): void {
+    const streaming = this.phase.name === 'streaming';
+    const buffered = this.readyActivities + this.assembler.pendingActivities();
+    const pause = !streaming || buffered >= this.options.maxBufferedChanges;
+    const resume = streaming && buffered < this.options.maxBufferedChanges / 2;
+    if (pause && !this.socketPaused) {
+      socketOf(this.service)?.pause();
+      this.socketPaused = true;
+    } else if (resume && this.socketPaused) {
+      socketOf(this.service)?.resume();
+      this.socketPaused = false;
+    }
   }
 }
 
-/** SQLSTATE classes 08 (connection), 57P (shutdown, cannot connect now), or no SQLSTATE at all (socket errors). */
-function isConnectionError(error: unknown): boolean {
+/**
+ * The batch that writes `parts`, leaving out what is already written (a replay); null when
+ * nothing is left. Parts arrive in WAL order, so a part is either wholly written or not at all.
+ */
+export function batchOfParts(
+  parts: readonly TransactionPart[],
+  written: WrittenPosition,
+): ActivityBatch | null {
+  const fresh = parts.filter((part) => !isWritten(part, written));
+  const first = fresh[0];
+  const last = fresh.at(-1);
+  if (!first || !last) return null;
+  const continues = written.open?.lsn === first.commitLsn;
+  if (first.from > 0 && !(continues && written.open?.position === first.from)) {
+    throw new WrittenPositionConflictError(
+      `part ${formatLsn(first.commitLsn)}:${first.from} does not start where cdc_state ends`,
+    );
+  }
+  const lastFinal = fresh.findLast((p) => p.final);
+  return {
+    activities: fresh.length === 1 ? first.activities : fresh.flatMap((p) => p.activities),
+    countChanges: fresh.length === 1 ? first.countChanges : fresh.flatMap((p) => p.countChanges),
+    from: { commitLsn: first.commitLsn, position: first.from },
+    to: {
+      lastLsn: lastFinal?.commitLsn ?? written.lastLsn,
+      open: last.final ? null : { lsn: last.commitLsn, position: last.to },
+    },
+    lastCommitTime: isoFromMicros(last.commitTime),
+  };
+}
+
+function isWritten(part: TransactionPart, written: WrittenPosition): boolean {
+  if (part.commitLsn <= written.lastLsn) return true;
+  const open = written.open;
+  if (open?.lsn !== part.commitLsn) return false;
+  if (part.to <= open.position) return true;
+  if (part.from < open.position) {
+    throw new WrittenPositionConflictError(
+      `part ${formatLsn(part.commitLsn)}:${part.from}-${part.to} straddles the written position ${open.position}`,
+    );
+  }
+  return false;
+}
+
+/** No SQLSTATE at all (a socket error), or one that says the server is unavailable. */
+function isConnectionLoss(error: unknown): boolean {
+  if (error instanceof CdcError) return false;
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
-  return code.startsWith('08') || code.startsWith('57P') || code === '53300';
+  return typeof code !== 'string' || !isSqlState(code) || isDatabaseUnavailable(code);
 }
 
-function socketOf(service: LogicalReplicationService): { pause(): void; resume(): void } | undefined {
-  return (service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } | null })
-    ._connection?.stream;
+interface PausableStream {
+  pause(): void;
+  resume(): void;
 }
 
-function requireLsn(lsn: string | null): string {
-  if (!lsn) throw new Error('begin message without a commit LSN');
-  return lsn;
+function isPausable(value: unknown): value is PausableStream {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof Reflect.get(value, 'pause') === 'function' &&
+    typeof Reflect.get(value, 'resume') === 'function'
+  );
+}
+
+/** The socket under the library's replication connection (a private field of the library). */
+function socketOf(service: LogicalReplicationService): PausableStream | undefined {
+  const connection: unknown = Reflect.get(service, '_connection');
+  if (typeof connection !== 'object' || connection === null) return undefined;
+  const stream: unknown = Reflect.get(connection, 'stream');
+  return isPausable(stream) ? stream : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -69,7 +69,7 @@ export async function applyRetention(
   const [cutoff] = await sql<{ lsn: string }[]>`
     select lsn::text from activities
     where created_at < now() - ${options.activityRetentionDays}::float8 * interval '1 day'
-    order by created_at desc, lsn desc limit 1`;
+    order by activities.created_at desc, activities.lsn desc limit 1`;
   while (cutoff && !shouldStop()) {
     // `limit` source transactions per statement (a transaction's activities share its LSN)
     const [batch] = await sql<{ deleted: number; transactions: number }[]>`

@@ -1,16 +1,18 @@
 /**
  * The worker's health as the API reports it (`/api/health`, `/api/metrics`), read from the
  * server, so the API needs no channel to the worker:
- *   missing    no slot (the worker never ran, or the slot was dropped: the next start resyncs)
+ *   missing    no slot (dropped, or migrations never ran: the next start resyncs)
  *   lost       the slot was invalidated (its WAL is gone: the next start resyncs)
+ *   starting   the slot exists (the migration step creates it, so the WAL is kept) and no
+ *              worker has streamed from it yet
  *   streaming  a walsender is attached to the slot
- *   stopped    the slot exists but nothing consumes it (lag grows until the worker returns)
+ *   stopped    a worker streamed and is gone (lag grows until one returns)
  * lagBytes is the WAL the slot holds back: pg_current_wal_lsn() − confirmed_flush_lsn.
  */
 import type postgres from 'postgres';
 import { DEFAULT_SLOT_NAME } from './constants.ts';
 
-export type CdcStatusName = 'streaming' | 'stopped' | 'missing' | 'lost';
+export type CdcStatusName = 'starting' | 'streaming' | 'stopped' | 'missing' | 'lost';
 
 export interface CdcStatus {
   status: CdcStatusName;
@@ -19,6 +21,8 @@ export interface CdcStatus {
   lastEventAt: string | null;
   /** Increases on every resync; shape handles include it. */
   epoch: number;
+  /** Peak RSS of the worker process that wrote the last batch (null before the first). */
+  workerPeakRssBytes: number | null;
 }
 
 export async function readCdcStatus(
@@ -33,6 +37,8 @@ export async function readCdcStatus(
       lag: string | null;
       last_event_at: string | null;
       epoch: number | null;
+      streamed: boolean | null;
+      worker_peak_rss_bytes: string | null;
     }[]
   >`
     select s.slot_name is not null as slot_exists,
@@ -40,7 +46,9 @@ export async function readCdcStatus(
       coalesce(s.wal_status = 'lost', false) or (to_jsonb(s) ->> 'invalidation_reason') is not null as lost,
       greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn), 0)::int8::text as lag,
       to_json(c.last_event_at) #>> '{}' as last_event_at,
-      c.epoch
+      c.epoch,
+      c.streamed_at is not null as streamed,
+      c.worker_peak_rss_bytes::text as worker_peak_rss_bytes
     from (select 1) as one
     left join pg_replication_slots s on s.slot_name = ${slotName}
     left join cdc_state c on c.slot_name = ${slotName}`;
@@ -50,11 +58,14 @@ export async function readCdcStatus(
       ? 'lost'
       : row.active
         ? 'streaming'
-        : 'stopped';
+        : row.streamed
+          ? 'stopped'
+          : 'starting';
   return {
     status,
     lagBytes: status === 'missing' ? 0 : Number(row?.lag ?? 0),
     lastEventAt: row?.last_event_at ?? null,
     epoch: row?.epoch ?? 1,
+    workerPeakRssBytes: row?.worker_peak_rss_bytes ? Number(row.worker_peak_rss_bytes) : null,
   };
 }

@@ -21,8 +21,9 @@
  */
 import pino, { type Logger } from 'pino';
 import { DEFAULT_SLOT_NAME, DEFAULTS } from './constants.ts';
+import { ConfigurationError, SlotSetupError } from './errors.ts';
 import { formatLsn } from './lsn.ts';
-import { inspectSlot, prepareReplication } from './replication-setup.ts';
+import { inspectSlot, prepareReplication, recordStreaming } from './replication-setup.ts';
 import { type BatchReport, ReplicationStream } from './replication-stream.ts';
 import { startRetentionJob } from './retention.ts';
 import { createWriterPool } from './writer-pool.ts';
@@ -114,7 +115,7 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
         // stop() may have come while preparing; from here to run() nothing awaits
         if (stopping) break;
         if (!slot.exists || slot.confirmedFlushLsn === null) {
-          throw new Error('the slot vanished right after setup');
+          throw new SlotSetupError('the slot vanished right after setup');
         }
         setState('connecting');
         stream = new ReplicationStream({
@@ -135,6 +136,9 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
             streamed = true;
             attempt = 0;
             setState('streaming');
+            recordStreaming(sql, slotName).catch((error) =>
+              logger.warn({ err: error }, 'could not record that the worker streams'),
+            );
             logger.info(
               { from: formatLsn(slot.confirmedFlushLsn ?? 0n), preparation: preparation.kind },
               'streaming changes',
@@ -210,7 +214,7 @@ class ThroughputLog {
     this.batches++;
     this.lastCommitLsn = batch.lastCommitLsn;
     this.logger.debug(
-      { activities: batch.activities, transactions: batch.transactions, writeMs: Math.round(batch.writeMs) },
+      { activities: batch.activities, parts: batch.parts, writeMs: Math.round(batch.writeMs) },
       'batch written',
     );
     if (performance.now() - this.since >= this.intervalMs) this.flush();
@@ -239,6 +243,6 @@ function envNumber(name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`${name} must be a positive number, got "${raw}"`);
+    throw new ConfigurationError(`${name} must be a positive number, got "${raw}"`);
   return value;
 }

@@ -145,7 +145,7 @@ it(`loses and duplicates nothing when the worker is killed -9 ${KILLS} times mid
   const activities = await sql<
     { tx: string; action: string; entity_id: string; lsn: string; position: number }[]
   >`
-    select transaction_id as tx, action, entity_id, lsn::text, position from activities order by lsn, position`;
+    select transaction_id as tx, action, entity_id, lsn::text, position from activities order by activities.lsn, activities.position`;
   const key = (c: { tx: string; action: string; entityId: string }) => `${c.tx} ${c.action} ${c.entityId}`;
   expect(activities.length).toBe(changes.length);
   expect(activities.map((a) => key({ tx: a.tx, action: a.action, entityId: a.entity_id })).sort()).toEqual(

@@ -117,12 +117,32 @@ describe('resync', () => {
     expect(await storedCounts(sql)).toEqual(await liveCounts(sql));
   });
 
+  it('keeps the writes made after an API start resynced a missing slot, before the worker returns', async () => {
+    await stop();
+    await sql`select pg_drop_replication_slot(${DEFAULT_SLOT_NAME})`;
+    await createPage(sql, { id: 'page_lost_while_missing', org: 'org_a', tx: 'tx_lost_while_missing' });
+    // an API (re)start runs the migration step, which recreates the slot
+    await runMigrations(cluster.url);
+    expect(await state()).toMatchObject({ epoch: 5, resynced_at: expect.any(Date) });
+    expect((await readCdcStatus(sql)).status).toBe('starting');
+    const before = await activityCount(sql);
+    await createPage(sql, { id: 'page_kept_1', org: 'org_b', tx: 'tx_kept_1' });
+    await softDeletePage(sql, { id: 'page_kept_1', tx: 'tx_kept_2' });
+    await start();
+    await waitForActivities(sql, before + 2);
+    const kept =
+      await sql`select transaction_id from activities where transaction_id like 'tx_kept_%' order by 1`;
+    expect(kept.map((r) => r.transaction_id)).toEqual(['tx_kept_1', 'tx_kept_2']);
+    expect((await state())?.epoch).toBe(5);
+    expect(await storedCounts(sql)).toEqual(await liveCounts(sql));
+  });
+
   it('resumes a healthy slot without a resync', async () => {
     await stop();
     await createPage(sql, { id: 'page_while_stopped', org: 'org_a', tx: 'tx_while_stopped' });
     const before = await activityCount(sql);
     await start();
     await waitForActivities(sql, before + 1);
-    expect((await state())?.epoch).toBe(4);
+    expect((await state())?.epoch).toBe(5);
   });
 });

@@ -93,7 +93,7 @@ describe('activities', () => {
     const rows = await sql`
       select lsn::text, position, type, action, entity_type, entity_id, organization_id, user_id, transaction_id,
         client_id, changed_keys, row, previous_values, xid::int, created_at
-      from activities order by lsn, position`;
+      from activities order by activities.lsn, activities.position`;
     expect(rows.map((r) => [r.type, r.entity_id, r.transaction_id, r.client_id])).toEqual([
       ['page.created', 'page_1', 'tx_create_1', 'client_x'],
       ['page.updated', 'page_1', 'tx_update_1', 'client_y'],
@@ -149,7 +149,7 @@ describe('activities', () => {
     await waitForActivities(sql, before + 4);
     const rows = await sql`
       select lsn::text, position, transaction_id, xid::int8::text as xid from activities
-      where transaction_id like 'tx_m%' order by lsn, position`;
+      where transaction_id like 'tx_m%' order by activities.lsn, activities.position`;
     expect(rows.map((r) => [r.position, r.transaction_id])).toEqual([
       [0, 'tx_m1'],
       [1, 'tx_m2'],
@@ -257,6 +257,8 @@ describe('status and retention', () => {
     const streaming = await readCdcStatus(sql, DEFAULT_SLOT_NAME);
     expect(streaming).toMatchObject({ status: 'streaming', epoch: 1 });
     expect(typeof streaming.lastEventAt).toBe('string');
+    // the worker records its own peak RSS with each batch
+    expect(streaming.workerPeakRssBytes).toBeGreaterThan(10 * 2 ** 20);
     await stop();
     await waitFor(async () => (await readCdcStatus(sql)).status === 'stopped', { what: 'stopped status' });
     expect(await readCdcStatus(sql, 'no_such_slot')).toEqual({
@@ -264,6 +266,7 @@ describe('status and retention', () => {
       lagBytes: 0,
       lastEventAt: null,
       epoch: 1,
+      workerPeakRssBytes: null,
     });
     await start();
   });

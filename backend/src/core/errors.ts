@@ -5,6 +5,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { INVALID_INPUT_SQLSTATES, isDatabaseUnavailable, SQLSTATE } from '../db/postgres-errors.ts';
 import { ERROR_CODE, type ErrorCode } from './protocol.ts';
 
 export class AppError extends Error {
@@ -62,32 +63,15 @@ interface PostgresError {
   message?: string;
 }
 
-/** PostgreSQL SQLSTATEs that mean bad input rather than a fault of ours. */
-const INPUT_SQLSTATES = new Set([
-  '22001',
-  '22003',
-  '22007',
-  '22008',
-  '22021',
-  '22P02',
-  '22P05',
-  '23502',
-  '23514',
-]);
-
 function fromPostgres(err: PostgresError): AppError | null {
   const code = err.code ?? '';
-  if (INPUT_SQLSTATES.has(code)) return new AppError(400, ERROR_CODE.validationFailed, 'Invalid value');
-  if (code === '23505') return new AppError(409, ERROR_CODE.idTaken, 'A record with this key already exists');
-  if (code === '23503')
+  if (INVALID_INPUT_SQLSTATES.has(code))
+    return new AppError(400, ERROR_CODE.validationFailed, 'Invalid value');
+  if (code === SQLSTATE.uniqueViolation)
+    return new AppError(409, ERROR_CODE.idTaken, 'A record with this key already exists');
+  if (code === SQLSTATE.foreignKeyViolation)
     return new AppError(400, ERROR_CODE.validationFailed, 'A referenced record does not exist');
-  // connection refused/reset, admin shutdown, cannot connect now: the database is down
-  if (
-    code.startsWith('08') ||
-    code === '57P01' ||
-    code === '57P03' ||
-    ['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECT_TIMEOUT'].includes(code)
-  ) {
+  if (isDatabaseUnavailable(code)) {
     return new AppError(503, ERROR_CODE.serviceUnavailable, 'The database is unavailable');
   }
   return null;

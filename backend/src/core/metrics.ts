@@ -29,6 +29,11 @@ export function createMetrics() {
       help: 'WAL bytes between the current position and what the CDC worker has confirmed',
       registers: [registry],
     }),
+    cdcWorkerPeakRssBytes: new Gauge({
+      name: 'cdc_worker_peak_rss_bytes',
+      help: 'Peak resident memory of the CDC worker process, as it recorded with its last batch',
+      registers: [registry],
+    }),
     cdcUp: new Gauge({
       name: 'cdc_up',
       help: '1 when the CDC worker is streaming from its replication slot',

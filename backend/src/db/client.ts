@@ -1,6 +1,9 @@
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_SLOT_NAME } from '@sync/cdc/constants';
+import { prepareReplicationAt } from '@sync/cdc/replication-setup';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import pino, { type Logger } from 'pino';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
 
@@ -34,14 +37,24 @@ export function createDb(url: string, options: { max?: number } = {}) {
 }
 
 /**
- * Apply the committed migrations in `drizzle/`. The API and the CDC worker may start at the
- * same moment, so migrations run under an advisory lock.
+ * Apply the committed migrations in `drizzle/`, then make sure the CDC worker's publication and
+ * replication slot exist: from then on PostgreSQL keeps every tracked change's WAL for the
+ * worker, however much later it starts (guarantee 3 from the first write). The API and the CDC
+ * worker may start at the same moment, so this runs under an advisory lock.
  */
-export async function runMigrations(url: string): Promise<void> {
+export async function runMigrations(
+  url: string,
+  options: { slotName?: string; logger?: Logger } = {},
+): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     await sql`select pg_advisory_lock(727274)`;
     await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
+    await prepareReplicationAt(
+      url,
+      options.slotName ?? (process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME),
+      options.logger ?? pino({ level: 'warn' }),
+    );
   } finally {
     await sql`select pg_advisory_unlock(727274)`.catch(() => {});
     await sql.end();

@@ -152,7 +152,8 @@ export const activities = pgTable(
     lsn: bigint('lsn', { mode: 'bigint' }).notNull(),
     position: integer('position').notNull(),
     type: text('type').notNull(),
-    action: text('action', { enum: ['create', 'update', 'delete'] }).notNull(),
+    /** `truncate`: a TRUNCATE of the table removed every row of the organization (entity_id `*`). */
+    action: text('action', { enum: ['create', 'update', 'delete', 'truncate'] }).notNull(),
     entityType: text('entity_type').notNull(),
     entityId: text('entity_id').notNull(),
     organizationId: text('organization_id').notNull(),
@@ -208,6 +209,16 @@ export const cdcState = pgTable('cdc_state', {
   lastEventAt: timestamptz('last_event_at'),
   /** Activities with a key below this were written before the last resync; a gap may precede it. */
   resyncedAt: timestamptz('resynced_at'),
+  /**
+   * A large source transaction is written in parts before its commit: positions below
+   * `open_position` of the transaction committing at `open_lsn` are written (null: none open).
+   */
+  openLsn: bigint('open_lsn', { mode: 'bigint' }),
+  openPosition: integer('open_position'),
+  /** When a worker last began streaming the slot; null from its (re)creation until then (`starting`). */
+  streamedAt: timestamptz('streamed_at'),
+  /** Peak resident memory of the worker process that wrote the last batch. */
+  workerPeakRssBytes: bigint('worker_peak_rss_bytes', { mode: 'number' }),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });
 

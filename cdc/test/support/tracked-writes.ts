@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type postgres from 'postgres';
+import { WORKER_NODE_FLAGS } from '../../src/constants.ts';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
@@ -126,7 +127,7 @@ const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 /** The standalone worker (`cdc/src/main.ts`) as a child process: one node process, so kill -9 hits the worker itself. */
 export function spawnWorker(databaseUrl: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  return spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', MAIN], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

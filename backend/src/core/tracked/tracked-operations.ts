@@ -25,6 +25,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import { nanoid } from 'nanoid';
 import type postgres from 'postgres';
 import type { Db } from '../../db/client.ts';
+import { errorCode, SQLSTATE } from '../../db/postgres-errors.ts';
 import type { pages, RowTransactions } from '../../db/schema.ts';
 import { AppError } from '../errors.ts';
 import { ERROR_CODE } from '../protocol.ts';
@@ -32,9 +33,6 @@ import type { TrackedEntityDefinition } from './tracked-entity.ts';
 import type { TransactionHeaders } from './transaction-headers.ts';
 
 type Action = 'create' | 'update' | 'delete';
-
-/** SQLSTATE raised by `sync_reject()` (drizzle/0002_reject_function.sql). */
-const REJECTED = 'SY409';
 
 export interface WriteContext extends TransactionHeaders {
   organizationId: string;
@@ -345,7 +343,7 @@ async function mutateTracked(
     if (!result?.claimed) return answerReplay(db, definition, context, action, id);
     return { entity: readRow(definition, result), replayed: false };
   } catch (err) {
-    if ((err as { code?: string }).code === REJECTED)
+    if (errorCode(err) === SQLSTATE.trackedWriteRejected)
       throw await explainRejectedWrite(db, definition, context, id, undoes);
     throw err;
   }

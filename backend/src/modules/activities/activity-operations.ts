@@ -11,7 +11,7 @@ export interface ActivityFilters {
   entityId?: string | undefined;
   transactionId?: string | undefined;
   clientId?: string | undefined;
-  action?: 'create' | 'update' | 'delete' | undefined;
+  action?: ActivityRow['action'] | undefined;
   undoesTransactionId?: string | undefined;
   after?: string | undefined;
   limit: number;
@@ -21,7 +21,7 @@ interface ActivityRow {
   lsn: string;
   position: number;
   type: string;
-  action: 'create' | 'update' | 'delete';
+  action: 'create' | 'update' | 'delete' | 'truncate';
   entity_type: string;
   entity_id: string;
   organization_id: string;
@@ -63,6 +63,7 @@ export function presentActivity(row: ActivityRow) {
 
 export type Activity = ReturnType<typeof presentActivity>;
 
+/** `lsn` is read as text (an int8 may exceed 2^53): ORDER BY must name `activities.lsn`, or it sorts the text. */
 const ACTIVITY_COLUMNS = (sql: Sql) =>
   sql`lsn::text as lsn, position, type, action, entity_type, entity_id, organization_id, user_id,
       transaction_id, client_id, changed_keys, previous_values, undoes_transaction_id, created_at`;
@@ -81,7 +82,7 @@ export async function listActivities(sql: Sql, organizationId: string, filters: 
       ${filters.action ? sql`and action = ${filters.action}` : sql``}
       ${filters.undoesTransactionId ? sql`and undoes_transaction_id = ${filters.undoesTransactionId}` : sql``}
       ${after ? sql`and (lsn, position) > (${after.lsn}::bigint, ${after.position}::int)` : sql``}
-    order by lsn, position
+    order by activities.lsn, activities.position
     limit ${filters.limit + 1}`;
   const items = rows.slice(0, filters.limit).map(presentActivity);
   const last = items.at(-1);
@@ -94,7 +95,7 @@ export async function findTransactionActivity(sql: Sql, organizationId: string, 
     select ${ACTIVITY_COLUMNS(sql)}
     from activities
     where organization_id = ${organizationId} and transaction_id = ${transactionId}
-    order by lsn, position
+    order by activities.lsn, activities.position
     limit 1`;
   return row ? presentActivity(row) : null;
 }

@@ -9,9 +9,12 @@ export const ActivitySchema = z
       description: 'Deterministic key `<commit lsn>_<position in transaction>`; also the cursor',
     }),
     type: z.string().openapi({ example: 'page.created' }),
-    action: z.enum(['create', 'update', 'delete']),
+    action: z.enum(['create', 'update', 'delete', 'truncate']).openapi({
+      description:
+        "`truncate`: a TRUNCATE of the table removed all of the organization's entities of this type (type `<entityType>.truncated`, entityId `*`, no user, transaction or client)",
+    }),
     entityType: z.string(),
-    entityId: z.string(),
+    entityId: z.string().openapi({ description: 'The entity, or `*` for a truncation' }),
     organizationId: z.string(),
     userId: z.string().nullable(),
     transactionId: z.string().nullable(),
@@ -31,7 +34,7 @@ export const ActivityQuery = z.object({
   entityId: z.string().max(64).optional(),
   transactionId: z.string().max(64).optional(),
   clientId: z.string().max(64).optional(),
-  action: z.enum(['create', 'update', 'delete']).optional(),
+  action: z.enum(['create', 'update', 'delete', 'truncate']).optional(),
   undoesTransactionId: z
     .string()
     .max(64)

@@ -11,11 +11,12 @@ export interface CdcHealth {
 /** Database reachability and the CDC worker's replication slot (read from the server). */
 export async function readHealth(deps: AppDeps): Promise<{ db: 'ok' | 'down'; cdc: CdcHealth }> {
   try {
-    const { status, lagBytes, lastEventAt } = await withTimeout(
+    const { status, lagBytes, lastEventAt, workerPeakRssBytes } = await withTimeout(
       readCdcStatus(deps.sql, deps.config.cdcSlotName),
       2000,
     );
     deps.metrics.cdcLagBytes.set(lagBytes);
+    if (workerPeakRssBytes !== null) deps.metrics.cdcWorkerPeakRssBytes.set(workerPeakRssBytes);
     deps.metrics.cdcUp.set(status === 'streaming' ? 1 : 0);
     return { db: 'ok', cdc: { status, lagBytes, lastEventAt } };
   } catch {

@@ -7,7 +7,10 @@ export const HealthSchema = z
     status: z.enum(['ok', 'degraded']),
     db: z.enum(['ok', 'down']),
     cdc: z.object({
-      status: z.string(),
+      status: z.string().openapi({
+        description:
+          '`starting` until a CDC worker streams from the slot (it exists from the first migration, so no change is lost meanwhile), then `streaming`; `stopped` when that worker is gone, `missing`/`lost` when the slot must be recreated (resync)',
+      }),
       lagBytes: z.number(),
       lastEventAt: z.string().nullable(),
     }),

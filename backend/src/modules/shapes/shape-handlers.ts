@@ -8,6 +8,7 @@
  *                       ├─ live=true ───► changes after O, or wait for the CDC worker's NOTIFY
  *                       │                 (≤ LONG_POLL_MS), then up-to-date with a new cursor
  *                       └─ live_sse ────► one SSE response: batches, each closed by up-to-date
+ *   a TRUNCATE in the log (it renames the log) ─► 409 must-refetch, new handle; SSE: stream ends
  *
  * The caller's organization and the entity type decide the rows; client-sent `table`, `where`,
  * `columns` and `params` are ignored (or, in proxy mode, replaced by server-side values).
@@ -29,6 +30,7 @@ import {
   changeMessage,
   MUST_REFETCH,
   nextCursor,
+  onlyChanges,
   parseShapeOffset,
   shapeColumns,
   shapeSchema,
@@ -173,6 +175,10 @@ async function serveShape(
       await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), signal);
       entries = await readLog(sql, organizationId, tracked, from, PAGE);
     }
+    if (!onlyChanges(entries)) {
+      const renamed = await readLogState(sql, c.var.deps.config.cdcSlotName);
+      return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(renamed) });
+    }
     const last = entries.at(-1) ?? from;
     const messages: unknown[] = entries.map((entry) => changeMessage(tracked, columns, entry));
     if (entries.length < PAGE) messages.push(upToDateMessage(last.lsn));
@@ -207,6 +213,8 @@ function streamShapeSse(
     try {
       while (!aborted.signal.aborted) {
         const entries = await readLog(deps.sql, organizationId, tracked, position, PAGE);
+        // a truncation renamed the log: end the stream, the reconnect gets 409 must-refetch
+        if (!onlyChanges(entries)) return;
         for (const entry of entries) {
           await stream.writeSSE({ data: JSON.stringify(changeMessage(tracked, columns, entry)) });
           position = entry;

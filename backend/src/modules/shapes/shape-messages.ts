@@ -64,7 +64,8 @@ export function messageKey(tracked: TrackedTable, id: string): string {
 export interface LogEntry {
   lsn: string;
   position: number;
-  action: 'create' | 'update' | 'delete';
+  /** `truncate`: the table was truncated; the log's handle changed with it, so clients refetch. */
+  action: 'create' | 'update' | 'delete' | 'truncate';
   entityId: string;
   row: Record<string, unknown>;
   xid: number;
@@ -74,11 +75,21 @@ export interface LogEntry {
 
 const OPERATION = { create: 'insert', update: 'update', delete: 'delete' } as const;
 
+export type ChangeEntry = LogEntry & { action: Exclude<LogEntry['action'], 'truncate'> };
+
+/**
+ * False when a truncation is among the entries: rows the client holds may be gone, so the
+ * request answers must-refetch (the log was renamed with it) instead of change messages.
+ */
+export function onlyChanges(entries: LogEntry[]): entries is ChangeEntry[] {
+  return entries.every((entry) => entry.action !== 'truncate');
+}
+
 /**
  * One activity as a change message. Shapes hold live rows only, so (as Electric does for rows
  * leaving and entering a shape's where clause) a soft delete is a delete and a restore an insert.
  */
-export function changeMessage(tracked: TrackedTable, columns: string[], entry: LogEntry) {
+export function changeMessage(tracked: TrackedTable, columns: string[], entry: ChangeEntry) {
   const value: Record<string, string | null> = {};
   for (const column of columns) value[column] = encodeValue(entry.row[column]);
   return {

@@ -138,7 +138,7 @@ export function readLog(
     from activities
     where organization_id = ${organizationId} and entity_type = ${tracked.entityType}
       and (lsn, position) > (${after.lsn}::bigint, ${after.position}::int)
-    order by lsn, position
+    order by activities.lsn, activities.position
     limit ${limit}`;
     return rows.map((r) => ({
       lsn: r.lsn,
@@ -161,6 +161,6 @@ export async function readLogHead(
   const [row] = await sql<{ lsn: string; position: number }[]>`
     select lsn::text as lsn, position from activities
     where organization_id = ${organizationId} and entity_type = ${tracked.entityType}
-    order by lsn desc, position desc limit 1`;
+    order by activities.lsn desc, activities.position desc limit 1`;
   return row ? { lsn: row.lsn, position: row.position } : { lsn: '0', position: 0 };
 }

@@ -33,8 +33,9 @@ export async function undoTransaction(
 ): Promise<UndoResult> {
   const recorded = await recordedTransaction(deps, context.organizationId, transactionId);
   const definition = trackedEntities.find((entity) => entity.tracked.entityType === recorded.entityType);
-  if (!definition) throw unknownTransaction();
-  const inverse = inverseOfTransaction(definition, transactionId, recorded);
+  // a truncation is recorded without a transaction id of ours, so it is never found here
+  if (!definition || recorded.action === 'truncate') throw unknownTransaction();
+  const inverse = inverseOfTransaction(definition, transactionId, { ...recorded, action: recorded.action });
   return { ...(await undoTracked(deps.db, definition, context, inverse)), definition };
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE "cdc_state" ADD COLUMN "streamed_at" timestamp with time zone;
