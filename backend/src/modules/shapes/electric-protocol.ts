@@ -20,6 +20,19 @@ export const ELECTRIC_PARAM = {
   where: 'where',
   params: 'params',
   secret: 'secret',
+  log: 'log',
+} as const;
+
+/** `log=changes_only`: no snapshot rows, only changes after the position the stream starts at. */
+export const LOG_MODE = { full: 'full', changesOnly: 'changes_only' } as const;
+
+/** A request with any of these asks for a subset snapshot (`fetchSnapshot()`), not the log. */
+export const SUBSET_PARAM = {
+  where: 'subset__where',
+  params: 'subset__params',
+  limit: 'subset__limit',
+  offset: 'subset__offset',
+  orderBy: 'subset__order_by',
 } as const;
 
 /** Query parameters a proxy forwards to a real Electric (the client's ELECTRIC_PROTOCOL_QUERY_PARAMS). */
@@ -33,12 +46,17 @@ export const PROTOCOL_PARAMS = [
   'expired_handle',
   'log',
   'cache-buster',
+  ...Object.values(SUBSET_PARAM),
 ] as const;
 
 /** Offsets: before the snapshot, and "from now on, no snapshot". */
 export const OFFSET_BEFORE_ALL = '-1';
 export const OFFSET_NOW = 'now';
 
-export const CONTROL = { upToDate: 'up-to-date', mustRefetch: 'must-refetch' } as const;
+export const CONTROL = {
+  upToDate: 'up-to-date',
+  mustRefetch: 'must-refetch',
+  snapshotEnd: 'snapshot-end',
+} as const;
 
 export const EXPOSED_HEADERS = Object.values(ELECTRIC_HEADER);

@@ -23,7 +23,7 @@ import { ERROR_CODE } from '../../core/protocol.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { activityId } from '../activities/activity-operations.ts';
-import { ELECTRIC_HEADER, ELECTRIC_PARAM } from './electric-protocol.ts';
+import { ELECTRIC_HEADER, ELECTRIC_PARAM, LOG_MODE, SUBSET_PARAM } from './electric-protocol.ts';
 import {
   changeMessage,
   MUST_REFETCH,
@@ -31,6 +31,8 @@ import {
   parseShapeOffset,
   shapeColumns,
   shapeSchema,
+  snapshotEndMessage,
+  subsetMetadata,
   upToDateMessage,
 } from './shape-messages.ts';
 import {
@@ -41,16 +43,20 @@ import {
   readLogHead,
   readLogState,
   readSnapshotStart,
+  readSubsetSnapshot,
   renewedHandle,
   type ShapeLogState,
   shapeHandle,
   streamSnapshotMessages,
 } from './shape-operations.ts';
 import { proxyShape } from './shape-proxy.ts';
+import { isSubsetRequest, parseSubsetRequest } from './shape-subset.ts';
 
 const PAGE = 1_000;
 const RECHECK_MS = 2_000;
 const SSE_KEEP_ALIVE_MS = 20_000;
+
+const JSON_CONTENT = { 'content-type': 'application/json' };
 
 const ShapeQuery = z
   .object({
@@ -62,6 +68,18 @@ const ShapeQuery = z
     cursor: z.string().optional(),
     live_sse: z.enum(['true', 'false']).optional(),
     experimental_live_sse: z.enum(['true', 'false']).optional(),
+    log: z.enum([LOG_MODE.full, LOG_MODE.changesOnly]).optional(),
+    [SUBSET_PARAM.where]: z.string().optional().openapi({
+      description:
+        "Subset snapshot: a where clause over the shape's columns with `$n` placeholders (comparisons, AND/OR/NOT, IS NULL, LIKE, = ANY); answered as `{ metadata, data }`",
+    }),
+    [SUBSET_PARAM.params]: z.string().optional().openapi({ description: 'JSON object of `$n` values' }),
+    [SUBSET_PARAM.orderBy]: z
+      .string()
+      .optional()
+      .openapi({ description: '`"column" [ASC|DESC] [NULLS FIRST|LAST]`, …' }),
+    [SUBSET_PARAM.limit]: z.string().optional(),
+    [SUBSET_PARAM.offset]: z.string().optional(),
   })
   .loose();
 
@@ -111,30 +129,49 @@ async function serveShape(
     });
   }
   const schema = JSON.stringify(shapeSchema(tracked));
+  const { cdcSlotName } = c.var.deps.config;
 
   const canonical = (state: ShapeLogState) => shapeHandle(tracked, state);
+  if (isSubsetRequest(query)) {
+    const subset = parseSubsetRequest(tracked, query);
+    const snapshot = await readSubsetSnapshot(sql, organizationId, tracked, cdcSlotName, subset);
+    const handle = canonical(snapshot.state);
+    if (query.handle !== undefined && !isHandleOf(query.handle, handle)) {
+      return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: handle });
+    }
+    const metadata = subsetMetadata(snapshot);
+    return c.body(`{"metadata":${JSON.stringify(metadata)},"data":[${snapshot.messages.join(',')}]}`, 200, {
+      'content-type': 'application/json',
+      [ELECTRIC_HEADER.handle]: query.handle ?? handle,
+      [ELECTRIC_HEADER.offset]: activityId(snapshot.position),
+      [ELECTRIC_HEADER.schema]: schema,
+    });
+  }
   if (offset.kind === 'before-all') {
-    const start = await readSnapshotStart(sql, organizationId, tracked, c.var.deps.config.cdcSlotName);
+    const start = await readSnapshotStart(sql, organizationId, tracked, cdcSlotName);
     c.header(
       ELECTRIC_HEADER.handle,
       isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state),
     );
     c.header(ELECTRIC_HEADER.offset, activityId(start.position));
     c.header(ELECTRIC_HEADER.schema, schema);
+    const upToDate = JSON.stringify(upToDateMessage(start.position.lsn));
+    if (query.log === LOG_MODE.changesOnly) return c.body(`[${upToDate}]`, 200, JSON_CONTENT);
     c.header('content-type', 'application/json');
     // streamed as PostgreSQL produces the rows: a large shape is never one string in memory
     return stream(c, async (out) => {
       let separator = '[';
-      await streamSnapshotMessages(sql, organizationId, tracked, async (messages) => {
+      const visibility = await streamSnapshotMessages(sql, organizationId, tracked, async (messages) => {
         await out.write(separator + messages.join(','));
         separator = ',';
       });
-      await out.write(`${separator}${JSON.stringify(upToDateMessage(start.position.lsn))}]`);
+      await out.write(`${separator}${JSON.stringify(snapshotEndMessage(visibility))},${upToDate}]`);
     });
   }
 
-  const state = await readLogState(sql, c.var.deps.config.cdcSlotName);
-  const handle = query.handle;
+  const state = await readLogState(sql, cdcSlotName);
+  // `offset=now` needs no handle: the client learns it from this response
+  const handle = offset.kind === 'now' && query.handle === undefined ? canonical(state) : query.handle;
   if (!isHandleOf(handle, canonical(state))) {
     return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });
   }

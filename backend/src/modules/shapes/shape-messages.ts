@@ -93,6 +93,26 @@ export function upToDateMessage(lsn: string) {
   return { headers: { control: CONTROL.upToDate, global_last_seen_lsn: lsn } };
 }
 
+/** Closes a snapshot: which transactions it saw, so `awaitTxId` settles for rows that came in it. */
+export function snapshotEndMessage(visibility: { xmin: string; xmax: string; xip_list: string[] }) {
+  return { headers: { control: CONTROL.snapshotEnd, ...visibility } };
+}
+
+/**
+ * The `metadata` of a subset snapshot response, as `fetchSnapshot()` reads it: the client
+ * drops later log changes the snapshot already saw, until the log passes `database_lsn`.
+ */
+export function subsetMetadata(snapshot: {
+  position: { lsn: string };
+  visibility: { xmin: string; xmax: string; xip_list: string[] };
+}) {
+  return {
+    snapshot_mark: Math.floor(Math.random() * 2 ** 31),
+    database_lsn: snapshot.position.lsn,
+    ...snapshot.visibility,
+  };
+}
+
 export const MUST_REFETCH = [{ headers: { control: CONTROL.mustRefetch } }];
 
 export type ShapeOffset =

@@ -10,6 +10,7 @@ import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { type LogEntry, messageKey, shapeColumns } from './shape-messages.ts';
+import { type CompiledSubset, compileSubset, type SubsetRequest } from './shape-subset.ts';
 
 export interface LogPosition {
   lsn: string;
@@ -83,31 +84,97 @@ export async function readSnapshotStart(
   return { position, state };
 }
 
+/** Which transactions a snapshot sees (`pg_current_snapshot()`), as Electric's `snapshot-end` carries it. */
+export interface SnapshotVisibility {
+  xmin: string;
+  xmax: string;
+  xip_list: string[];
+}
+
+async function readVisibility(tx: Queryable): Promise<SnapshotVisibility> {
+  const [row] = await tx<SnapshotVisibility[]>`
+    select pg_snapshot_xmin(s)::text as xmin, pg_snapshot_xmax(s)::text as xmax,
+           array(select x::text from pg_snapshot_xip(s) as x order by 1) as xip_list
+    from pg_current_snapshot() as s`;
+  if (!row) throw new Error('pg_current_snapshot() returned no row');
+  return row;
+}
+
+/** Rows selected as insert messages (JSON text): `col::text` is exactly Electric's value encoding. */
+function snapshotMessagesQuery(tracked: TrackedTable, subset?: CompiledSubset): string {
+  const columns = shapeColumns(tracked);
+  const order = subset?.orderBy ? `${subset.orderBy}, id` : 'created_at, id';
+  return `select json_build_object(
+       'key', $2::text || replace(id, '"', '""') || '"',
+       'value', json_build_object(${columns.map((c) => `'${c}', "${c}"::text`).join(', ')}),
+       'headers', '{"operation":"insert"}'::json
+     )::text as message
+     from "${tracked.tableName}"
+     where organization_id = $1 and deleted_at is null and ${subset?.where ?? 'true'}
+     order by ${order}`;
+}
+
+const snapshotParameters = (organizationId: string, tracked: TrackedTable) => [
+  organizationId,
+  messageKey(tracked, '').slice(0, -1),
+];
+
+const READ_ONLY_SNAPSHOT = 'isolation level repeatable read read only';
+
 /**
- * The organization's live rows as insert messages (JSON text), in batches as PostgreSQL
- * produces them: `col::text` is exactly Electric's value encoding.
+ * The organization's live rows as insert messages, in batches as PostgreSQL produces them (a
+ * large shape is never one string in memory), and the visibility of the snapshot they were
+ * read in: every transaction it sees is reflected in the rows.
  */
-export async function streamSnapshotMessages(
+export function streamSnapshotMessages(
   sql: Sql,
   organizationId: string,
   tracked: TrackedTable,
   write: (messagesJson: string[]) => Promise<void>,
-): Promise<void> {
-  const columns = shapeColumns(tracked);
-  const keyPrefix = messageKey(tracked, '').slice(0, -1);
-  await sql
-    .unsafe<{ message: string }[]>(
-      `select json_build_object(
-         'key', $2::text || replace(id, '"', '""') || '"',
-         'value', json_build_object(${columns.map((c) => `'${c}', "${c}"::text`).join(', ')}),
-         'headers', '{"operation":"insert"}'::json
-       )::text as message
-       from "${tracked.tableName}"
-       where organization_id = $1 and deleted_at is null
-       order by created_at, id`,
-      [organizationId, keyPrefix],
-    )
-    .cursor(2_000, (rows) => write(rows.map((row) => row.message)));
+): Promise<SnapshotVisibility> {
+  return sql.begin(READ_ONLY_SNAPSHOT, async (tx) => {
+    const visibility = await readVisibility(tx);
+    await tx
+      .unsafe<{ message: string }[]>(
+        snapshotMessagesQuery(tracked),
+        snapshotParameters(organizationId, tracked),
+      )
+      .cursor(2_000, (rows) => write(rows.map((row) => row.message)));
+    return visibility;
+  });
+}
+
+export interface SubsetSnapshot {
+  position: LogPosition;
+  state: ShapeLogState;
+  visibility: SnapshotVisibility;
+  messages: string[];
+}
+
+/**
+ * A subset of the live rows, with the log position and visibility of the same snapshot: the
+ * client merges it with the log after that position and skips changes the snapshot saw.
+ */
+export function readSubsetSnapshot(
+  sql: Sql,
+  organizationId: string,
+  tracked: TrackedTable,
+  cdcSlotName: string,
+  subset: SubsetRequest,
+): Promise<SubsetSnapshot> {
+  return sql.begin(READ_ONLY_SNAPSHOT, async (tx) => {
+    const visibility = await readVisibility(tx);
+    const state = await readLogState(tx, cdcSlotName);
+    const head = await readLogHead(tx, organizationId, tracked);
+    const compiled = compileSubset(tracked, subset, 3);
+    const page = `${subset.limit === null ? '' : ` limit ${subset.limit}`} offset ${subset.offset}`;
+    const rows = await tx.unsafe<{ message: string }[]>(snapshotMessagesQuery(tracked, compiled) + page, [
+      ...snapshotParameters(organizationId, tracked),
+      ...compiled.values,
+    ]);
+    const position = isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
+    return { position, state, visibility, messages: rows.map((row) => row.message) };
+  });
 }
 
 const logReads = singleFlight<LogEntry[]>();
