@@ -455,3 +455,29 @@ describe('TanStack DB electric collection', () => {
     expect(green.size).toBe(2);
   });
 });
+
+describe('cacheable live responses (a CDN collapses identical requests)', () => {
+  it('answers two identical live requests with byte-identical bodies and Electric cache headers', async () => {
+    const m = await stack.client.newMember();
+    const first = await get(m, 'offset=-1&log=full');
+    expect(first.res.headers.get('cache-control')).toBe('private, no-store');
+    const handle = first.res.headers.get('electric-handle') ?? '';
+    const offset = first.res.headers.get('electric-offset') ?? '';
+    const url = `${shapeUrl(m)}?${new URLSearchParams({ cursor: '', handle, live: 'true', log: 'full', offset })}`;
+    const requests = [fetch(url, { headers: auth(m) }), fetch(url, { headers: auth(m) })];
+    await new Promise((r) => setTimeout(r, 200));
+    await createPage(m, { title: 'seen by both' });
+    const [a, b] = await Promise.all(requests);
+    const [bodyA, bodyB] = await Promise.all([a!.text(), b!.text()]);
+    expect(bodyA).toContain('seen by both');
+    expect(bodyB).toBe(bodyA);
+    for (const res of [a!, b!]) {
+      expect(res.headers.get('cache-control')).toBe('public, max-age=5, stale-while-revalidate=5');
+      expect(res.headers.get('vary')).toMatch(/^authorization, cookie/);
+      expect(res.headers.get('electric-offset')).toBe(a!.headers.get('electric-offset'));
+    }
+    // the same request again (what a cache would be asked) gets the same bytes from the server too
+    const again = await fetch(url, { headers: auth(m) });
+    expect(await again.text()).toBe(bodyA);
+  });
+});

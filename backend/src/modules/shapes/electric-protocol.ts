@@ -59,4 +59,13 @@ export const CONTROL = {
   snapshotEnd: 'snapshot-end',
 } as const;
 
+/**
+ * Electric's caching of live long-poll responses. Every other shape response is
+ * `private, no-store`: a snapshot is not stable for a handle here (it is re-read each time).
+ */
+export const LIVE_CACHE_CONTROL = 'public, max-age=5, stale-while-revalidate=5';
+
+/** Live cursors advance in intervals like Electric's, so clients of one interval share cache keys. */
+export const LIVE_CURSOR_INTERVAL_MS = 20_000;
+
 export const EXPOSED_HEADERS = Object.values(ELECTRIC_HEADER);

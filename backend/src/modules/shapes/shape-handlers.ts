@@ -23,7 +23,13 @@ import { ERROR_CODE } from '../../core/protocol.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { activityId } from '../activities/activity-operations.ts';
-import { ELECTRIC_HEADER, ELECTRIC_PARAM, LOG_MODE, SUBSET_PARAM } from './electric-protocol.ts';
+import {
+  ELECTRIC_HEADER,
+  ELECTRIC_PARAM,
+  LIVE_CACHE_CONTROL,
+  LOG_MODE,
+  SUBSET_PARAM,
+} from './electric-protocol.ts';
 import {
   changeMessage,
   MUST_REFETCH,
@@ -204,6 +210,9 @@ async function serveShape(
     const last = entries.at(-1) ?? from;
     const messages: unknown[] = entries.map((entry) => changeMessage(tracked, columns, entry));
     if (entries.length < PAGE) messages.push(upToDateMessage(last.lsn));
+    // same handle + offset + cursor → same bytes: a cache in front answers identical live
+    // requests of one caller once (keyed by the credentials, see `vary`)
+    if (live) c.header('cache-control', LIVE_CACHE_CONTROL);
     return c.json(messages, 200, {
       ...headers,
       [ELECTRIC_HEADER.offset]: activityId(last),

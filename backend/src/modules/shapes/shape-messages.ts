@@ -8,7 +8,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { parseActivityId } from '../activities/activity-operations.ts';
 import { ACTIVITY_CURSOR } from '../activities/activity-schema.ts';
-import { CONTROL, OFFSET_BEFORE_ALL, OFFSET_NOW } from './electric-protocol.ts';
+import { CONTROL, LIVE_CURSOR_INTERVAL_MS, OFFSET_BEFORE_ALL, OFFSET_NOW } from './electric-protocol.ts';
 
 export interface ColumnSchema {
   type: string;
@@ -131,6 +131,6 @@ export function parseShapeOffset(offset: string | undefined): ShapeOffset | null
 
 /** Electric's cache buster for live responses: must differ from the request's cursor. */
 export function nextCursor(requestCursor: string | undefined, now = Date.now()): string {
-  const cursor = String(Math.floor(now / 1000));
+  const cursor = String(Math.floor(now / LIVE_CURSOR_INTERVAL_MS));
   return cursor === requestCursor ? String(Number(cursor) + 1) : cursor;
 }
