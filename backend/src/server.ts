@@ -31,6 +31,7 @@ export async function startApiServer(options: {
     sessionDays: 30,
     maxStreamsPerUser: 20,
     shapeLongPollMs: 20_000,
+    shapeSnapshotChunkRows: 10_000,
     cdcSlotName: process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME,
     electricUrl: process.env.ELECTRIC_URL || undefined,
     electricSecret: process.env.ELECTRIC_SECRET || undefined,

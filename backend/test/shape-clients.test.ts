@@ -335,6 +335,19 @@ describe('subset snapshots (fetchSnapshot, on-demand collections)', () => {
     }
   });
 
+  it('orders by a column as its type, not as its text', async () => {
+    for (const size of [9, 10, 100]) {
+      await stack.client.request('POST', `${orgPath(member)}/attachments`, {
+        token: member.token,
+        body: { filename: `f${size}`, contentType: 'text/plain', size, url: 'https://example.com/f' },
+      });
+    }
+    const query = new URLSearchParams({ offset: '-1', subset__order_by: '"size" DESC', subset__limit: '3' });
+    const res = await fetch(`${shapeUrl(member, 'attachments')}?${query}`, { headers: auth(member) });
+    const body = await res.json();
+    expect(body.data.map((m: any) => m.value.size)).toEqual(['100', '10', '9']);
+  });
+
   it('compares typed columns as their type', async () => {
     const query = new URLSearchParams({
       offset: '-1',

@@ -7,6 +7,8 @@ export const ELECTRIC_HEADER = {
   offset: 'electric-offset',
   schema: 'electric-schema',
   cursor: 'electric-cursor',
+  /** Present when the response ends with up-to-date: the client does not prefetch a next chunk. */
+  upToDate: 'electric-up-to-date',
 } as const;
 
 export const ELECTRIC_PARAM = {

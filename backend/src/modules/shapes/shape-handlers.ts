@@ -1,20 +1,26 @@
 /**
  * Live shapes of every tracked entity in the Electric HTTP protocol, served from the activity log.
  *
- *   offset=-1 ─► snapshot (live rows) + up-to-date, electric-offset = log position of the snapshot
+ *   subset__* ──► { metadata, data }: a filtered snapshot with its log position and visibility
+ *   offset=-1 ──┬─ log=changes_only ─► up-to-date only, electric-offset = head of the log
+ *               └─ snapshot chunk 1 (≤ CHUNK rows; the log position S is read first)
+ *                     more rows ─► electric-offset = snapshot_<S, last row, visibility>
+ *   offset=snapshot_… ─► next chunk; the last one ends with snapshot-end + up-to-date and
+ *                        electric-offset = S, so the log brings every change since chunk 1
  *   offset=O, handle=H ─┬─ H is not this log's handle (unknown, or CDC resynced) ─► 409 must-refetch
- *                       ├─ O before the retention watermark ──► 409 must-refetch, renewed handle
- *                       ├─ live absent ─► changes after O (≤ PAGE), up-to-date when caught up
+ *   (offset=now: no     ├─ O before the retention watermark ──► 409 must-refetch, renewed handle
+ *    handle needed)     ├─ live absent ─► changes after O (≤ PAGE), up-to-date when caught up
  *                       ├─ live=true ───► changes after O, or wait for the CDC worker's NOTIFY
  *                       │                 (≤ LONG_POLL_MS), then up-to-date with a new cursor
  *                       └─ live_sse ────► one SSE response: batches, each closed by up-to-date
  *
  * The caller's organization and the entity type decide the rows; client-sent `table`, `where`,
- * `columns` and `params` are ignored (or, in proxy mode, replaced by server-side values).
+ * `columns` and `params` are ignored (or, in proxy mode, replaced by server-side values), and a
+ * subset's where clause can only narrow them (see shape-subset.ts).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { stream, streamSSE } from 'hono/streaming';
+import { streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../../core/app-env.ts';
 import { AppError } from '../../core/errors.ts';
 import { currentOrganization, requireMember } from '../../core/guards.ts';
@@ -35,8 +41,10 @@ import {
   MUST_REFETCH,
   nextCursor,
   parseShapeOffset,
+  type SnapshotChunkOffset,
   shapeColumns,
   shapeSchema,
+  snapshotChunkOffset,
   snapshotEndMessage,
   subsetMetadata,
   upToDateMessage,
@@ -48,12 +56,13 @@ import {
   readLog,
   readLogHead,
   readLogState,
+  readSnapshotChunk,
   readSnapshotStart,
   readSubsetSnapshot,
   renewedHandle,
   type ShapeLogState,
+  type SnapshotChunk,
   shapeHandle,
-  streamSnapshotMessages,
 } from './shape-operations.ts';
 import { proxyShape } from './shape-proxy.ts';
 import { isSubsetRequest, parseSubsetRequest } from './shape-subset.ts';
@@ -135,7 +144,7 @@ async function serveShape(
     });
   }
   const schema = JSON.stringify(shapeSchema(tracked));
-  const { cdcSlotName } = c.var.deps.config;
+  const { cdcSlotName, shapeSnapshotChunkRows: snapshotChunkRows } = c.var.deps.config;
 
   const canonical = (state: ShapeLogState) => shapeHandle(tracked, state);
   if (isSubsetRequest(query)) {
@@ -155,27 +164,37 @@ async function serveShape(
   }
   if (offset.kind === 'before-all') {
     const start = await readSnapshotStart(sql, organizationId, tracked, cdcSlotName);
-    c.header(
-      ELECTRIC_HEADER.handle,
-      isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state),
-    );
-    c.header(ELECTRIC_HEADER.offset, activityId(start.position));
-    c.header(ELECTRIC_HEADER.schema, schema);
-    const upToDate = JSON.stringify(upToDateMessage(start.position.lsn));
-    if (query.log === LOG_MODE.changesOnly) return c.body(`[${upToDate}]`, 200, JSON_CONTENT);
-    c.header('content-type', 'application/json');
-    // streamed as PostgreSQL produces the rows: a large shape is never one string in memory
-    return stream(c, async (out) => {
-      let separator = '[';
-      const visibility = await streamSnapshotMessages(sql, organizationId, tracked, async (messages) => {
-        await out.write(separator + messages.join(','));
-        separator = ',';
+    const handle = isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state);
+    if (query.log === LOG_MODE.changesOnly) {
+      return c.body(`[${JSON.stringify(upToDateMessage(start.position.lsn))}]`, 200, {
+        ...JSON_CONTENT,
+        [ELECTRIC_HEADER.handle]: handle,
+        [ELECTRIC_HEADER.offset]: activityId(start.position),
+        [ELECTRIC_HEADER.schema]: schema,
+        [ELECTRIC_HEADER.upToDate]: '',
       });
-      await out.write(`${separator}${JSON.stringify(snapshotEndMessage(visibility))},${upToDate}]`);
-    });
+    }
+    const chunk = await readSnapshotChunk(sql, organizationId, tracked, null, snapshotChunkRows);
+    return snapshotChunkResponse(
+      c,
+      { handle, schema, start: start.position, visibility: chunk.visibility },
+      chunk,
+    );
   }
 
   const state = await readLogState(sql, cdcSlotName);
+  if (offset.kind === 'snapshot-chunk') {
+    if (!isHandleOf(query.handle, canonical(state))) {
+      return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });
+    }
+    if (isPruned(offset.start, state)) {
+      return c.json(MUST_REFETCH, 409, {
+        [ELECTRIC_HEADER.handle]: renewedHandle(canonical(state), query.handle, state),
+      });
+    }
+    const chunk = await readSnapshotChunk(sql, organizationId, tracked, offset.after, snapshotChunkRows);
+    return snapshotChunkResponse(c, { ...offset, handle: query.handle, schema }, chunk);
+  }
   // `offset=now` needs no handle: the client learns it from this response
   const handle = offset.kind === 'now' && query.handle === undefined ? canonical(state) : query.handle;
   if (!isHandleOf(handle, canonical(state))) {
@@ -216,10 +235,50 @@ async function serveShape(
     return c.json(messages, 200, {
       ...headers,
       [ELECTRIC_HEADER.offset]: activityId(last),
+      ...(entries.length < PAGE ? { [ELECTRIC_HEADER.upToDate]: '' } : {}),
     });
   } finally {
     waiter?.close();
   }
+}
+
+/**
+ * One chunk of a snapshot. Not the last: its offset names the next chunk (the client prefetches
+ * it). The last: `snapshot-end` with the first chunk's visibility, then up-to-date, and the
+ * offset is the log position the snapshot started at, so the log brings every change since.
+ */
+function snapshotChunkResponse(
+  c: Context<AppEnv>,
+  snapshot: {
+    handle: string;
+    schema: string;
+    start: LogPosition;
+    visibility: SnapshotChunkOffset['visibility'];
+  },
+  chunk: SnapshotChunk,
+) {
+  const headers = {
+    ...JSON_CONTENT,
+    [ELECTRIC_HEADER.handle]: snapshot.handle,
+    [ELECTRIC_HEADER.schema]: snapshot.schema,
+  };
+  if (chunk.next) {
+    const next = snapshotChunkOffset({
+      start: snapshot.start,
+      after: chunk.next,
+      visibility: snapshot.visibility,
+    });
+    return c.body(`[${chunk.messages.join(',')}]`, 200, { ...headers, [ELECTRIC_HEADER.offset]: next });
+  }
+  const end = [
+    JSON.stringify(snapshotEndMessage(snapshot.visibility)),
+    JSON.stringify(upToDateMessage(snapshot.start.lsn)),
+  ];
+  return c.body(`[${[...chunk.messages, ...end].join(',')}]`, 200, {
+    ...headers,
+    [ELECTRIC_HEADER.offset]: activityId(snapshot.start),
+    [ELECTRIC_HEADER.upToDate]: '',
+  });
 }
 
 function streamShapeSse(

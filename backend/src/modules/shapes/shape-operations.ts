@@ -1,16 +1,18 @@
 /**
- * Reads behind the shape endpoints. The snapshot reads the entity table and the position of the
- * activity log in ONE repeatable-read transaction, so the log after that position holds every
- * change the snapshot lacks. Changes the snapshot already has but the CDC worker had not yet
- * logged come again after it: full rows in log order, so re-applying them converges to the
- * same state (guarantee 4: nothing lost, nothing left applied twice).
+ * Reads behind the shape endpoints. A snapshot starts at a log position S read BEFORE any row,
+ * then reads the live rows in chunks in (created_at, id) order, each chunk in its own
+ * repeatable-read transaction. Every change after S has a log entry after S, so the log from S
+ * brings whatever a chunk lacks; a change a chunk already shows comes again as a full row in
+ * log order, which converges to the same state (guarantee 4: nothing lost, nothing left
+ * applied twice). A row created between chunks with an older created_at is skipped by the
+ * chunks and arrives from the log.
  */
 
 import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { type LogEntry, messageKey, shapeColumns } from './shape-messages.ts';
-import { type CompiledSubset, compileSubset, type SubsetRequest } from './shape-subset.ts';
+import { compileSubset, type SubsetRequest } from './shape-subset.ts';
 
 export interface LogPosition {
   lsn: string;
@@ -100,47 +102,80 @@ async function readVisibility(tx: Queryable): Promise<SnapshotVisibility> {
   return row;
 }
 
-/** Rows selected as insert messages (JSON text): `col::text` is exactly Electric's value encoding. */
-function snapshotMessagesQuery(tracked: TrackedTable, subset?: CompiledSubset): string {
+/**
+ * Live rows with every column as `col::text`, exactly Electric's value encoding. PostgreSQL
+ * only casts; the JSON is written in Node (`snapshotMessageEncoder`): building it with
+ * `json_build_object` made the query four times slower than the casts alone.
+ */
+function snapshotRowsQuery(tracked: TrackedTable, where = 'true', orderBy = ''): string {
   const columns = shapeColumns(tracked);
-  const order = subset?.orderBy ? `${subset.orderBy}, id` : 'created_at, id';
-  return `select json_build_object(
-       'key', $2::text || replace(id, '"', '""') || '"',
-       'value', json_build_object(${columns.map((c) => `'${c}', "${c}"::text`).join(', ')}),
-       'headers', '{"operation":"insert"}'::json
-     )::text as message
+  // output names differ from the columns', so ORDER BY sorts by the columns, not their text
+  return `select ${columns.map((c, i) => `"${c}"::text as v${i}`).join(', ')}
      from "${tracked.tableName}"
-     where organization_id = $1 and deleted_at is null and ${subset?.where ?? 'true'}
-     order by ${order}`;
+     where organization_id = $1 and deleted_at is null and ${where}
+     order by ${orderBy ? `${orderBy}, id` : 'created_at, id'}`;
 }
 
-const snapshotParameters = (organizationId: string, tracked: TrackedTable) => [
-  organizationId,
-  messageKey(tracked, '').slice(0, -1),
-];
+/** One row of `snapshotRowsQuery` (values in column order) → an insert message as JSON text. */
+function snapshotMessageEncoder(tracked: TrackedTable): (row: (string | null)[]) => string {
+  const names = shapeColumns(tracked).map((c) => `${JSON.stringify(c)}:`);
+  const idIndex = shapeColumns(tracked).indexOf('id');
+  return (row) => {
+    let value = '';
+    for (let i = 0; i < names.length; i++)
+      value += `${i ? ',' : ''}${names[i]}${JSON.stringify(row[i] ?? null)}`;
+    const key = JSON.stringify(messageKey(tracked, row[idIndex] ?? ''));
+    return `{"key":${key},"value":{${value}},"headers":{"operation":"insert"}}`;
+  };
+}
+
+/** A row of `snapshotRowsQuery`: every column as text. */
+type TextRow = Record<string, string | null>;
 
 const READ_ONLY_SNAPSHOT = 'isolation level repeatable read read only';
 
+/** Where a chunked snapshot continues: the (created_at, id) of the last row sent. */
+export interface SnapshotCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface SnapshotChunk {
+  /** Insert messages as JSON text, at most `limit` of them. */
+  messages: string[];
+  /** Set when more rows follow: the cursor of the last one sent. */
+  next: SnapshotCursor | null;
+  /** The visibility of this chunk's own snapshot: every transaction it sees is in its rows. */
+  visibility: SnapshotVisibility;
+}
+
 /**
- * The organization's live rows as insert messages, in batches as PostgreSQL produces them (a
- * large shape is never one string in memory), and the visibility of the snapshot they were
- * read in: every transaction it sees is reflected in the rows.
+ * One chunk of the organization's live rows in (created_at, id) order, after `after`. A chunk
+ * is at most `limit` rows in memory; the client fetches the next while it processes this one.
  */
-export function streamSnapshotMessages(
+export function readSnapshotChunk(
   sql: Sql,
   organizationId: string,
   tracked: TrackedTable,
-  write: (messagesJson: string[]) => Promise<void>,
-): Promise<SnapshotVisibility> {
+  after: SnapshotCursor | null,
+  limit: number,
+): Promise<SnapshotChunk> {
+  const columns = shapeColumns(tracked);
+  const createdAt = columns.indexOf('created_at');
+  const id = columns.indexOf('id');
   return sql.begin(READ_ONLY_SNAPSHOT, async (tx) => {
     const visibility = await readVisibility(tx);
-    await tx
-      .unsafe<{ message: string }[]>(
-        snapshotMessagesQuery(tracked),
-        snapshotParameters(organizationId, tracked),
+    const rows = await tx
+      .unsafe<TextRow[]>(
+        `${snapshotRowsQuery(tracked, after ? '(created_at, id) > ($2::text::timestamptz, $3::text)' : 'true')} limit ${limit + 1}`,
+        after ? [organizationId, after.createdAt, after.id] : [organizationId],
       )
-      .cursor(2_000, (rows) => write(rows.map((row) => row.message)));
-    return visibility;
+      .values();
+    const sent = rows.slice(0, limit);
+    const last = sent.at(-1);
+    const next =
+      rows.length > limit && last ? { createdAt: last[createdAt] ?? '', id: last[id] ?? '' } : null;
+    return { messages: sent.map(snapshotMessageEncoder(tracked)), next, visibility };
   });
 }
 
@@ -166,14 +201,16 @@ export function readSubsetSnapshot(
     const visibility = await readVisibility(tx);
     const state = await readLogState(tx, cdcSlotName);
     const head = await readLogHead(tx, organizationId, tracked);
-    const compiled = compileSubset(tracked, subset, 3);
+    const compiled = compileSubset(tracked, subset, 2);
     const page = `${subset.limit === null ? '' : ` limit ${subset.limit}`} offset ${subset.offset}`;
-    const rows = await tx.unsafe<{ message: string }[]>(snapshotMessagesQuery(tracked, compiled) + page, [
-      ...snapshotParameters(organizationId, tracked),
-      ...compiled.values,
-    ]);
+    const rows = await tx
+      .unsafe<TextRow[]>(snapshotRowsQuery(tracked, compiled.where, compiled.orderBy) + page, [
+        organizationId,
+        ...compiled.values,
+      ])
+      .values();
     const position = isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
-    return { position, state, visibility, messages: rows.map((row) => row.message) };
+    return { position, state, visibility, messages: rows.map(snapshotMessageEncoder(tracked)) };
   });
 }
 
