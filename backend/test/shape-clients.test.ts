@@ -335,6 +335,16 @@ describe('subset snapshots (fetchSnapshot, on-demand collections)', () => {
     }
   });
 
+  it('answers a subset request sent as POST with a 404 error, which the client surfaces', async () => {
+    const res = await fetch(`${shapeUrl(member)}?offset=-1`, {
+      method: 'POST',
+      headers: { ...auth(member), 'content-type': 'application/json' },
+      body: JSON.stringify({ where: '"title" = $1', params: { '1': 'apple' } }),
+    });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('orders by a column as its type, not as its text', async () => {
     for (const size of [9, 10, 100]) {
       await stack.client.request('POST', `${orgPath(member)}/attachments`, {

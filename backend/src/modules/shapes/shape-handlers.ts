@@ -55,7 +55,7 @@ import {
   type LogPosition,
   readLog,
   readLogHead,
-  readLogState,
+  readSharedLogState,
   readSnapshotChunk,
   readSnapshotStart,
   readSubsetSnapshot,
@@ -182,7 +182,7 @@ async function serveShape(
     );
   }
 
-  const state = await readLogState(sql, cdcSlotName);
+  const state = await readSharedLogState(sql, cdcSlotName);
   if (offset.kind === 'snapshot-chunk') {
     if (!isHandleOf(query.handle, canonical(state))) {
       return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });

@@ -53,6 +53,16 @@ export function isPruned(offset: LogPosition, state: Pick<ShapeLogState, 'pruned
   return BigInt(offset.lsn) < BigInt(state.prunedThroughLsn);
 }
 
+const logStateReads = singleFlight<ShapeLogState>();
+
+/**
+ * The log's identity and watermark. Concurrent reads share one query: after a change, every
+ * live client of every shape re-arms at once and checks its handle against this.
+ */
+export function readSharedLogState(sql: Sql, cdcSlotName: string): Promise<ShapeLogState> {
+  return logStateReads(cdcSlotName, () => readLogState(sql, cdcSlotName));
+}
+
 export async function readLogState(sql: Queryable, cdcSlotName: string): Promise<ShapeLogState> {
   const [row] = await sql<{ log_id: string; pruned_through_lsn: string; epoch: number }[]>`
     select l.id as log_id, l.pruned_through_lsn::text as pruned_through_lsn,
