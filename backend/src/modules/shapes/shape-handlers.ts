@@ -41,6 +41,7 @@ import {
   MUST_REFETCH,
   nextCursor,
   parseShapeOffset,
+  type ShapeOffset,
   type SnapshotChunkOffset,
   shapeColumns,
   shapeSchema,
@@ -136,65 +137,110 @@ async function serveShape(
   organizationId: string,
   query: ShapeQueryValue,
 ) {
-  const { sql } = c.var.deps;
   const offset = parseShapeOffset(query.offset);
   if (!offset) {
-    throw new AppError(400, ERROR_CODE.validationFailed, 'offset must be -1, now, or <lsn>_<position>', {
-      issues: [{ path: [ELECTRIC_PARAM.offset], message: 'Invalid offset' }],
-    });
-  }
-  const schema = JSON.stringify(shapeSchema(tracked));
-  const { cdcSlotName, shapeSnapshotChunkRows: snapshotChunkRows } = c.var.deps.config;
-
-  const canonical = (state: ShapeLogState) => shapeHandle(tracked, state);
-  if (isSubsetRequest(query)) {
-    const subset = parseSubsetRequest(tracked, query);
-    const snapshot = await readSubsetSnapshot(sql, organizationId, tracked, cdcSlotName, subset);
-    const handle = canonical(snapshot.state);
-    if (query.handle !== undefined && !isHandleOf(query.handle, handle)) {
-      return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: handle });
-    }
-    const metadata = subsetMetadata(snapshot);
-    return c.body(`{"metadata":${JSON.stringify(metadata)},"data":[${snapshot.messages.join(',')}]}`, 200, {
-      'content-type': 'application/json',
-      [ELECTRIC_HEADER.handle]: query.handle ?? handle,
-      [ELECTRIC_HEADER.offset]: activityId(snapshot.position),
-      [ELECTRIC_HEADER.schema]: schema,
-    });
-  }
-  if (offset.kind === 'before-all') {
-    const start = await readSnapshotStart(sql, organizationId, tracked, cdcSlotName);
-    const handle = isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state);
-    if (query.log === LOG_MODE.changesOnly) {
-      return c.body(`[${JSON.stringify(upToDateMessage(start.position.lsn))}]`, 200, {
-        ...JSON_CONTENT,
-        [ELECTRIC_HEADER.handle]: handle,
-        [ELECTRIC_HEADER.offset]: activityId(start.position),
-        [ELECTRIC_HEADER.schema]: schema,
-        [ELECTRIC_HEADER.upToDate]: '',
-      });
-    }
-    const chunk = await readSnapshotChunk(sql, organizationId, tracked, null, snapshotChunkRows);
-    return snapshotChunkResponse(
-      c,
-      { handle, schema, start: start.position, visibility: chunk.visibility },
-      chunk,
+    throw new AppError(
+      400,
+      ERROR_CODE.validationFailed,
+      "offset must be -1, now, <lsn>_<position> or a snapshot chunk's electric-offset",
+      { issues: [{ path: [ELECTRIC_PARAM.offset], message: 'Invalid offset' }] },
     );
   }
+  const shape: ShapeRequest = {
+    c,
+    tracked,
+    organizationId,
+    query,
+    schema: JSON.stringify(shapeSchema(tracked)),
+    canonical: (state) => shapeHandle(tracked, state),
+  };
+  if (isSubsetRequest(query)) return serveSubset(shape);
+  if (offset.kind === 'before-all') return serveSnapshotStart(shape);
+  if (offset.kind === 'snapshot-chunk') return serveSnapshotChunk(shape, offset);
+  return serveLog(shape, offset);
+}
 
-  const state = await readSharedLogState(sql, cdcSlotName);
-  if (offset.kind === 'snapshot-chunk') {
-    if (!isHandleOf(query.handle, canonical(state))) {
-      return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });
-    }
-    if (isPruned(offset.start, state)) {
-      return c.json(MUST_REFETCH, 409, {
-        [ELECTRIC_HEADER.handle]: renewedHandle(canonical(state), query.handle, state),
-      });
-    }
-    const chunk = await readSnapshotChunk(sql, organizationId, tracked, offset.after, snapshotChunkRows);
-    return snapshotChunkResponse(c, { ...offset, handle: query.handle, schema }, chunk);
+interface ShapeRequest {
+  c: Context<AppEnv>;
+  tracked: TrackedTable;
+  organizationId: string;
+  query: ShapeQueryValue;
+  /** The `electric-schema` header value. */
+  schema: string;
+  canonical: (state: ShapeLogState) => string;
+}
+
+async function serveSubset({ c, tracked, organizationId, query, schema, canonical }: ShapeRequest) {
+  const { sql } = c.var.deps;
+  const subset = parseSubsetRequest(tracked, query);
+  const snapshot = await readSubsetSnapshot(
+    sql,
+    organizationId,
+    tracked,
+    c.var.deps.config.cdcSlotName,
+    subset,
+  );
+  const handle = canonical(snapshot.state);
+  if (query.handle !== undefined && !isHandleOf(query.handle, handle)) {
+    return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: handle });
   }
+  const metadata = JSON.stringify(subsetMetadata(snapshot));
+  return c.body(`{"metadata":${metadata},"data":[${snapshot.messages.join(',')}]}`, 200, {
+    ...JSON_CONTENT,
+    [ELECTRIC_HEADER.handle]: query.handle ?? handle,
+    [ELECTRIC_HEADER.offset]: activityId(snapshot.position),
+    [ELECTRIC_HEADER.schema]: schema,
+  });
+}
+
+async function serveSnapshotStart({ c, tracked, organizationId, query, schema, canonical }: ShapeRequest) {
+  const { sql, config } = c.var.deps;
+  const start = await readSnapshotStart(sql, organizationId, tracked, config.cdcSlotName);
+  const handle = isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state);
+  if (query.log === LOG_MODE.changesOnly) {
+    return c.body(`[${JSON.stringify(upToDateMessage(start.position.lsn))}]`, 200, {
+      ...JSON_CONTENT,
+      [ELECTRIC_HEADER.handle]: handle,
+      [ELECTRIC_HEADER.offset]: activityId(start.position),
+      [ELECTRIC_HEADER.schema]: schema,
+      [ELECTRIC_HEADER.upToDate]: '',
+    });
+  }
+  const chunk = await readSnapshotChunk(sql, organizationId, tracked, null, config.shapeSnapshotChunkRows);
+  const snapshot = { handle, schema, start: start.position, visibility: chunk.visibility };
+  return snapshotChunkResponse(c, snapshot, chunk);
+}
+
+async function serveSnapshotChunk(
+  { c, tracked, organizationId, query, schema, canonical }: ShapeRequest,
+  offset: SnapshotChunkOffset,
+) {
+  const { sql, config } = c.var.deps;
+  const state = await readSharedLogState(sql, config.cdcSlotName);
+  if (!isHandleOf(query.handle, canonical(state))) {
+    return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });
+  }
+  if (isPruned(offset.start, state)) {
+    return c.json(MUST_REFETCH, 409, {
+      [ELECTRIC_HEADER.handle]: renewedHandle(canonical(state), query.handle, state),
+    });
+  }
+  const chunk = await readSnapshotChunk(
+    sql,
+    organizationId,
+    tracked,
+    offset.after,
+    config.shapeSnapshotChunkRows,
+  );
+  return snapshotChunkResponse(c, { ...offset, handle: query.handle, schema }, chunk);
+}
+
+async function serveLog(
+  { c, tracked, organizationId, query, schema, canonical }: ShapeRequest,
+  offset: Extract<ShapeOffset, { kind: 'now' | 'log' }>,
+) {
+  const { sql, config } = c.var.deps;
+  const state = await readSharedLogState(sql, config.cdcSlotName);
   // `offset=now` needs no handle: the client learns it from this response
   const handle = offset.kind === 'now' && query.handle === undefined ? canonical(state) : query.handle;
   if (!isHandleOf(handle, canonical(state))) {
@@ -219,7 +265,7 @@ async function serveShape(
 
   const columns = shapeColumns(tracked);
   const waiter = live ? c.var.deps.notifier.waiter(organizationId) : undefined;
-  const deadline = Date.now() + c.var.deps.config.shapeLongPollMs;
+  const deadline = Date.now() + config.shapeLongPollMs;
   try {
     let entries = await readLog(sql, organizationId, tracked, from, PAGE);
     while (waiter && entries.length === 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
