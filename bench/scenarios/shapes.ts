@@ -151,12 +151,7 @@ export async function run(): Promise<void> {
         30_000,
       );
       pending.push(
-        client
-          .request('POST', `/api/organizations/${writer.org.id}/pages`, {
-            token: writer.token,
-            body: { title: tx },
-            headers: { 'x-transaction-id': tx },
-          })
+        postOnce(client, `/api/organizations/${writer.org.id}/pages`, writer.token, tx)
           .then(() => {
             responded.push(performance.now() - sent);
             return confirmed;
@@ -230,8 +225,46 @@ export async function run(): Promise<void> {
         'KiB per client': clients === 1 ? '' : (((rssLive - rssBefore) * 1024) / clients).toFixed(0),
       };
     };
+    // the server's side of a fan-out: raw long-polls whose bodies are read but not parsed
+    const rawFanOut = async (clients: number) => {
+      const fan = await client.newMember();
+      const url = `${stack.apiUrl}/api/organizations/${fan.org.id}/shapes/pages`;
+      const headers = { authorization: `Bearer ${fan.token}` };
+      const first = await fetch(`${url}?offset=-1&log=full`, { headers });
+      await first.arrayBuffer();
+      const live = new URLSearchParams({
+        cursor: '',
+        handle: first.headers.get('electric-handle') ?? '',
+        live: 'true',
+        log: 'full',
+        offset: first.headers.get('electric-offset') ?? '',
+      });
+      let sentAt = 0;
+      const answered = Array.from({ length: clients }, () =>
+        fetch(`${url}?${live}`, { headers })
+          .then((res) => res.arrayBuffer())
+          .then(() => Date.now() - sentAt),
+      );
+      await new Promise((r) => setTimeout(r, 2_000)); // every request is waiting
+      sentAt = Date.now();
+      await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
+        token: fan.token,
+        body: { title: 'fan-out' },
+        headers: { 'x-transaction-id': `fanout-raw-${Date.now().toString(36)}` },
+      });
+      const delivered = (await Promise.all(answered)).sort((a, b) => a - b);
+      return {
+        clients: `${clients} raw long-polls (server side)`,
+        processes: 1,
+        'p50 ms': percentile(delivered, 0.5).toFixed(0),
+        'p99 ms': percentile(delivered, 0.99).toFixed(0),
+        'API RSS before → live MiB': '',
+        'KiB per client': '',
+      };
+    };
     const fanOutRows = [
       await fanOut(1, 1, false),
+      await rawFanOut(FANOUT_CLIENTS),
       await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES, false),
       await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES, true),
     ];
@@ -243,6 +276,24 @@ export async function run(): Promise<void> {
     for (const controller of controllers) controller.abort();
     await sql.end();
     await stack.stop();
+  }
+}
+
+/**
+ * A tracked create, sent again with the same transaction id when the connection drops (a
+ * keep-alive socket the loaded server closed): applied once whatever happens, as a client would.
+ */
+async function postOnce(client: ApiClient, path: string, token: string, transactionId: string) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.request('POST', path, {
+        token,
+        body: { title: transactionId },
+        headers: { 'x-transaction-id': transactionId },
+      });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
   }
 }
 
