@@ -504,3 +504,31 @@ describe('cacheable live responses (a CDN collapses identical requests)', () => 
     expect(await again.text()).toBe(bodyA);
   });
 });
+
+describe('waking live requests after a change', () => {
+  it('answers every waiting live request together, while identical reads are in flight', async () => {
+    const m = await stack.client.newMember();
+    const first = await get(m, 'offset=-1&log=full');
+    const handle = first.res.headers.get('electric-handle') ?? '';
+    const offset = first.res.headers.get('electric-offset') ?? '';
+    const at = new URLSearchParams({ handle, log: 'full', offset });
+    // non-live catch-up requests at the same offset keep the same log read in flight
+    let hammering = true;
+    const hammers = Array.from({ length: 4 }, async () => {
+      while (hammering) await (await fetch(`${shapeUrl(m)}?${at}`, { headers: auth(m) })).arrayBuffer();
+    });
+    const live = `${shapeUrl(m)}?${at}&cursor=&live=true`;
+    const waiters = Array.from({ length: 20 }, () =>
+      fetch(live, { headers: auth(m) }).then(async (res) => ({ body: await res.text(), at: Date.now() })),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await createPage(m, { title: 'wakes everyone' });
+    const answers = await Promise.all(waiters);
+    hammering = false;
+    await Promise.all(hammers);
+    for (const answer of answers) expect(answer.body).toContain('wakes everyone');
+    const times = answers.map((answer) => answer.at);
+    // a request that shared a read started before the change would sleep until its 2 s recheck
+    expect(Math.max(...times) - Math.min(...times)).toBeLessThan(1_000);
+  });
+});

@@ -269,8 +269,8 @@ async function serveLog(
   try {
     let entries = await readLog(sql, organizationId, tracked, from, PAGE);
     while (waiter && entries.length === 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
-      await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), c.req.raw.signal);
-      entries = await readLog(sql, organizationId, tracked, from, PAGE);
+      const notifiedAt = await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), c.req.raw.signal);
+      entries = await readLog(sql, organizationId, tracked, from, PAGE, notifiedAt);
     }
     const last = entries.at(-1) ?? from;
     const messages: unknown[] = entries.map((entry) => changeMessage(tracked, columns, entry));
@@ -345,10 +345,11 @@ function streamShapeSse(
     const aborted = new AbortController();
     stream.onAbort(() => aborted.abort());
     let position = from;
+    let notifiedAt: number | undefined;
     let lastWrite = Date.now();
     try {
       while (!aborted.signal.aborted) {
-        const entries = await readLog(deps.sql, organizationId, tracked, position, PAGE);
+        const entries = await readLog(deps.sql, organizationId, tracked, position, PAGE, notifiedAt);
         for (const entry of entries) {
           await stream.writeSSE({ data: JSON.stringify(changeMessage(tracked, columns, entry)) });
           position = entry;
@@ -361,7 +362,7 @@ function streamShapeSse(
           await stream.write(': keep-alive\n\n');
           lastWrite = Date.now();
         }
-        await waiter.wait(RECHECK_MS, aborted.signal);
+        notifiedAt = await waiter.wait(RECHECK_MS, aborted.signal);
       }
     } finally {
       waiter.close();

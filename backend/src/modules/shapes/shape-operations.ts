@@ -226,41 +226,50 @@ export function readSubsetSnapshot(
 
 const logReads = singleFlight<LogEntry[]>();
 
-/** Log entries after a position, oldest first. Concurrent identical reads share one query. */
+/**
+ * Log entries after a position, oldest first. Concurrent identical reads share one query; a
+ * reader woken by a batch's notification at `notifiedAt` only shares one started since, so it
+ * never gets an older read's empty answer and sleeps until the next recheck.
+ */
 export function readLog(
   sql: Sql,
   organizationId: string,
   tracked: TrackedTable,
   after: LogPosition,
   limit: number,
+  notifiedAt?: number,
 ): Promise<LogEntry[]> {
   const key = `${organizationId}|${tracked.entityType}|${after.lsn}_${after.position}|${limit}`;
-  return logReads(key, async () => {
-    const rows = await sql<
-      {
-        lsn: string;
-        position: number;
-        action: LogEntry['action'];
-        entity_id: string;
-        row: Record<string, unknown>;
-        xid: string;
-      }[]
-    >`
+  return logReads(
+    key,
+    async () => {
+      const rows = await sql<
+        {
+          lsn: string;
+          position: number;
+          action: LogEntry['action'];
+          entity_id: string;
+          row: Record<string, unknown>;
+          xid: string;
+        }[]
+      >`
     select lsn::text as lsn, position, action, entity_id, row, xid
     from activities
     where organization_id = ${organizationId} and entity_type = ${tracked.entityType}
       and (lsn, position) > (${after.lsn}::bigint, ${after.position}::int)
     order by lsn, position
     limit ${limit}`;
-    return rows.map((r) => ({
-      lsn: r.lsn,
-      position: r.position,
-      action: r.action,
-      entityId: r.entity_id,
-      row: r.row,
-      xid: Number(r.xid),
-    }));
-  });
+      return rows.map((r) => ({
+        lsn: r.lsn,
+        position: r.position,
+        action: r.action,
+        entityId: r.entity_id,
+        row: r.row,
+        xid: Number(r.xid),
+      }));
+    },
+    notifiedAt,
+  );
 }
 
 /** The newest position of the log (for `offset=now`). */
