@@ -95,7 +95,7 @@ export function createApp(deps: AppDeps) {
     cors({
       origin: deps.config.corsOrigins,
       credentials: true,
-      exposeHeaders: [...EXPOSED_HEADERS, HEADER.transactionId, HEADER.idempotentHit],
+      exposeHeaders: [...EXPOSED_HEADERS, HEADER.transactionId, HEADER.idempotentHit, HEADER.txid],
     }),
   );
   app.use('/api/*', limitBodySize);

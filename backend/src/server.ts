@@ -37,6 +37,7 @@ export async function startApiServer(options: {
     liveAccessCheckMs: 2_000,
     shapeLongPollMs: 20_000,
     undoRecordWaitMs: 5_000,
+    shapeSnapshotChunkRows: 10_000,
     cdcSlotName: process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME,
     electricUrl: process.env.ELECTRIC_URL || undefined,
     electricSecret: process.env.ELECTRIC_SECRET || undefined,

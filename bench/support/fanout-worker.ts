@@ -1,5 +1,5 @@
 /**
- * A fan-out client process: opens `count` official ShapeStreams on one shape, reports `ready`
+ * A fan-out client process: opens `count` official ShapeStreams on one shape (long-poll or SSE), reports `ready`
  * once all are live, then the wall-clock time at which each saw the awaited transaction.
  * Several of these run at once so one process's parsing does not stand in for the server.
  */
@@ -7,13 +7,23 @@ import { setMaxListeners } from 'node:events';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { matchStream } from '@electric-sql/experimental';
 
-const { url, token, count } = JSON.parse(process.argv[2]!) as { url: string; token: string; count: number };
+const { url, token, count, liveSse } = JSON.parse(process.argv[2]!) as {
+  url: string;
+  token: string;
+  count: number;
+  liveSse: boolean;
+};
 const controller = new AbortController();
 setMaxListeners(0, controller.signal); // one signal stops every stream of this process
 const streams = Array.from(
   { length: count },
   () =>
-    new ShapeStream<Row>({ url, headers: { authorization: `Bearer ${token}` }, signal: controller.signal }),
+    new ShapeStream<Row>({
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      signal: controller.signal,
+      liveSse,
+    }),
 );
 await Promise.all(streams.map((stream) => new Shape(stream).rows));
 process.on('message', async (message: { awaitTransaction: string }) => {

@@ -9,15 +9,19 @@ import { parseActivityNotification } from '@sync/cdc/notification';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/client.ts';
 
-type Wake = () => void;
+/** Called with the time (performance.now()) the batch's notification arrived. */
+type Wake = (notifiedAt: number) => void;
 
 /**
  * Subscribed from creation, so a batch committed between a stream's read and its wait is not
  * missed: `wait` then returns at once.
  */
 export interface ActivityWaiter {
-  /** Resolves at the next batch for the organization (or one since the last wait), a timeout or an abort. */
-  wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves at the next batch for the organization (or one since the last wait), a timeout or an
+   * abort; after a batch, with the time its notification arrived (a read started later sees it).
+   */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<number | undefined>;
   close(): void;
 }
 
@@ -34,8 +38,9 @@ export function createActivityNotifier(sql: Sql, logger: Logger): ActivityNotifi
     const notification = parseActivityNotification(payload);
     if (!notification) return;
     const targets = notification.organizationIds ?? [...byOrganization.keys()];
+    const notifiedAt = performance.now();
     for (const organizationId of targets) {
-      for (const wake of byOrganization.get(organizationId) ?? []) wake();
+      for (const wake of byOrganization.get(organizationId) ?? []) wake(notifiedAt);
     }
   };
 
@@ -56,25 +61,27 @@ export function createActivityNotifier(sql: Sql, logger: Logger): ActivityNotifi
 
   return {
     waiter(organizationId) {
-      let woken = false;
+      let wokenAt: number | undefined;
       let release: (() => void) | undefined;
-      const unsubscribe = subscribe(organizationId, () => {
-        woken = true;
+      const unsubscribe = subscribe(organizationId, (notifiedAt) => {
+        wokenAt = notifiedAt;
         release?.();
       });
       return {
         wait(timeoutMs, signal) {
-          if (woken || signal?.aborted) {
-            woken = false;
-            return Promise.resolve();
+          if (wokenAt !== undefined || signal?.aborted) {
+            const at = wokenAt;
+            wokenAt = undefined;
+            return Promise.resolve(at);
           }
-          return new Promise<void>((resolve) => {
+          return new Promise<number | undefined>((resolve) => {
             const done = () => {
               clearTimeout(timer);
               signal?.removeEventListener('abort', done);
               release = undefined;
-              woken = false;
-              resolve();
+              const at = wokenAt;
+              wokenAt = undefined;
+              resolve(at);
             };
             const timer = setTimeout(done, timeoutMs);
             signal?.addEventListener('abort', done);

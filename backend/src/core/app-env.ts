@@ -14,6 +14,8 @@ export interface AppConfig {
   liveAccessCheckMs: number;
   /** How long a live shape request waits for a change before answering up-to-date. */
   shapeLongPollMs: number;
+  /** Rows per chunk of a shape's initial snapshot: the client processes one while the next streams. */
+  shapeSnapshotChunkRows: number;
   /** Proxy shapes to this Electric service instead of serving them from the activity log. */
   electricUrl?: string | undefined;
   electricSecret?: string | undefined;

@@ -5,6 +5,7 @@ export const HEADER = {
   clientId: 'x-client-id',
   expectedTransactionId: 'x-expected-transaction-id',
   idempotentHit: 'x-idempotent-hit',
+  txid: 'x-txid',
 } as const;
 
 /** Transaction, client and entity ids share one pattern. */

@@ -43,7 +43,13 @@ export interface WriteResult {
   entity: TrackedRow;
   /** True when the transaction id had already been applied and nothing was written. */
   replayed: boolean;
+  /** The writing PostgreSQL transaction's 32-bit xid, as shape messages carry it in `txids`; absent on a replay. */
+  txid?: number;
 }
+
+/** Selected by every write statement: the xid the CDC worker will see for this write. */
+const TXID = 'pg_current_xact_id()::xid::text as sync_txid';
+const txidOf = (raw: Record<string, unknown>) => Number(raw.sync_txid);
 
 /**
  * Every tracked table shares the bookkeeping columns of `trackedColumns()` in schema.ts; the
@@ -208,12 +214,12 @@ export async function createTracked(
        where exists (select 1 from claim)
        returning *
      )
-     select * from created`,
+     select *, ${TXID} from created`,
     [...claimParameters(definition, context, 'create', id), JSON.stringify(record)],
     { prepare: true },
   );
   if (!created) return answerReplay(db, definition, context, 'create', requestedId);
-  return { entity: readRow(definition, created), replayed: false };
+  return { entity: readRow(definition, created), replayed: false, txid: txidOf(created) };
 }
 
 export async function updateTracked(
@@ -331,7 +337,7 @@ async function mutateTracked(
        select exists (select 1 from claim) as claimed,
               case when exists (select 1 from claim) and not exists (select 1 from written)
                    then sync_reject('tracked write matched no row') end as rejected,
-              w.*
+              ${TXID}, w.*
        from (select 1) as one left join written w on true`,
       [
         ...claimParameters(definition, context, action, id),
@@ -341,7 +347,7 @@ async function mutateTracked(
       { prepare: true },
     );
     if (!result?.claimed) return answerReplay(db, definition, context, action, id);
-    return { entity: readRow(definition, result), replayed: false };
+    return { entity: readRow(definition, result), replayed: false, txid: txidOf(result) };
   } catch (err) {
     if (errorCode(err) === SQLSTATE.trackedWriteRejected)
       throw await explainRejectedWrite(db, definition, context, id, undoes);

@@ -61,6 +61,11 @@ export const writeHeaders = {
     schema: { type: 'string' as const },
     description: '`true` when this replayed an already-applied transaction',
   },
+  'X-Txid': {
+    schema: { type: 'string' as const, pattern: '^[0-9]+$' },
+    description:
+      'The PostgreSQL transaction id (xid, decimal) that applied the write, as shape change messages carry it in `headers.txids`: lets Electric and TanStack DB clients `awaitTxId`. Absent on an idempotent hit.',
+  },
 };
 
 export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
@@ -166,6 +171,7 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
   ) => {
     c.header(HEADER.transactionId, context.transactionId);
     if (result.replayed) c.header(HEADER.idempotentHit, 'true');
+    if (result.txid !== undefined) c.header(HEADER.txid, String(result.txid));
     return c.json(presentTrackedRow(result.entity), result.replayed ? 200 : createdStatus);
   };
 

@@ -7,6 +7,8 @@ export const ELECTRIC_HEADER = {
   offset: 'electric-offset',
   schema: 'electric-schema',
   cursor: 'electric-cursor',
+  /** Present when the response ends with up-to-date: the client does not prefetch a next chunk. */
+  upToDate: 'electric-up-to-date',
 } as const;
 
 export const ELECTRIC_PARAM = {
@@ -20,6 +22,19 @@ export const ELECTRIC_PARAM = {
   where: 'where',
   params: 'params',
   secret: 'secret',
+  log: 'log',
+} as const;
+
+/** `log=changes_only`: no snapshot rows, only changes after the position the stream starts at. */
+export const LOG_MODE = { full: 'full', changesOnly: 'changes_only' } as const;
+
+/** A request with any of these asks for a subset snapshot (`fetchSnapshot()`), not the log. */
+export const SUBSET_PARAM = {
+  where: 'subset__where',
+  params: 'subset__params',
+  limit: 'subset__limit',
+  offset: 'subset__offset',
+  orderBy: 'subset__order_by',
 } as const;
 
 /** Query parameters a proxy forwards to a real Electric (the client's ELECTRIC_PROTOCOL_QUERY_PARAMS). */
@@ -33,12 +48,26 @@ export const PROTOCOL_PARAMS = [
   'expired_handle',
   'log',
   'cache-buster',
+  ...Object.values(SUBSET_PARAM),
 ] as const;
 
 /** Offsets: before the snapshot, and "from now on, no snapshot". */
 export const OFFSET_BEFORE_ALL = '-1';
 export const OFFSET_NOW = 'now';
 
-export const CONTROL = { upToDate: 'up-to-date', mustRefetch: 'must-refetch' } as const;
+export const CONTROL = {
+  upToDate: 'up-to-date',
+  mustRefetch: 'must-refetch',
+  snapshotEnd: 'snapshot-end',
+} as const;
+
+/**
+ * Electric's caching of live long-poll responses. Every other shape response is
+ * `private, no-store`: a snapshot is not stable for a handle here (it is re-read each time).
+ */
+export const LIVE_CACHE_CONTROL = 'public, max-age=5, stale-while-revalidate=5';
+
+/** Live cursors advance in intervals like Electric's, so clients of one interval share cache keys. */
+export const LIVE_CURSOR_INTERVAL_MS = 20_000;
 
 export const EXPOSED_HEADERS = Object.values(ELECTRIC_HEADER);

@@ -1,21 +1,27 @@
 /**
  * Live shapes of every tracked entity in the Electric HTTP protocol, served from the activity log.
  *
- *   offset=-1 ─► snapshot (live rows) + up-to-date, electric-offset = log position of the snapshot
+ *   subset__* ──► { metadata, data }: a filtered snapshot with its log position and visibility
+ *   offset=-1 ──┬─ log=changes_only ─► up-to-date only, electric-offset = head of the log
+ *               └─ snapshot chunk 1 (≤ CHUNK rows; the log position S is read first)
+ *                     more rows ─► electric-offset = snapshot_<S, last row, visibility>
+ *   offset=snapshot_… ─► next chunk; the last one ends with snapshot-end + up-to-date and
+ *                        electric-offset = S, so the log brings every change since chunk 1
  *   offset=O, handle=H ─┬─ H is not this log's handle (unknown, or CDC resynced) ─► 409 must-refetch
- *                       ├─ O before the retention watermark ──► 409 must-refetch, renewed handle
- *                       ├─ live absent ─► changes after O (≤ PAGE), up-to-date when caught up
+ *   (offset=now: no     ├─ O before the retention watermark ──► 409 must-refetch, renewed handle
+ *    handle needed)     ├─ live absent ─► changes after O (≤ PAGE), up-to-date when caught up
  *                       ├─ live=true ───► changes after O, or wait for the CDC worker's NOTIFY
  *                       │                 (≤ LONG_POLL_MS), then up-to-date with a new cursor
  *                       └─ live_sse ────► one SSE response: batches, each closed by up-to-date
  *   a TRUNCATE in the log (it renames the log) ─► 409 must-refetch, new handle; SSE: stream ends
  *
  * The caller's organization and the entity type decide the rows; client-sent `table`, `where`,
- * `columns` and `params` are ignored (or, in proxy mode, replaced by server-side values).
+ * `columns` and `params` are ignored (or, in proxy mode, replaced by server-side values), and a
+ * subset's where clause can only narrow them (see shape-subset.ts).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { stream, streamSSE } from 'hono/streaming';
+import { streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../../core/app-env.ts';
 import { AppError } from '../../core/errors.ts';
 import { currentOrganization, requireMember } from '../../core/guards.ts';
@@ -25,15 +31,26 @@ import { ERROR_CODE } from '../../core/protocol.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { activityId } from '../activities/activity-operations.ts';
-import { ELECTRIC_HEADER, ELECTRIC_PARAM } from './electric-protocol.ts';
+import {
+  ELECTRIC_HEADER,
+  ELECTRIC_PARAM,
+  LIVE_CACHE_CONTROL,
+  LOG_MODE,
+  SUBSET_PARAM,
+} from './electric-protocol.ts';
 import {
   changeMessage,
   MUST_REFETCH,
   nextCursor,
   onlyChanges,
   parseShapeOffset,
+  type ShapeOffset,
+  type SnapshotChunkOffset,
   shapeColumns,
   shapeSchema,
+  snapshotChunkOffset,
+  snapshotEndMessage,
+  subsetMetadata,
   upToDateMessage,
 } from './shape-messages.ts';
 import {
@@ -42,18 +59,23 @@ import {
   type LogPosition,
   readLog,
   readLogHead,
-  readLogState,
+  readSharedLogState,
+  readSnapshotChunk,
   readSnapshotStart,
+  readSubsetSnapshot,
   renewedHandle,
   type ShapeLogState,
+  type SnapshotChunk,
   shapeHandle,
-  streamSnapshotMessages,
 } from './shape-operations.ts';
 import { proxyShape } from './shape-proxy.ts';
+import { isSubsetRequest, parseSubsetRequest } from './shape-subset.ts';
 
 const PAGE = 1_000;
 const RECHECK_MS = 2_000;
 const SSE_KEEP_ALIVE_MS = 20_000;
+
+const JSON_CONTENT = { 'content-type': 'application/json' };
 
 const ShapeQuery = z
   .object({
@@ -65,6 +87,18 @@ const ShapeQuery = z
     cursor: z.string().optional(),
     live_sse: z.enum(['true', 'false']).optional(),
     experimental_live_sse: z.enum(['true', 'false']).optional(),
+    log: z.enum([LOG_MODE.full, LOG_MODE.changesOnly]).optional(),
+    [SUBSET_PARAM.where]: z.string().optional().openapi({
+      description:
+        "Subset snapshot: a where clause over the shape's columns with `$n` placeholders (comparisons, AND/OR/NOT, IS NULL, LIKE, = ANY); answered as `{ metadata, data }`",
+    }),
+    [SUBSET_PARAM.params]: z.string().optional().openapi({ description: 'JSON object of `$n` values' }),
+    [SUBSET_PARAM.orderBy]: z
+      .string()
+      .optional()
+      .openapi({ description: '`"column" [ASC|DESC] [NULLS FIRST|LAST]`, …' }),
+    [SUBSET_PARAM.limit]: z.string().optional(),
+    [SUBSET_PARAM.offset]: z.string().optional(),
   })
   .loose();
 
@@ -113,38 +147,112 @@ async function serveShape(
   organizationId: string,
   query: ShapeQueryValue,
 ) {
-  const { sql } = c.var.deps;
   const offset = parseShapeOffset(query.offset);
   if (!offset) {
-    throw new AppError(400, ERROR_CODE.validationFailed, 'offset must be -1, now, or <lsn>_<position>', {
-      issues: [{ path: [ELECTRIC_PARAM.offset], message: 'Invalid offset' }],
-    });
-  }
-  const schema = JSON.stringify(shapeSchema(tracked));
-
-  const canonical = (state: ShapeLogState) => shapeHandle(tracked, state);
-  if (offset.kind === 'before-all') {
-    const start = await readSnapshotStart(sql, organizationId, tracked, c.var.deps.config.cdcSlotName);
-    c.header(
-      ELECTRIC_HEADER.handle,
-      isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state),
+    throw new AppError(
+      400,
+      ERROR_CODE.validationFailed,
+      "offset must be -1, now, <lsn>_<position> or a snapshot chunk's electric-offset",
+      { issues: [{ path: [ELECTRIC_PARAM.offset], message: 'Invalid offset' }] },
     );
-    c.header(ELECTRIC_HEADER.offset, activityId(start.position));
-    c.header(ELECTRIC_HEADER.schema, schema);
-    c.header('content-type', 'application/json');
-    // streamed as PostgreSQL produces the rows: a large shape is never one string in memory
-    return stream(c, async (out) => {
-      let separator = '[';
-      await streamSnapshotMessages(sql, organizationId, tracked, async (messages) => {
-        await out.write(separator + messages.join(','));
-        separator = ',';
-      });
-      await out.write(`${separator}${JSON.stringify(upToDateMessage(start.position.lsn))}]`);
+  }
+  const shape: ShapeRequest = {
+    c,
+    tracked,
+    organizationId,
+    query,
+    schema: JSON.stringify(shapeSchema(tracked)),
+    canonical: (state) => shapeHandle(tracked, state),
+  };
+  if (isSubsetRequest(query)) return serveSubset(shape);
+  if (offset.kind === 'before-all') return serveSnapshotStart(shape);
+  if (offset.kind === 'snapshot-chunk') return serveSnapshotChunk(shape, offset);
+  return serveLog(shape, offset);
+}
+
+interface ShapeRequest {
+  c: Context<AppEnv>;
+  tracked: TrackedTable;
+  organizationId: string;
+  query: ShapeQueryValue;
+  /** The `electric-schema` header value. */
+  schema: string;
+  canonical: (state: ShapeLogState) => string;
+}
+
+async function serveSubset({ c, tracked, organizationId, query, schema, canonical }: ShapeRequest) {
+  const { sql } = c.var.deps;
+  const subset = parseSubsetRequest(tracked, query);
+  const snapshot = await readSubsetSnapshot(
+    sql,
+    organizationId,
+    tracked,
+    c.var.deps.config.cdcSlotName,
+    subset,
+  );
+  const handle = canonical(snapshot.state);
+  if (query.handle !== undefined && !isHandleOf(query.handle, handle)) {
+    return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: handle });
+  }
+  const metadata = JSON.stringify(subsetMetadata(snapshot));
+  return c.body(`{"metadata":${metadata},"data":[${snapshot.messages.join(',')}]}`, 200, {
+    ...JSON_CONTENT,
+    [ELECTRIC_HEADER.handle]: query.handle ?? handle,
+    [ELECTRIC_HEADER.offset]: activityId(snapshot.position),
+    [ELECTRIC_HEADER.schema]: schema,
+  });
+}
+
+async function serveSnapshotStart({ c, tracked, organizationId, query, schema, canonical }: ShapeRequest) {
+  const { sql, config } = c.var.deps;
+  const start = await readSnapshotStart(sql, organizationId, tracked, config.cdcSlotName);
+  const handle = isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state);
+  if (query.log === LOG_MODE.changesOnly) {
+    return c.body(`[${JSON.stringify(upToDateMessage(start.position.lsn))}]`, 200, {
+      ...JSON_CONTENT,
+      [ELECTRIC_HEADER.handle]: handle,
+      [ELECTRIC_HEADER.offset]: activityId(start.position),
+      [ELECTRIC_HEADER.schema]: schema,
+      [ELECTRIC_HEADER.upToDate]: '',
     });
   }
+  const chunk = await readSnapshotChunk(sql, organizationId, tracked, null, config.shapeSnapshotChunkRows);
+  const snapshot = { handle, schema, start: start.position, visibility: chunk.visibility };
+  return snapshotChunkResponse(c, snapshot, chunk);
+}
 
-  const state = await readLogState(sql, c.var.deps.config.cdcSlotName);
-  const handle = query.handle;
+async function serveSnapshotChunk(
+  { c, tracked, organizationId, query, schema, canonical }: ShapeRequest,
+  offset: SnapshotChunkOffset,
+) {
+  const { sql, config } = c.var.deps;
+  const state = await readSharedLogState(sql, config.cdcSlotName);
+  if (!isHandleOf(query.handle, canonical(state))) {
+    return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });
+  }
+  if (isPruned(offset.start, state)) {
+    return c.json(MUST_REFETCH, 409, {
+      [ELECTRIC_HEADER.handle]: renewedHandle(canonical(state), query.handle, state),
+    });
+  }
+  const chunk = await readSnapshotChunk(
+    sql,
+    organizationId,
+    tracked,
+    offset.after,
+    config.shapeSnapshotChunkRows,
+  );
+  return snapshotChunkResponse(c, { ...offset, handle: query.handle, schema }, chunk);
+}
+
+async function serveLog(
+  { c, tracked, organizationId, query, schema, canonical }: ShapeRequest,
+  offset: Extract<ShapeOffset, { kind: 'now' | 'log' }>,
+) {
+  const { sql, config } = c.var.deps;
+  const state = await readSharedLogState(sql, config.cdcSlotName);
+  // `offset=now` needs no handle: the client learns it from this response
+  const handle = offset.kind === 'now' && query.handle === undefined ? canonical(state) : query.handle;
   if (!isHandleOf(handle, canonical(state))) {
     return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });
   }
@@ -167,13 +275,13 @@ async function serveShape(
 
   const columns = shapeColumns(tracked);
   const waiter = live ? c.var.deps.notifier.waiter(organizationId) : undefined;
-  const deadline = Date.now() + c.var.deps.config.shapeLongPollMs;
+  const deadline = Date.now() + config.shapeLongPollMs;
   try {
     let entries = await readLog(sql, organizationId, tracked, from, PAGE);
     const signal = liveSignal(c);
     while (waiter && entries.length === 0 && Date.now() < deadline && !signal.aborted) {
-      await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), signal);
-      entries = await readLog(sql, organizationId, tracked, from, PAGE);
+      const notifiedAt = await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), signal);
+      entries = await readLog(sql, organizationId, tracked, from, PAGE, notifiedAt);
     }
     if (!onlyChanges(entries)) {
       const renamed = await readLogState(sql, c.var.deps.config.cdcSlotName);
@@ -182,13 +290,56 @@ async function serveShape(
     const last = entries.at(-1) ?? from;
     const messages: unknown[] = entries.map((entry) => changeMessage(tracked, columns, entry));
     if (entries.length < PAGE) messages.push(upToDateMessage(last.lsn));
+    // same handle + offset + cursor → same bytes: a cache in front answers identical live
+    // requests of one caller once (keyed by the credentials, see `vary`)
+    if (live) c.header('cache-control', LIVE_CACHE_CONTROL);
     return c.json(messages, 200, {
       ...headers,
       [ELECTRIC_HEADER.offset]: activityId(last),
+      ...(entries.length < PAGE ? { [ELECTRIC_HEADER.upToDate]: '' } : {}),
     });
   } finally {
     waiter?.close();
   }
+}
+
+/**
+ * One chunk of a snapshot. Not the last: its offset names the next chunk (the client prefetches
+ * it). The last: `snapshot-end` with the first chunk's visibility, then up-to-date, and the
+ * offset is the log position the snapshot started at, so the log brings every change since.
+ */
+function snapshotChunkResponse(
+  c: Context<AppEnv>,
+  snapshot: {
+    handle: string;
+    schema: string;
+    start: LogPosition;
+    visibility: SnapshotChunkOffset['visibility'];
+  },
+  chunk: SnapshotChunk,
+) {
+  const headers = {
+    ...JSON_CONTENT,
+    [ELECTRIC_HEADER.handle]: snapshot.handle,
+    [ELECTRIC_HEADER.schema]: snapshot.schema,
+  };
+  if (chunk.next) {
+    const next = snapshotChunkOffset({
+      start: snapshot.start,
+      after: chunk.next,
+      visibility: snapshot.visibility,
+    });
+    return c.body(`[${chunk.messages.join(',')}]`, 200, { ...headers, [ELECTRIC_HEADER.offset]: next });
+  }
+  const end = [
+    JSON.stringify(snapshotEndMessage(snapshot.visibility)),
+    JSON.stringify(upToDateMessage(snapshot.start.lsn)),
+  ];
+  return c.body(`[${[...chunk.messages, ...end].join(',')}]`, 200, {
+    ...headers,
+    [ELECTRIC_HEADER.offset]: activityId(snapshot.start),
+    [ELECTRIC_HEADER.upToDate]: '',
+  });
 }
 
 function streamShapeSse(
@@ -209,10 +360,11 @@ function streamShapeSse(
     const aborted = new AbortController();
     stream.onAbort(() => aborted.abort());
     let position = from;
+    let notifiedAt: number | undefined;
     let lastWrite = Date.now();
     try {
       while (!aborted.signal.aborted) {
-        const entries = await readLog(deps.sql, organizationId, tracked, position, PAGE);
+        const entries = await readLog(deps.sql, organizationId, tracked, position, PAGE, notifiedAt);
         // a truncation renamed the log: end the stream, the reconnect gets 409 must-refetch
         if (!onlyChanges(entries)) return;
         for (const entry of entries) {
@@ -227,7 +379,7 @@ function streamShapeSse(
           await stream.write(': keep-alive\n\n');
           lastWrite = Date.now();
         }
-        await waiter.wait(RECHECK_MS, aborted.signal);
+        notifiedAt = await waiter.wait(RECHECK_MS, aborted.signal);
       }
     } finally {
       waiter.close();

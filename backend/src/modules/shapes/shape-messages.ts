@@ -3,12 +3,13 @@
  * column value as PostgreSQL's text output (`col::text`) or null; the client parses by the
  * schema header (int8 → BigInt, bool from "t", json/jsonb with JSON.parse).
  */
+import { z } from '@hono/zod-openapi';
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { parseActivityId } from '../activities/activity-operations.ts';
 import { ACTIVITY_CURSOR } from '../activities/activity-schema.ts';
-import { CONTROL, OFFSET_BEFORE_ALL, OFFSET_NOW } from './electric-protocol.ts';
+import { CONTROL, LIVE_CURSOR_INTERVAL_MS, OFFSET_BEFORE_ALL, OFFSET_NOW } from './electric-protocol.ts';
 
 export interface ColumnSchema {
   type: string;
@@ -109,17 +110,91 @@ export function upToDateMessage(lsn: string) {
   return { headers: { control: CONTROL.upToDate, global_last_seen_lsn: lsn } };
 }
 
+/** Closes a snapshot: which transactions it saw, so `awaitTxId` settles for rows that came in it. */
+export function snapshotEndMessage(visibility: { xmin: string; xmax: string; xip_list: string[] }) {
+  return { headers: { control: CONTROL.snapshotEnd, ...visibility } };
+}
+
+/**
+ * The `metadata` of a subset snapshot response, as `fetchSnapshot()` reads it: the client
+ * drops later log changes the snapshot already saw, until the log passes `database_lsn`.
+ */
+export function subsetMetadata(snapshot: {
+  position: { lsn: string };
+  visibility: { xmin: string; xmax: string; xip_list: string[] };
+}) {
+  return {
+    snapshot_mark: Math.floor(Math.random() * 2 ** 31),
+    database_lsn: snapshot.position.lsn,
+    ...snapshot.visibility,
+  };
+}
+
 export const MUST_REFETCH = [{ headers: { control: CONTROL.mustRefetch } }];
+
+/**
+ * Where the next chunk of a chunked snapshot starts, carried in the chunk's `electric-offset`:
+ * the log position the snapshot started at (its changes follow the last chunk), the last row
+ * sent, and the first chunk's visibility (seen by every later chunk too, so it stays true of
+ * the whole snapshot; `snapshot-end` carries it).
+ */
+export interface SnapshotChunkOffset {
+  start: { lsn: string; position: number };
+  after: { createdAt: string; id: string };
+  visibility: { xmin: string; xmax: string; xip_list: string[] };
+}
+
+const SNAPSHOT_OFFSET_PREFIX = 'snapshot_';
+/** Above this many in-progress transactions, the offset claims only `xid < xmin` as seen. */
+const MAX_XIP_IN_OFFSET = 32;
+const Digits = z.string().regex(/^\d{1,20}$/);
+const SnapshotChunkOffsetSchema = z.object({
+  start: z.object({
+    lsn: Digits,
+    position: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1),
+  }),
+  after: z.object({ createdAt: z.string().max(64), id: z.string().max(64) }),
+  visibility: z.object({ xmin: Digits, xmax: Digits, xip_list: z.array(Digits).max(MAX_XIP_IN_OFFSET) }),
+});
+
+export function snapshotChunkOffset(offset: SnapshotChunkOffset): string {
+  const { visibility } = offset;
+  const bounded =
+    visibility.xip_list.length > MAX_XIP_IN_OFFSET
+      ? { xmin: visibility.xmin, xmax: visibility.xmin, xip_list: [] }
+      : visibility;
+  const json = JSON.stringify({ ...offset, visibility: bounded });
+  return SNAPSHOT_OFFSET_PREFIX + Buffer.from(json).toString('base64url');
+}
+
+function parseSnapshotChunkOffset(offset: string): SnapshotChunkOffset | null {
+  try {
+    const json = Buffer.from(offset.slice(SNAPSHOT_OFFSET_PREFIX.length), 'base64url').toString();
+    const parsed = SnapshotChunkOffsetSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
 
 export type ShapeOffset =
   | { kind: 'before-all' }
   | { kind: 'now' }
-  | { kind: 'log'; lsn: string; position: number };
+  | { kind: 'log'; lsn: string; position: number }
+  | ({ kind: 'snapshot-chunk' } & SnapshotChunkOffset);
 
-/** `-1`, `now` or an activity id `<lsn>_<position>`; anything else is not an offset. */
+/** `-1`, `now`, an activity id `<lsn>_<position>` or a snapshot chunk's offset; anything else is not an offset. */
 export function parseShapeOffset(offset: string | undefined): ShapeOffset | null {
   if (offset === OFFSET_BEFORE_ALL) return { kind: 'before-all' };
   if (offset === OFFSET_NOW) return { kind: 'now' };
+  if (offset?.startsWith(SNAPSHOT_OFFSET_PREFIX) && offset.length < 2_048) {
+    const chunk = parseSnapshotChunkOffset(offset);
+    return chunk ? { kind: 'snapshot-chunk', ...chunk } : null;
+  }
   if (!offset || !ACTIVITY_CURSOR.test(offset)) return null;
   const { lsn, position } = parseActivityId(offset);
   return { kind: 'log', lsn: BigInt(lsn).toString(), position };
@@ -127,6 +202,6 @@ export function parseShapeOffset(offset: string | undefined): ShapeOffset | null
 
 /** Electric's cache buster for live responses: must differ from the request's cursor. */
 export function nextCursor(requestCursor: string | undefined, now = Date.now()): string {
-  const cursor = String(Math.floor(now / 1000));
+  const cursor = String(Math.floor(now / LIVE_CURSOR_INTERVAL_MS));
   return cursor === requestCursor ? String(Number(cursor) + 1) : cursor;
 }
