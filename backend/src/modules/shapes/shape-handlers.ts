@@ -59,6 +59,7 @@ import {
   type LogPosition,
   readLog,
   readLogHead,
+  readLogState,
   readSharedLogState,
   readSnapshotChunk,
   readSnapshotStart,
