@@ -246,7 +246,8 @@ export class ReplicationStream {
 
   // ── Flushing ─────────────────────────────────────────────────────────────────────────────
 
-  private scheduleFlush(): void {
+  /** `timerFired`: the messages that arrived together with the oldest ready part are all read. */
+  private scheduleFlush(timerFired = false): void {
     const phase = this.phase;
     if ((phase.name !== 'streaming' && phase.name !== 'draining') || this.ready.length === 0) return;
     if (this.inFlight.length >= this.options.pipelineDepth) return;
@@ -256,7 +257,8 @@ export class ReplicationStream {
       this.readyActivities >= this.options.batchSize ||
       waited >= this.options.flushIntervalMs ||
       !oldest.final ||
-      phase.name === 'draining'
+      phase.name === 'draining' ||
+      (timerFired && this.inFlight.length === 0)
     ) {
       this.startFlush(phase);
       this.scheduleFlush();
@@ -270,7 +272,7 @@ export class ReplicationStream {
       this.flushDueAt = dueAt;
       this.flushTimer = setTimeout(() => {
         this.flushTimer = null;
-        this.scheduleFlush();
+        this.scheduleFlush(true);
       }, dueAt - now);
     }
   }
