@@ -124,7 +124,7 @@ async function serveShape(
 
   const canonical = (state: ShapeLogState) => shapeHandle(tracked, state);
   if (offset.kind === 'before-all') {
-    const start = await readSnapshotStart(sql, organizationId, tracked, c.var.deps.config.cdcSlotName);
+    const start = await readSnapshotStart(sql, organizationId, c.var.deps.config.cdcSlotName);
     c.header(
       ELECTRIC_HEADER.handle,
       isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state),
@@ -154,7 +154,7 @@ async function serveShape(
     });
   }
 
-  const from: LogPosition = offset.kind === 'now' ? await readLogHead(sql, organizationId, tracked) : offset;
+  const from: LogPosition = offset.kind === 'now' ? await readLogHead(sql, organizationId) : offset;
   const live = query.live === 'true';
   const headers = {
     [ELECTRIC_HEADER.handle]: handle,
