@@ -1,6 +1,7 @@
 /** Starts the API on a port: used by `npm start`, the standalone entry, tests and benchmarks. */
 import { type ServerType, serve } from '@hono/node-server';
 import { DEFAULT_SLOT_NAME } from '@sync/cdc/constants';
+import { CDC_LAGGING_BYTES } from '@sync/cdc/status';
 import pino, { type Logger } from 'pino';
 import { createApp } from './app.ts';
 import { createActivityNotifier } from './core/activity-notifier.ts';
@@ -39,6 +40,7 @@ export async function startApiServer(options: {
     undoRecordWaitMs: 5_000,
     shapeSnapshotChunkRows: 10_000,
     cdcSlotName: process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME,
+    cdcLaggingBytes: CDC_LAGGING_BYTES,
     electricUrl: process.env.ELECTRIC_URL || undefined,
     electricSecret: process.env.ELECTRIC_SECRET || undefined,
     corsOrigins: (process.env.CORS_ORIGINS ?? 'http://localhost:5173').split(',').filter(Boolean),

@@ -411,13 +411,18 @@ describe('connections after a refused body', () => {
 });
 
 describe('GET /api/health', () => {
-  it('answers 200 { status: ok, db: ok, cdc: { status, lagBytes, lastEventAt } } without credentials', async () => {
+  it('answers 200 { status: ok, db: ok, cdc: { status, detail, lagBytes, lastEventAt } } without credentials', async () => {
     const res = await stack.client.request('GET', '/api/health');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       status: 'ok',
       db: 'ok',
-      cdc: { status: expect.any(String), lagBytes: expect.any(Number), lastEventAt: null },
+      cdc: {
+        status: expect.any(String),
+        detail: 'starting',
+        lagBytes: expect.any(Number),
+        lastEventAt: null,
+      },
     });
     // no CDC worker runs in this suite: the migration step made its slot, nothing streams from it yet
     expect(res.body.cdc.status).toBe('starting');
@@ -572,7 +577,7 @@ describe('outage', () => {
       expect(health.body).toEqual({
         status: expect.any(String),
         db: expect.not.stringMatching(/^ok$/),
-        cdc: { status: expect.any(String), lagBytes: expect.any(Number), lastEventAt: null },
+        cdc: { status: 'down', detail: null, lagBytes: expect.any(Number), lastEventAt: null },
       });
       for (const [method, path, body] of [
         ['GET', pagesPath()],

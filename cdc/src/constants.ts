@@ -30,9 +30,9 @@ export const SETUP_LOCK_KEY = 727_275;
 export const WORKER_NODE_FLAGS = ['--max-old-space-size=192'] as const;
 
 export const DEFAULTS = {
-  /** Flush when this many changes of complete transactions are buffered … */
+  /** Flush at once when no batch is in flight; else when this many changes are buffered … */
   batchSize: 5_000,
-  /** … or when the oldest complete transaction has waited this long. */
+  /** … or when the oldest complete transaction has waited this long (while batches are in flight). */
   flushIntervalMs: 20,
   /** Stop reading the replication socket above this many buffered changes (backpressure). */
   maxBufferedChanges: 20_000,

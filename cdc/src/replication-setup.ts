@@ -145,7 +145,7 @@ export async function readCdcState(sql: postgres.Sql, slotName: string): Promise
   return row ? { epoch: row.epoch, resyncedAt: row.resynced_at } : null;
 }
 
-/** The slot has a consumer: `/api/health` moves from `starting` to `streaming`/`stopped`. */
+/** The slot has a consumer: `readCdcStatus` moves from `starting` to `streaming` (later `stopped`). */
 export async function recordStreaming(sql: postgres.Sql, slotName: string): Promise<void> {
   await sql`update cdc_state set streamed_at = now(), updated_at = now() where slot_name = ${slotName}`;
 }

@@ -12,7 +12,8 @@
  *
  *   receiving, in every phase but draining/closed (transaction-assembler.ts):
  *     messages ──► parts of ≤ batchSize activities (keyed by commit LSN + position) ──► ready
- *   streaming: ready ≥ batchSize activities, or the oldest ready part ≥ flushIntervalMs old
+ *   streaming: nothing in flight (after the burst of messages at hand), ready ≥ batchSize
+ *     activities, or the oldest ready part ≥ flushIntervalMs old
  *     ──► batch ──► activity-sink.ts: one DB transaction ──► acknowledge its last whole commit
  *   up to `pipelineDepth` batches in flight: the next COPYs while the previous commits; they
  *     commit (and are acknowledged) strictly in order
@@ -110,6 +111,7 @@ export class ReplicationStream {
   private fenceRead: Promise<void> = Promise.resolve();
   private retryMs: number;
   private flushTimer: NodeJS.Timeout | null = null;
+  private flushDueAt = 0;
   private statusTimer: NodeJS.Timeout | null = null;
   /** Position the server has been told is flushed (the slot's confirmed_flush_lsn). */
   private confirmed: bigint;
@@ -244,7 +246,8 @@ export class ReplicationStream {
 
   // ── Flushing ─────────────────────────────────────────────────────────────────────────────
 
-  private scheduleFlush(): void {
+  /** `timerFired`: the messages that arrived together with the oldest ready part are all read. */
+  private scheduleFlush(timerFired = false): void {
     const phase = this.phase;
     if ((phase.name !== 'streaming' && phase.name !== 'draining') || this.ready.length === 0) return;
     if (this.inFlight.length >= this.options.pipelineDepth) return;
@@ -254,15 +257,23 @@ export class ReplicationStream {
       this.readyActivities >= this.options.batchSize ||
       waited >= this.options.flushIntervalMs ||
       !oldest.final ||
-      phase.name === 'draining'
+      phase.name === 'draining' ||
+      (timerFired && this.inFlight.length === 0)
     ) {
       this.startFlush(phase);
       this.scheduleFlush();
-    } else if (!this.flushTimer) {
+    } else {
+      // Nothing in flight: write what this burst of messages brought at once (the timer runs
+      // after the socket's pending data is read). Else gather until a slot frees or the interval.
+      const now = performance.now();
+      const dueAt = now + (this.inFlight.length === 0 ? 0 : this.options.flushIntervalMs - waited);
+      if (this.flushTimer && this.flushDueAt <= dueAt) return;
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushDueAt = dueAt;
       this.flushTimer = setTimeout(() => {
         this.flushTimer = null;
-        this.scheduleFlush();
-      }, this.options.flushIntervalMs - waited);
+        this.scheduleFlush(true);
+      }, dueAt - now);
     }
   }
 

@@ -8,11 +8,43 @@
  *   streaming  a walsender is attached to the slot
  *   stopped    a worker streamed and is gone (lag grows until one returns)
  * lagBytes is the WAL the slot holds back: pg_current_wal_lsn() − confirmed_flush_lsn.
+ *
+ * What `/api/health` says (`cdcHealthWord`), in four words:
+ *   starting   → starting
+ *   streaming  → streaming, or lagging when lagBytes > the lagging threshold
+ *   stopped, missing, lost, or the database unreadable → down
  */
 import type postgres from 'postgres';
 import { DEFAULT_SLOT_NAME } from './constants.ts';
 
-export type CdcStatusName = 'starting' | 'streaming' | 'stopped' | 'missing' | 'lost';
+export const CDC_STATUS_NAMES = ['starting', 'streaming', 'stopped', 'missing', 'lost'] as const;
+export type CdcStatusName = (typeof CDC_STATUS_NAMES)[number];
+
+/** The CDC status words of the API's contract (`/api/health` → `cdc.status`). */
+export const CDC_HEALTH_WORDS = ['starting', 'streaming', 'lagging', 'down'] as const;
+export type CdcHealthWord = (typeof CDC_HEALTH_WORDS)[number];
+
+/**
+ * WAL a streaming worker may hold back before it counts as lagging: 16 MiB, one WAL segment.
+ * The worker catches that up in well under a second; a lag that stays above it means the
+ * worker cannot keep up (or cannot write).
+ */
+export const CDC_LAGGING_BYTES = 16 * 1024 * 1024;
+
+/** The contract's word for a status read from the server (null: the database could not be read). */
+export function cdcHealthWord(
+  status: CdcStatus | null,
+  laggingBytes: number = CDC_LAGGING_BYTES,
+): CdcHealthWord {
+  switch (status?.status) {
+    case 'starting':
+      return 'starting';
+    case 'streaming':
+      return status.lagBytes > laggingBytes ? 'lagging' : 'streaming';
+    default:
+      return 'down';
+  }
+}
 
 export interface CdcStatus {
   status: CdcStatusName;

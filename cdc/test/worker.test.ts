@@ -249,6 +249,25 @@ describe('slot position', () => {
   });
 });
 
+describe('batching', () => {
+  it('writes a change at once when no batch is in flight, however long the flush interval', {
+    timeout: 60_000,
+  }, async () => {
+    await stop();
+    worker = startCdcWorker({ databaseUrl: cluster.url, logger: testLogger, flushIntervalMs: 120_000 });
+    try {
+      await worker.streaming();
+      const before = await activityCount(sql);
+      await createPage(sql, { id: 'page_idle_flush', org: 'org_a', tx: 'tx_idle_flush' });
+      // an idle pipeline does not wait for the interval (it would take 120 s here)
+      await waitForActivities(sql, before + 1, 20_000);
+    } finally {
+      await stop();
+      await start();
+    }
+  });
+});
+
 describe('status and retention', () => {
   it('reports streaming, then stopped, and missing for an unknown slot', async () => {
     await waitFor(async () => (await readCdcStatus(sql, DEFAULT_SLOT_NAME)).lagBytes < 1_000_000, {

@@ -21,6 +21,8 @@ export interface AppConfig {
   electricSecret?: string | undefined;
   /** Replication slot of the CDC worker whose status and epoch the API reports. */
   cdcSlotName: string;
+  /** WAL (bytes) a streaming CDC worker may hold back before `/api/health` says `lagging`. */
+  cdcLaggingBytes: number;
   /**
    * How long an undo waits for the CDC worker to record the transaction it undoes (usually a
    * few milliseconds) before answering 409 TRANSACTION_NOT_RECORDED.

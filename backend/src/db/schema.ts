@@ -172,12 +172,17 @@ export const activities = pgTable(
     createdAt: timestamptz('created_at').notNull(),
   },
   (t) => [
+    // Every index is paid by the CDC worker on every row (they are most of a batch's write
+    // cost), so each one has a reader that would otherwise scan an organization's whole log:
     primaryKey({ columns: [t.lsn, t.position] }),
+    // the feed, its entityType/clientId/action filters, shape logs (entity type filtered on
+    // the organization's tail after an offset), counts' last id, the log head
     index('activities_org_feed_idx').on(t.organizationId, t.lsn, t.position),
-    index('activities_org_entity_type_idx').on(t.organizationId, t.entityType, t.lsn, t.position),
+    // an entity's history (feed ?entityId=)
     index('activities_entity_idx').on(t.organizationId, t.entityId, t.lsn, t.position),
+    // transaction status, undo's lookup of the transaction it undoes (feed ?transactionId=)
     index('activities_transaction_idx').on(t.organizationId, t.transactionId),
-    index('activities_client_idx').on(t.organizationId, t.clientId, t.lsn, t.position),
+    // retention's cutoff
     index('activities_created_at_idx').on(t.createdAt),
     // partial: the few undo activities only, so other rows pay no index insert
     index('activities_undoes_idx')

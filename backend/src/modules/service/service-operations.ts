@@ -1,9 +1,11 @@
-import { readCdcStatus } from '@sync/cdc/status';
+import { type CdcHealthWord, type CdcStatusName, cdcHealthWord, readCdcStatus } from '@sync/cdc/status';
 import type { AppDeps } from '../../core/app-env.ts';
 import { withTimeout } from '../../core/timeout.ts';
 
 export interface CdcHealth {
-  status: string;
+  status: CdcHealthWord;
+  /** The worker's own state behind that word; null when the database could not be read. */
+  detail: CdcStatusName | null;
   lagBytes: number;
   lastEventAt: string | null;
 }
@@ -11,15 +13,16 @@ export interface CdcHealth {
 /** Database reachability and the CDC worker's replication slot (read from the server). */
 export async function readHealth(deps: AppDeps): Promise<{ db: 'ok' | 'down'; cdc: CdcHealth }> {
   try {
-    const { status, lagBytes, lastEventAt, workerPeakRssBytes } = await withTimeout(
-      readCdcStatus(deps.sql, deps.config.cdcSlotName),
-      2000,
-    );
+    const cdc = await withTimeout(readCdcStatus(deps.sql, deps.config.cdcSlotName), 2000);
+    const { status, lagBytes, lastEventAt, workerPeakRssBytes } = cdc;
     deps.metrics.cdcLagBytes.set(lagBytes);
     if (workerPeakRssBytes !== null) deps.metrics.cdcWorkerPeakRssBytes.set(workerPeakRssBytes);
     deps.metrics.cdcUp.set(status === 'streaming' ? 1 : 0);
-    return { db: 'ok', cdc: { status, lagBytes, lastEventAt } };
+    return {
+      db: 'ok',
+      cdc: { status: cdcHealthWord(cdc, deps.config.cdcLaggingBytes), detail: status, lagBytes, lastEventAt },
+    };
   } catch {
-    return { db: 'down', cdc: { status: 'unknown', lagBytes: 0, lastEventAt: null } };
+    return { db: 'down', cdc: { status: cdcHealthWord(null), detail: null, lagBytes: 0, lastEventAt: null } };
   }
 }

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { CDC_HEALTH_WORDS, CDC_STATUS_NAMES } from '@sync/cdc/status';
 import { requireMetricsAccess } from '../../core/guards.ts';
 import { errorResponses, jsonContent } from '../../core/openapi.ts';
 
@@ -7,9 +8,13 @@ export const HealthSchema = z
     status: z.enum(['ok', 'degraded']),
     db: z.enum(['ok', 'down']),
     cdc: z.object({
-      status: z.string().openapi({
+      status: z.enum(CDC_HEALTH_WORDS).openapi({
         description:
-          '`starting` until a CDC worker streams from the slot (it exists from the first migration, so no change is lost meanwhile), then `streaming`; `stopped` when that worker is gone, `missing`/`lost` when the slot must be recreated (resync)',
+          '`starting` until a CDC worker streams from the slot (it exists from the first migration, so no change is lost meanwhile), then `streaming`; `lagging` while a streaming worker holds back more than 16 MiB of WAL; `down` when no worker streams (it stopped, or the slot is missing or lost and the next start resyncs) or the database is unreachable',
+      }),
+      detail: z.enum(CDC_STATUS_NAMES).nullable().openapi({
+        description:
+          'The worker state behind `status`: `stopped` (a worker streamed and is gone), `missing` (no slot), `lost` (the slot was invalidated); null when the database is unreachable',
       }),
       lagBytes: z.number(),
       lastEventAt: z.string().nullable(),

@@ -206,7 +206,7 @@ async function serveSubset({ c, tracked, organizationId, query, schema, canonica
 
 async function serveSnapshotStart({ c, tracked, organizationId, query, schema, canonical }: ShapeRequest) {
   const { sql, config } = c.var.deps;
-  const start = await readSnapshotStart(sql, organizationId, tracked, config.cdcSlotName);
+  const start = await readSnapshotStart(sql, organizationId, config.cdcSlotName);
   const handle = isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state);
   if (query.log === LOG_MODE.changesOnly) {
     return c.body(`[${JSON.stringify(upToDateMessage(start.position.lsn))}]`, 200, {
@@ -263,7 +263,7 @@ async function serveLog(
     });
   }
 
-  const from: LogPosition = offset.kind === 'now' ? await readLogHead(sql, organizationId, tracked) : offset;
+  const from: LogPosition = offset.kind === 'now' ? await readLogHead(sql, organizationId) : offset;
   const live = query.live === 'true';
   const headers = {
     [ELECTRIC_HEADER.handle]: handle,

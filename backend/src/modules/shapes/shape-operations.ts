@@ -85,13 +85,9 @@ export async function readLogState(sql: Queryable, cdcSlotName: string): Promise
 export async function readSnapshotStart(
   sql: Sql,
   organizationId: string,
-  tracked: TrackedTable,
   cdcSlotName: string,
 ): Promise<{ position: LogPosition; state: ShapeLogState }> {
-  const [state, head] = await Promise.all([
-    readLogState(sql, cdcSlotName),
-    readLogHead(sql, organizationId, tracked),
-  ]);
+  const [state, head] = await Promise.all([readLogState(sql, cdcSlotName), readLogHead(sql, organizationId)]);
   const position = isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
   return { position, state };
 }
@@ -210,7 +206,7 @@ export function readSubsetSnapshot(
   return sql.begin(READ_ONLY_SNAPSHOT, async (tx) => {
     const visibility = await readVisibility(tx);
     const state = await readLogState(tx, cdcSlotName);
-    const head = await readLogHead(tx, organizationId, tracked);
+    const head = await readLogHead(tx, organizationId);
     const compiled = compileSubset(tracked, subset, 2);
     const page = `${subset.limit === null ? '' : ` limit ${subset.limit}`} offset ${subset.offset}`;
     const rows = await tx
@@ -275,15 +271,16 @@ export function readLog(
   );
 }
 
-/** The newest position of the log (for `offset=now`). */
-export async function readLogHead(
-  sql: Queryable,
-  organizationId: string,
-  tracked: TrackedTable,
-): Promise<LogPosition> {
+/**
+ * The newest position of the organization's log, of any entity type (for `offset=now` and a
+ * snapshot's start). A type's log is read as "its entries after a position", so a position of
+ * another type's entry serves as well, and the newest of the organization is one step down
+ * activities_org_feed_idx (the write path keeps no per-type index).
+ */
+export async function readLogHead(sql: Queryable, organizationId: string): Promise<LogPosition> {
   const [row] = await sql<{ lsn: string; position: number }[]>`
     select lsn::text as lsn, position from activities
-    where organization_id = ${organizationId} and entity_type = ${tracked.entityType}
+    where organization_id = ${organizationId}
     order by activities.lsn desc, activities.position desc limit 1`;
   return row ? { lsn: row.lsn, position: row.position } : { lsn: '0', position: 0 };
 }
