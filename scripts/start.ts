@@ -8,15 +8,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import pino from 'pino';
 import { ApiClient } from '../backend/src/api-client.ts';
 import { runMigrations } from '../backend/src/db/client.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
 import { startApiServer } from '../backend/src/server.ts';
+import { ensureWebAppBuilt, WEB_APP_DIST } from './web-app-build.ts';
 
-const WEB_ROOT = 'frontend/public';
+const WEB_ROOT = relative(process.cwd(), WEB_APP_DIST);
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };
 const port = Number(process.env.PORT ?? 3000);
 const dataDir = resolve(process.env.DATA_DIR ?? '.data');
@@ -47,6 +48,7 @@ step('applying migrations');
 await runMigrations(databaseUrl);
 
 const cdc = superviseCdcWorker(databaseUrl);
+if (await ensureWebAppBuilt()) step('built the web app (frontend/dist)');
 
 step(`starting the API on port ${port}`);
 const api = await startApiServer({
