@@ -9,17 +9,25 @@ export type ApiClient = Client;
 
 export function createApiClient(options: {
   baseUrl: string;
-  clientId: string;
+  /** The device's client id, or a function that returns it once it is known. */
+  clientId: string | (() => string);
   token?: string;
   fetch?: typeof fetch;
 }): ApiClient {
-  return createClient(
+  const client = createClient(
     createConfig({
       baseUrl: options.baseUrl,
       credentials: 'include',
-      headers: { [CLIENT_ID_HEADER]: options.clientId },
-      ...(options.token ? { auth: options.token } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     }),
   );
+  const { clientId } = options;
+  client.interceptors.request.use((request) => {
+    const id = typeof clientId === 'function' ? clientId() : clientId;
+    if (id) request.headers.set(CLIENT_ID_HEADER, id);
+    // set here rather than through `auth`, which only applies to the SDK's own functions
+    if (options.token) request.headers.set('Authorization', `Bearer ${options.token}`);
+    return request;
+  });
+  return client;
 }

@@ -26,6 +26,10 @@ export function defineEntity<
 }
 
 /** The entity's version as the optimistic lock compares it: `transactions.update ?? transactions.insert`. */
-export function versionOf(row: Pick<TrackedEntity, 'transactions'>): string | null {
-  return row.transactions.update ?? row.transactions.insert;
+export function versionOf(row: { transactions?: unknown }): string | null {
+  const transactions = row.transactions;
+  if (typeof transactions !== 'object' || transactions === null) return null;
+  if ('update' in transactions && typeof transactions.update === 'string') return transactions.update;
+  if ('insert' in transactions && typeof transactions.insert === 'string') return transactions.insert;
+  return null;
 }

@@ -15,6 +15,11 @@ export interface SyncClientOptions {
   /** Bearer token; without it requests carry the session cookie. */
   token?: string;
   queryClient: QueryClient;
+  /**
+   * Entities whose shape streams the leader opens from the start (others open when first used).
+   * A tab drains only the entity types it knows, so list every entity the app writes.
+   */
+  entities?: readonly EntityDefinition<TrackedEntity, object, object>[];
   /** IndexedDB database of the outbox; one per device (default `sync`). */
   databaseName?: string;
   /** Web Locks, BroadcastChannel, online state and timers; the browser's by default. */

@@ -1,5 +1,524 @@
-import type { SyncClient, SyncClientOptions } from './sync-client-types.ts';
+/**
+ * One sync client: the outbox (shared by every tab), the overlay that TanStack Query shows,
+ * and, in the leader tab only, the drainer and the live streams.
+ *
+ *   create/update/remove/undo ──► outbox row (IndexedDB) ──liveQuery──► overlay ──► query cache
+ *                                      ▲        │                          ▲
+ *                  confirm (same txn)  │        └─► drainer (leader) ─► API │
+ *   shape stream (leader) ──► rows ────┘                                    │
+ *                             rows ──────────────────liveQuery──────────────┘
+ *   activity SSE (leader) ──► snapshot.activities / counts ──BroadcastChannel──► other tabs
+ */
+import { liveQuery, type Subscription } from 'dexie';
+import type { Activity } from '../../api.gen/types.gen.ts';
+import { createApiClient } from './api-client.ts';
+import { type Drainer, startDrainer } from './drainer.ts';
+import { type EntityDefinition, versionOf } from './entity.ts';
+import { browserEnvironment, type ChannelLike, type SyncEnvironment } from './environment.ts';
+import { type LiveStreams, startLiveStreams } from './live-streams.ts';
+import { DEFAULT_DATABASE_NAME, entityKey, loadClientId, OutboxDatabase } from './outbox.ts';
+import { conflictsOf, failedWritesOf, overlay } from './overlay.ts';
+import type { SyncClient, SyncClientOptions, WriteOptions } from './sync-client-types.ts';
+import { createEntityId, createTabId, createTransactionId } from './transaction-id.ts';
+import type { MutationAction, OutboxEntry, SyncedItem, SyncSnapshot, TrackedEntity } from './types.ts';
 
-export function createSyncClient(_options: SyncClientOptions): SyncClient {
-  throw new Error('createSyncClient: not implemented yet');
+type ChannelMessage =
+  | { type: 'hello' }
+  | { type: 'feed'; activities: Activity[]; counts: Record<string, number> }
+  | { type: 'activity'; activity: Activity }
+  | { type: 'counts'; counts: Record<string, number> };
+
+interface Collection {
+  definition: EntityDefinition;
+  rows: Map<string, Record<string, unknown>>;
+  items: SyncedItem<TrackedEntity>[];
+  loaded: Promise<void>;
+  subscription: Subscription;
 }
+
+const UNCONFIRMED = new Set(['pending', 'sent']);
+const IN_VIEW = new Set(['pending', 'sent', 'conflict']);
+
+export function createSyncClient(options: SyncClientOptions): SyncClient {
+  const environment: SyncEnvironment = { ...browserEnvironment(), ...options.environment };
+  const { organization, queryClient } = options;
+  const databaseName = options.databaseName ?? DEFAULT_DATABASE_NAME;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const confirmAfterMs = options.confirmAfterMs ?? 3_000;
+  const activityLimit = options.activityLimit ?? 100;
+  const tabId = createTabId();
+  const db = new OutboxDatabase(databaseName, environment);
+  let clientId = options.clientId ?? '';
+  const api = createApiClient({
+    baseUrl: options.baseUrl,
+    clientId: () => clientId,
+    fetch: environment.fetch,
+    ...(options.token ? { token: options.token } : {}),
+  });
+
+  const collections = new Map<string, Collection>();
+  // set when this tab becomes the leader
+  let drainer: Drainer | undefined;
+  let live: LiveStreams | undefined;
+  const listeners = new Set<() => void>();
+  const closing = new AbortController();
+  const cleanups: (() => void)[] = [];
+  let entries: OutboxEntry[] = [];
+  let unconfirmedByXid = new Map<string, number>();
+  let reachable = true;
+  let browserOnline = environment.isOnline();
+  let snapshot: SyncSnapshot = {
+    online: browserOnline,
+    leader: false,
+    outbox: [],
+    queued: 0,
+    conflicts: [],
+    failed: [],
+    activities: [],
+    counts: {},
+  };
+
+  const emit = () => {
+    for (const listener of listeners) listener();
+  };
+  const setSnapshot = (changes: Partial<SyncSnapshot>) => {
+    snapshot = { ...snapshot, ...changes };
+    emit();
+  };
+  const queryKey = (entity: EntityDefinition) => ['sync', organization, entity.name] as const;
+
+  function recompute(collection: Collection) {
+    const own = entries.filter((entry) => entry.entityType === collection.definition.name);
+    collection.items = overlay(collection.rows, own);
+    queryClient.setQueryData(queryKey(collection.definition), collection.items);
+  }
+
+  /** Writers waiting for their entry to be in view (so `create` resolves with the item shown). */
+  const awaitingView = new Map<string, () => void>();
+
+  function onOutbox(next: OutboxEntry[]) {
+    entries = next;
+    unconfirmedByXid = new Map(
+      next.filter((e) => e.serverTxid && UNCONFIRMED.has(e.status)).map((e) => [e.serverTxid ?? '', e.seq]),
+    );
+    for (const collection of collections.values()) recompute(collection);
+    const rowOf = (entry: OutboxEntry) => collections.get(entry.entityType)?.rows.get(entry.entityId);
+    setSnapshot({
+      outbox: next,
+      queued: next.filter((entry) => entry.status === 'pending').length,
+      conflicts: conflictsOf(next, rowOf),
+      failed: failedWritesOf(next),
+    });
+    drainer?.wake();
+    for (const entry of next) {
+      awaitingView.get(entry.txId)?.();
+      awaitingView.delete(entry.txId);
+    }
+  }
+
+  const ready: Promise<void> = (async () => {
+    if (!clientId) clientId = await loadClientId(db);
+    await new Promise<void>((resolve, reject) => {
+      const subscription = liveQuery(() =>
+        db.transactions.where('organization').equals(organization).sortBy('seq'),
+      ).subscribe({
+        next(next) {
+          onOutbox(next);
+          resolve();
+        },
+        error: reject,
+      });
+      cleanups.push(() => subscription.unsubscribe());
+    });
+  })();
+
+  function collection(definition: EntityDefinition): Collection {
+    const existing = collections.get(definition.name);
+    if (existing) return existing;
+    let resolveLoaded = () => {};
+    const loaded = new Promise<void>((resolve) => {
+      resolveLoaded = resolve;
+    });
+    const created: Collection = {
+      definition,
+      rows: new Map(),
+      items: [],
+      loaded: Promise.all([loaded, ready]).then(() => {}),
+      subscription: liveQuery(() =>
+        db.rows.where('[organization+entityType]').equals([organization, definition.name]).toArray(),
+      ).subscribe({
+        next(rows) {
+          created.rows = new Map(rows.map((row) => [row.id, row.value]));
+          recompute(created);
+          resolveLoaded();
+        },
+        error: () => resolveLoaded(),
+      }),
+    };
+    collections.set(definition.name, created);
+    live?.follow(definition);
+    return created;
+  }
+  for (const definition of options.entities ?? []) collection(definition);
+
+  // ── leader: drainer, live streams, status settling ───────────────────────────────────────
+  const channel: ChannelLike | undefined = environment.createChannel?.(
+    `sync/${databaseName}/${organization}`,
+  );
+  const post = (message: ChannelMessage) => channel?.postMessage(message);
+
+  const updateOnline = () => {
+    const online = browserOnline && reachable;
+    if (online !== snapshot.online) setSnapshot({ online });
+  };
+
+  async function confirmApplied(entry: OutboxEntry): Promise<void> {
+    const definition = collections.get(entry.entityType)?.definition;
+    const key: [string, string, string] = [organization, entry.entityType, entry.entityId];
+    let row: Record<string, unknown> | null | undefined;
+    if (definition) {
+      const result = await api.get({
+        url: `/api/organizations/{org}/${definition.path}/{id}`,
+        path: { org: organization, id: entry.entityId },
+      });
+      if (result.response?.status === 200 && typeof result.data === 'object' && result.data !== null)
+        row = { ...result.data };
+      else if (result.response?.status === 404) row = null;
+    }
+    await db.transaction('rw', db.rows, db.transactions, async () => {
+      if (row)
+        await db.rows.put({ organization, entityType: entry.entityType, id: entry.entityId, value: row });
+      else if (row === null) await db.rows.delete(key);
+      await db.transactions
+        .where('txId')
+        .equals(entry.txId)
+        .filter((current) => UNCONFIRMED.has(current.status))
+        .modify({ status: 'confirmed', settledAt: Date.now() });
+    });
+  }
+
+  const statusCheckedAt = new Map<string, number>();
+  async function settleSlowConfirmations(): Promise<void> {
+    const now = Date.now();
+    for (const entry of entries) {
+      if (entry.status !== 'sent' || (entry.sentAt ?? now) > now - confirmAfterMs) continue;
+      if ((statusCheckedAt.get(entry.txId) ?? 0) > now - confirmAfterMs) continue;
+      statusCheckedAt.set(entry.txId, now);
+      const result = await api.get({
+        url: '/api/organizations/{org}/transactions/{transactionId}',
+        path: { org: organization, transactionId: entry.txId },
+      });
+      if (result.response?.status === 200) await confirmApplied(entry);
+    }
+  }
+
+  function becomeLeader(): void {
+    setSnapshot({ leader: true });
+    drainer = startDrainer({
+      db,
+      api,
+      organization,
+      entity: (name) => collections.get(name)?.definition,
+      requestTimeoutMs,
+      onReachable(answered) {
+        reachable = answered;
+        updateOnline();
+      },
+      confirmApplied,
+    });
+    live = startLiveStreams({
+      db,
+      api,
+      baseUrl: options.baseUrl,
+      organization,
+      token: options.token,
+      fetch: environment.fetch,
+      unconfirmedByXid: () => unconfirmedByXid,
+      onActivity(activity) {
+        setSnapshot({ activities: [activity, ...snapshot.activities].slice(0, activityLimit) });
+        post({ type: 'activity', activity });
+      },
+      onCounts(counts) {
+        setSnapshot({ counts });
+        post({ type: 'counts', counts });
+      },
+    });
+    for (const { definition } of collections.values()) live.follow(definition);
+    const settle = setInterval(
+      () => {
+        void settleSlowConfirmations().catch(() => {});
+      },
+      Math.max(250, confirmAfterMs / 3),
+    );
+    cleanups.push(() => clearInterval(settle));
+  }
+
+  channel?.addEventListener('message', (event: MessageEvent) => {
+    const message = event.data as ChannelMessage;
+    if (message.type === 'hello' && snapshot.leader)
+      post({ type: 'feed', activities: [...snapshot.activities], counts: snapshot.counts });
+    else if (message.type === 'feed' && !snapshot.leader)
+      setSnapshot({ activities: message.activities, counts: message.counts });
+    else if (message.type === 'activity' && !snapshot.leader)
+      setSnapshot({ activities: [message.activity, ...snapshot.activities].slice(0, activityLimit) });
+    else if (message.type === 'counts' && !snapshot.leader) setSnapshot({ counts: message.counts });
+  });
+  post({ type: 'hello' });
+
+  void ready.then(() => {
+    if (closing.signal.aborted) return;
+    if (!environment.locks) {
+      becomeLeader();
+      return;
+    }
+    // queued behind the current leader; granted when it closes (failover)
+    environment.locks
+      .request(`sync-leader/${databaseName}/${organization}`, { signal: closing.signal }, async () => {
+        if (closing.signal.aborted) return;
+        becomeLeader();
+        await new Promise<void>((resolve) => closing.signal.addEventListener('abort', () => resolve()));
+      })
+      .catch(() => {});
+  });
+
+  cleanups.push(
+    environment.onWake(() => drainer?.wake()),
+    environment.onConnectivity((online) => {
+      browserOnline = online;
+      if (online) reachable = true;
+      updateOnline();
+      if (online) drainer?.wake();
+    }),
+  );
+
+  // ── writes ───────────────────────────────────────────────────────────────────────────────
+  async function enqueue(
+    definition: EntityDefinition | undefined,
+    fields: {
+      entityType: string;
+      entityId: string;
+      action: MutationAction;
+      payload: Record<string, unknown>;
+    },
+    write: WriteOptions & { undoOf?: string } = {},
+  ): Promise<string> {
+    await ready;
+    if (definition) collection(definition);
+    const txId = createTransactionId();
+    const inView = new Promise<void>((resolve) => awaitingView.set(txId, resolve));
+    await db.transaction('rw', db.transactions, db.rows, async () => {
+      let expectedVersion: string | null = null;
+      if (fields.action === 'update' || fields.action === 'delete') {
+        if (write.expectedVersion !== undefined) expectedVersion = write.expectedVersion;
+        else {
+          const earlier = await db.transactions
+            .where('[organization+entityType+entityId]')
+            .equals([organization, fields.entityType, fields.entityId])
+            .filter((entry) => IN_VIEW.has(entry.status))
+            .sortBy('seq');
+          const latest = earlier.at(-1);
+          const row = await db.rows.get([organization, fields.entityType, fields.entityId]);
+          expectedVersion = latest ? latest.txId : row ? versionOf(row.value) : null;
+        }
+      }
+      await db.transactions.add({
+        txId,
+        organization,
+        ...fields,
+        expectedVersion,
+        status: 'pending',
+        retries: 0,
+        nextAttemptAt: 0,
+        lastError: null,
+        serverVersion: null,
+        serverTxid: null,
+        undoOf: write.undoOf ?? null,
+        replaces: null,
+        cascadedFrom: null,
+        clientId,
+        tabId,
+        createdAt: Date.now(),
+        sentAt: null,
+        settledAt: null,
+      });
+    });
+    await inView;
+    return txId;
+  }
+
+  async function conflicted(txId: string): Promise<OutboxEntry> {
+    await ready;
+    const entry = await db.transactions.where('txId').equals(txId).first();
+    if (entry?.status !== 'conflict') throw new Error(`transaction ${txId} is not in conflict`);
+    return entry;
+  }
+
+  /** Later entries of the entity made on top of `fromTxId` now stand on `toVersion`. */
+  async function rebaseLater(entry: OutboxEntry, fromTxId: string, toVersion: string | null) {
+    await db.transactions
+      .where('[organization+entityType+entityId]')
+      .equals([entry.organization, entry.entityType, entry.entityId])
+      .filter((other) => other.seq > entry.seq && other.expectedVersion === fromTxId)
+      .modify({ expectedVersion: toVersion });
+  }
+
+  async function storeServerRow(entry: OutboxEntry) {
+    const theirs = entry.serverVersion;
+    if (!theirs) return;
+    await db.rows.put({ organization, entityType: entry.entityType, id: entry.entityId, value: theirs });
+  }
+
+  const serverVersionOf = (entry: OutboxEntry) =>
+    entry.serverVersion ? versionOf(entry.serverVersion) : null;
+
+  const client: SyncClient = {
+    organization,
+    get clientId() {
+      return clientId;
+    },
+    tabId,
+    ready,
+    api,
+
+    queryOptions<T extends TrackedEntity>(entity: EntityDefinition<T, object, object>) {
+      return {
+        queryKey: queryKey(entity),
+        queryFn: async () => {
+          const c = collection(entity);
+          await c.loaded;
+          return c.items as SyncedItem<T>[];
+        },
+        staleTime: Number.POSITIVE_INFINITY,
+      };
+    },
+    items<T extends TrackedEntity>(entity: EntityDefinition<T, object, object>) {
+      return collection(entity).items as SyncedItem<T>[];
+    },
+
+    async create(entity, values) {
+      const { id: chosen, ...payload } = Object.fromEntries(Object.entries(values));
+      const id = typeof chosen === 'string' ? chosen : createEntityId();
+      const txId = await enqueue(entity, {
+        entityType: entity.name,
+        entityId: id,
+        action: 'create',
+        payload,
+      });
+      return { txId, id };
+    },
+    async update(entity, id, patch, write = {}) {
+      const payload: Record<string, unknown> = Object.fromEntries(Object.entries(patch));
+      return {
+        txId: await enqueue(
+          entity,
+          { entityType: entity.name, entityId: id, action: 'update', payload },
+          write,
+        ),
+      };
+    },
+    async remove(entity, id, write = {}) {
+      return {
+        txId: await enqueue(
+          entity,
+          { entityType: entity.name, entityId: id, action: 'delete', payload: {} },
+          write,
+        ),
+      };
+    },
+    async undo(target) {
+      await ready;
+      const original = await db.transactions.where('txId').equals(target).first();
+      const fields = {
+        entityType: original?.entityType ?? '',
+        entityId: original?.entityId ?? target,
+        action: 'undo' as const,
+        payload: {},
+      };
+      return { txId: await enqueue(undefined, fields, { undoOf: target }) };
+    },
+
+    async keepMine(txId) {
+      const entry = await conflicted(txId);
+      if (entry.lastError?.code === 'ENTITY_DELETED')
+        throw new Error('the entity was deleted on the server: take theirs, or undo their delete first');
+      const next = createTransactionId();
+      const against = serverVersionOf(entry);
+      await db.transaction('rw', db.transactions, db.rows, async () => {
+        await storeServerRow(entry);
+        await db.transactions.update(entry.seq, {
+          txId: next,
+          status: 'pending',
+          expectedVersion: against,
+          retries: 0,
+          nextAttemptAt: 0,
+          lastError: null,
+          serverVersion: null,
+          replaces: entry.txId,
+          settledAt: null,
+        });
+        await rebaseLater(entry, entry.txId, next);
+      });
+      return { txId: next };
+    },
+    async takeTheirs(txId) {
+      const entry = await conflicted(txId);
+      await db.transaction('rw', db.transactions, db.rows, async () => {
+        await storeServerRow(entry);
+        await db.transactions.delete(entry.seq);
+        await rebaseLater(entry, entry.txId, serverVersionOf(entry));
+      });
+    },
+    async dismiss(txId) {
+      await ready;
+      await db.transactions
+        .where('organization')
+        .equals(organization)
+        .filter((entry) => entry.status === 'failed' && (entry.txId === txId || entry.cascadedFrom === txId))
+        .delete();
+    },
+
+    transaction: (txId) => entries.find((entry) => entry.txId === txId),
+    waitFor(txId, statuses, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const entry = entries.find((e) => e.txId === txId);
+          if (!entry || !statuses.includes(entry.status)) return false;
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve(entry);
+          return true;
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          const entry = entries.find((e) => e.txId === txId);
+          reject(
+            new Error(
+              `transaction ${txId} is ${entry?.status ?? 'unknown'}, not ${statuses.join('|')}, after ${timeoutMs} ms`,
+            ),
+          );
+        }, timeoutMs);
+        if (!check()) listeners.add(check);
+      });
+    },
+
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    getSnapshot: () => snapshot,
+    drain: () => drainer?.wake(),
+
+    async close() {
+      closing.abort();
+      await drainer?.stop();
+      live?.close();
+      for (const cleanup of cleanups) cleanup();
+      for (const c of collections.values()) c.subscription.unsubscribe();
+      channel?.close();
+      db.close();
+    },
+  };
+  return client;
+}
+
+export { entityKey };

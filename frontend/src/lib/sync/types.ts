@@ -51,6 +51,8 @@ export interface OutboxEntry {
   undoOf: string | null;
   /** For `keepMine`: the conflicted transaction this one re-sends. */
   replaces: string | null;
+  /** For a write failed along with its entity's create: that create's transaction id. */
+  cascadedFrom: string | null;
   clientId: string;
   tabId: string;
   createdAt: number;

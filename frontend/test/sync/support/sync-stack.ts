@@ -1,0 +1,104 @@
+/**
+ * The real stack (embedded PostgreSQL, API over HTTP, CDC worker) and sync clients on
+ * fake-indexeddb "devices". Network faults are injected in `fetch`, the one thing between the
+ * library and the server; nothing of our own code is replaced.
+ */
+import { startTestStack, type TestStack } from '@sync/backend/testing/api';
+import { QueryClient } from '@tanstack/query-core';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import type { Attachment, Page } from '../../../src/api.gen/types.gen.ts';
+import type { SyncEnvironment } from '../../../src/lib/sync/environment.ts';
+import {
+  createSyncClient,
+  defineEntity,
+  type SyncClient,
+  type SyncClientOptions,
+} from '../../../src/lib/sync/index.ts';
+
+export const pageEntity = defineEntity<
+  Page,
+  { title: string; content?: string },
+  { title?: string; content?: string }
+>({
+  name: 'page',
+  path: 'pages',
+});
+export const attachmentEntity = defineEntity<
+  Attachment,
+  { pageId?: string; filename: string; contentType: string; size: number; url: string },
+  { filename?: string; url?: string }
+>({ name: 'attachment', path: 'attachments' });
+
+export interface Member {
+  token: string;
+  org: { id: string; slug: string };
+}
+
+/** A device: its own IndexedDB. Several clients on one device are tabs. */
+export function newDevice(): Pick<SyncEnvironment, 'indexedDB' | 'IDBKeyRange'> {
+  return { indexedDB: new IDBFactory(), IDBKeyRange };
+}
+
+/** A fetch whose connection can be cut: while `offline`, every request fails like a lost network. */
+export function switchableNetwork() {
+  const network = {
+    offline: false,
+    /** Requests matching this fail as if the network dropped them (after reaching the server when `afterSend`). */
+    drop: undefined as undefined | ((url: string, init?: RequestInit) => 'before' | 'after' | undefined),
+    requests: 0,
+    fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+      if (network.offline) throw new TypeError('fetch failed (offline)');
+      network.requests++;
+      const fault = network.drop?.(url, { ...init, method });
+      if (fault === 'before') throw new TypeError('fetch failed (dropped)');
+      const response = await fetch(input, init);
+      if (fault === 'after') {
+        await response.arrayBuffer();
+        throw new TypeError('fetch failed (response lost)');
+      }
+      return response;
+    }) as typeof fetch,
+  };
+  return network;
+}
+
+export function openClient(
+  stack: TestStack,
+  member: Member,
+  options: {
+    device: Pick<SyncEnvironment, 'indexedDB' | 'IDBKeyRange'>;
+    environment?: Partial<SyncEnvironment>;
+  } & Partial<SyncClientOptions>,
+): SyncClient {
+  const { device, environment, ...rest } = options;
+  return createSyncClient({
+    baseUrl: stack.api.url,
+    organization: member.org.slug,
+    token: member.token,
+    queryClient: new QueryClient(),
+    entities: [pageEntity, attachmentEntity],
+    ...rest,
+    environment: {
+      locks: undefined,
+      onWake: () => () => {},
+      onConnectivity: () => () => {},
+      isOnline: () => true,
+      ...device,
+      ...environment,
+    },
+  });
+}
+
+export { startTestStack, type TestStack };
+
+/** Polls `check` until it returns true (a condition on real state, never a fixed sleep). */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition') {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`${what} not reached in ${timeoutMs} ms`);
+}
