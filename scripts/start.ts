@@ -62,9 +62,7 @@ const api = await startApiServer({
     const index = serveStatic({ path: `${WEB_ROOT}/index.html` });
     app.get('*', async (c, next) => {
       if (c.req.path.startsWith('/api/')) return next();
-      return file(c, async () => {
-        await index(c, next);
-      });
+      return (await file(c, async () => {})) ?? index(c, next);
     });
   },
 });

@@ -30,6 +30,14 @@ export function webAppIsStale(): boolean {
 export async function ensureWebAppBuilt(): Promise<boolean> {
   if (!webAppIsStale()) return false;
   const { build } = await import('vite');
-  await build({ root: WEB_APP_ROOT, logLevel: 'warn' });
+  // Vite builds React's development bundle when NODE_ENV says test or development (as under vitest)
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ root: WEB_APP_ROOT, mode: 'production', logLevel: 'warn' });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   return true;
 }

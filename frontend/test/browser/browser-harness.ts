@@ -82,12 +82,10 @@ export async function startAppStack(): Promise<AppStack> {
     extend: (app) => {
       const file = serveStatic({ root: webRoot });
       const index = serveStatic({ path: `${webRoot}/index.html` });
-      app.get('*', (c, next) => {
+      app.get('*', async (c, next) => {
         if (c.req.path.startsWith('/api/')) return next();
         c.header('content-security-policy', STRICT_CSP);
-        return file(c, async () => {
-          await index(c, next);
-        });
+        return (await file(c, async () => {})) ?? index(c, next);
       });
     },
   });
@@ -147,6 +145,7 @@ export async function signUp(page: Page, account: { name: string; email: string;
   await page.getByLabel('Email').fill(account.email);
   await page.getByLabel('Password').fill(account.password);
   await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL((url) => url.pathname !== '/sign-up');
 }
 
 export async function signIn(page: Page, account: { email: string; password: string }) {
@@ -158,6 +157,7 @@ export async function signIn(page: Page, account: { email: string; password: str
 
 /** From the first-organization screen (or the `New organization` dialog) to `/o/{slug}`. */
 export async function createOrganization(page: Page, name: string, slug: string) {
+  await page.getByLabel('Slug').waitFor();
   await page.getByLabel('Name').fill(name);
   await page.getByLabel('Slug').fill(slug);
   await page.getByRole('button', { name: 'Create' }).click();
