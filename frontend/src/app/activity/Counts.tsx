@@ -14,7 +14,7 @@ export function Counts() {
       <dl>
         {LABELS.map(([key, label]) => (
           <div key={key}>
-            <dt>{label}</dt> <dd>{counts[key] ?? '–'}</dd>
+            <dt>{label}</dt> <dd>{counts[key] ?? '–'}</dd>{' '}
           </div>
         ))}
       </dl>

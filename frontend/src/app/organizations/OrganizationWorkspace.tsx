@@ -5,7 +5,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { type ReactNode, useEffect, useState } from 'react';
 import { Link, useLocation } from 'wouter';
-import { createSyncClient, type SyncClient, SyncProvider } from '../../lib/sync/index.ts';
+import { attachments, createSyncClient, pages, type SyncClient, SyncProvider } from '../../lib/sync/index.ts';
 import { useMe, useSessionActions } from '../session/session.ts';
 import { ConflictDialog } from '../sync-status/ConflictDialog.tsx';
 import { OfflineBanner } from '../sync-status/OfflineBanner.tsx';
@@ -17,7 +17,12 @@ function useOrganizationSyncClient(slug: string): SyncClient | undefined {
   const queryClient = useQueryClient();
   const [client, setClient] = useState<SyncClient>();
   useEffect(() => {
-    const created = createSyncClient({ baseUrl: '', organization: slug, queryClient });
+    const created = createSyncClient({
+      baseUrl: window.location.origin,
+      organization: slug,
+      queryClient,
+      entities: [pages.definition, attachments.definition],
+    });
     setClient(created);
     return () => {
       setClient(undefined);

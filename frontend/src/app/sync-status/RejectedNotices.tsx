@@ -1,4 +1,10 @@
-import { attachments, type FailedWrite, pages, useFailedWrites, useTransactionActions } from '../../lib/sync/index.ts';
+import {
+  attachments,
+  type FailedWrite,
+  pages,
+  useFailedWrites,
+  useTransactionActions,
+} from '../../lib/sync/index.ts';
 
 /** What a person calls the item: its title or file name. */
 export function itemLabel(values: Record<string, unknown> | null | undefined, fallback: string): string {

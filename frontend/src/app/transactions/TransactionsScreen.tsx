@@ -8,6 +8,8 @@ import { Fragment, useState } from 'react';
 import { listActivities } from '../../api.gen/index.ts';
 import {
   type Activity,
+  attachments,
+  pages,
   type TransactionStatus,
   useActivities,
   useOutbox,
@@ -15,6 +17,7 @@ import {
   useTransactionActions,
 } from '../../lib/sync/index.ts';
 import { failure } from '../api-errors.ts';
+import { itemLabel } from '../sync-status/RejectedNotices.tsx';
 import { SyncMark } from '../sync-status/SyncMark.tsx';
 
 interface TransactionRow {
@@ -27,14 +30,24 @@ interface TransactionRow {
   error?: string;
 }
 
+/** "page “Plan”" for a page this device knows, else "page V1StGXR8_Z5jdHi6". */
+function useEntityLabel(): (entityType: string, id: string) => string {
+  const known = [...pages.useItems(), ...attachments.useItems()];
+  return (entityType, id) => {
+    const item = known.find((candidate) => candidate.id === id);
+    return item ? `${entityType} “${itemLabel(item.value, id)}”` : `${entityType} ${id}`;
+  };
+}
+
 function useTransactionRows(): TransactionRow[] {
   const outbox = useOutbox();
   const activities = useActivities();
+  const entityLabel = useEntityLabel();
   const rows = new Map<string, TransactionRow>();
   for (const entry of outbox) {
     rows.set(entry.txId, {
       txId: entry.txId,
-      entity: `${entry.entityType} ${entry.entityId}`,
+      entity: entityLabel(entry.entityType, entry.entityId),
       action: entry.action,
       status: entry.status,
       createdAt: entry.createdAt,
@@ -46,7 +59,7 @@ function useTransactionRows(): TransactionRow[] {
     if (!activity.transactionId || rows.has(activity.transactionId)) continue;
     rows.set(activity.transactionId, {
       txId: activity.transactionId,
-      entity: `${activity.entityType} ${activity.entityId}`,
+      entity: entityLabel(activity.entityType, activity.entityId),
       action: activity.action,
       status: 'confirmed',
       createdAt: Date.parse(activity.createdAt),
