@@ -4,18 +4,23 @@
  * each answer means (transaction-outcome.ts). Sending is separate from confirming: a `sent`
  * transaction does not hold up the next one.
  *
- *   wake (timer · online · visible · new entry)
+ *   wake (timer · new entry; online · visible · drain(): writes that found the network down
+ *         are due at once)
  *     └► pass: for each pending entry, oldest first
  *          ├ its entity is blocked (earlier entry retrying or in conflict) → skip
  *          ├ not due yet (backoff) → block its entity, wake again when due
+ *          ├ wait: the previous write of its entity answered, earlier creates of other entity
+ *          │       types answered (what it may refer to),
+ *          │       a free slot (`concurrency` requests in flight)
  *          ├ answer may have been lost → GET .../transactions/{txId}: applied → confirmed
  *          └ send → sent | conflict | failed (+ cascade / rebase) | retry (+ block entity)
- *     a pass in which no request got an answer stops early: the device is offline
+ *     a request that gets no answer stops the pass: the device is offline
  */
 import type { ApiClient } from './api-client.ts';
 import {
   CASCADE_ERROR,
   EXPECTED_TRANSACTION_HEADER,
+  NETWORK_ERROR,
   TIMEOUT_ERROR,
   TRANSACTION_ID_HEADER,
 } from './constants.ts';
@@ -36,6 +41,8 @@ export interface DrainerOptions {
   organization: string;
   entity(name: string): EntityDefinition | undefined;
   requestTimeoutMs: number;
+  /** Requests in flight at once (writes of one entity always go one after another). */
+  concurrency: number;
   /** Called after every answer (true) or lost request (false). */
   onReachable(reachable: boolean): void;
   /** A transaction the status endpoint reports applied: confirm it and refresh its row. */
@@ -43,7 +50,8 @@ export interface DrainerOptions {
 }
 
 export interface Drainer {
-  wake(): void;
+  /** `connectionBack`: the network returned, so writes that found it down are due now. */
+  wake(options?: { connectionBack?: boolean }): void;
   stop(): Promise<void>;
 }
 
@@ -76,6 +84,26 @@ function requestOf(entry: OutboxEntry, definition: EntityDefinition | undefined)
   if (entry.action === 'update')
     return { method: 'PATCH', url, path: { org, id: entry.entityId }, body: entry.payload };
   return { method: 'DELETE', url, path: { org, id: entry.entityId } };
+}
+
+/** At most `limit` holders at a time. */
+function createSlots(limit: number) {
+  let free = limit;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+  return {
+    acquire(): Promise<() => void> {
+      if (free > 0) {
+        free--;
+        return Promise.resolve(release);
+      }
+      return new Promise((resolve) => waiting.push(() => resolve(release)));
+    },
+  };
 }
 
 export function startDrainer(options: DrainerOptions): Drainer {
@@ -137,10 +165,12 @@ export function startDrainer(options: DrainerOptions): Drainer {
     }
   }
 
-  async function record(entry: OutboxEntry, outcome: AttemptOutcome): Promise<void> {
-    await db.transaction('rw', db.transactions, async () => {
+  /** Stores what an attempt meant; returns when to try again if the entry is still pending. */
+  async function record(entry: OutboxEntry, outcome: AttemptOutcome): Promise<number | undefined> {
+    const retryAt = Date.now() + retryDelay(entry.retries + 1);
+    const stored = await db.transaction('rw', db.transactions, async () => {
       const current = await db.transactions.get(entry.seq);
-      if (!current || current.txId !== entry.txId || current.status !== 'pending') return;
+      if (!current || current.txId !== entry.txId || current.status !== 'pending') return false;
       const now = Date.now();
       switch (outcome.kind) {
         case 'sent':
@@ -151,7 +181,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
             serverVersion: outcome.serverVersion,
             serverTxid: outcome.serverTxid,
           });
-          return;
+          return true;
         case 'conflict':
           await db.transactions.update(entry.seq, {
             status: 'conflict',
@@ -159,14 +189,14 @@ export function startDrainer(options: DrainerOptions): Drainer {
             lastError: outcome.error,
             serverVersion: outcome.serverVersion,
           });
-          return;
+          return true;
         case 'retry':
           await db.transactions.update(entry.seq, {
             retries: current.retries + 1,
-            nextAttemptAt: now + retryDelay(current.retries + 1),
+            nextAttemptAt: retryAt,
             lastError: outcome.error,
           });
-          return;
+          return true;
         case 'failed': {
           await db.transactions.update(entry.seq, {
             status: 'failed',
@@ -192,65 +222,109 @@ export function startDrainer(options: DrainerOptions): Drainer {
               await db.transactions.update(other.seq, { expectedVersion: entry.expectedVersion });
             }
           }
+          return true;
         }
       }
     });
+    return stored && outcome.kind === 'retry' ? retryAt : undefined;
   }
 
-  /** One attempt for one entry; true when the server gave an answer. */
-  async function attempt(entry: OutboxEntry): Promise<boolean> {
+  /**
+   * One attempt for one entry: `answered` when the server gave an answer, `retryAt` when the
+   * entry is still pending afterwards.
+   */
+  async function attempt(entry: OutboxEntry): Promise<{ answered: boolean; retryAt?: number | undefined }> {
     if (needsStatusCheck(entry.lastError)) {
       const applied = await appliedOnServer(entry);
       if (applied === undefined) {
-        await record(entry, { kind: 'retry', error: networkFailure('status check got no answer') });
-        return false;
+        const retryAt = await record(entry, {
+          kind: 'retry',
+          error: networkFailure('status check got no answer'),
+        });
+        return { answered: false, retryAt };
       }
       if (applied) {
         await options.confirmApplied(entry);
-        return true;
+        return { answered: true };
       }
     }
     const request = requestOf(entry, options.entity(entry.entityType));
-    if (!request) return true; // entity type not registered in this tab: leave it queued
+    // entity type not registered in this tab: leave it queued for a tab that knows it
+    if (!request) return { answered: true, retryAt: Number.POSITIVE_INFINITY };
     const headers: Record<string, string> = { [TRANSACTION_ID_HEADER]: entry.txId };
     if (entry.expectedVersion && entry.action !== 'create' && entry.action !== 'undo')
       headers[EXPECTED_TRANSACTION_HEADER] = entry.expectedVersion;
     const answer = await call({ ...request, headers });
-    await record(entry, outcomeOf(answer));
-    return answer.response !== undefined;
+    const retryAt = await record(entry, outcomeOf(answer));
+    return { answered: answer.response !== undefined, retryAt };
   }
 
-  async function pass(): Promise<void> {
+  async function pass(connectionBack: boolean): Promise<void> {
     const entries = await db.transactions.where('organization').equals(options.organization).sortBy('seq');
+    const lastOfEntity = new Map<string, Promise<boolean>>();
     const blocked = new Set<string>();
+    const createsByType = new Map<string, Promise<unknown>>();
+    /** Earlier creates of other entity types: what a write may refer to (an attachment's page). */
+    const earlierCreatesOtherThan = (type: string) =>
+      Promise.all([...createsByType].filter(([other]) => other !== type).map(([, creates]) => creates));
     let nextDue = Number.POSITIVE_INFINITY;
-    for (const listed of entries) {
-      if (stopped) return;
-      const key = entityKey(listed);
-      if (listed.status === 'conflict') blocked.add(key);
-      if (listed.status !== 'pending' || blocked.has(key)) continue;
-      // another tab (keepMine, a rebase) may have changed it since the list was read
-      const entry = await db.transactions.get(listed.seq);
-      if (!entry || entry.status !== 'pending') continue;
-      if (entry.nextAttemptAt > Date.now()) {
+    let offline = false;
+    const slots = createSlots(options.concurrency);
+
+    /** Sends one entry after what it depends on; true when it is no longer pending. */
+    const send = async (
+      seq: number,
+      after: Promise<boolean>,
+      creates: Promise<unknown>,
+    ): Promise<boolean> => {
+      if (!(await after)) return false; // an earlier write of this entity is still pending
+      await creates;
+      if (offline || stopped) return false;
+      const release = await slots.acquire();
+      try {
+        // an earlier outcome (cascade, rebase) or another tab (keepMine) may have changed it
+        const entry = await db.transactions.get(seq);
+        if (!entry || entry.status !== 'pending') return true;
+        if (offline || stopped) return false;
+        const { answered, retryAt } = await attempt(entry);
+        options.onReachable(answered);
+        if (!answered) offline = true; // the rest would fail the same way; retry when due or online
+        if (retryAt === undefined) return true;
+        nextDue = Math.min(nextDue, retryAt);
+        return false;
+      } finally {
+        release();
+      }
+    };
+
+    for (const entry of entries) {
+      const key = entityKey(entry);
+      if (entry.status === 'conflict') blocked.add(key);
+      if (entry.status !== 'pending' || blocked.has(key)) continue;
+      const waitsForNetwork =
+        entry.lastError?.code === NETWORK_ERROR || entry.lastError?.code === TIMEOUT_ERROR;
+      if (entry.nextAttemptAt > Date.now() && !(connectionBack && waitsForNetwork)) {
         blocked.add(key);
         nextDue = Math.min(nextDue, entry.nextAttemptAt);
         continue;
       }
-      const answered = await attempt(entry);
-      options.onReachable(answered);
-      const after = await db.transactions.get(entry.seq);
-      if (after?.status === 'pending') {
-        blocked.add(key);
-        nextDue = Math.min(nextDue, after.nextAttemptAt);
-      }
-      if (!answered) break; // offline: the rest would fail the same way; retry when due or online
+      const run = send(
+        entry.seq,
+        lastOfEntity.get(key) ?? Promise.resolve(true),
+        earlierCreatesOtherThan(entry.entityType),
+      );
+      lastOfEntity.set(key, run);
+      if (entry.action === 'create')
+        createsByType.set(entry.entityType, Promise.all([createsByType.get(entry.entityType), run]));
     }
+    await Promise.all(lastOfEntity.values());
     if (nextDue !== Number.POSITIVE_INFINITY) schedule(nextDue);
   }
 
-  function wake(): void {
+  let connectionBack = false;
+  function wake(wakeOptions: { connectionBack?: boolean } = {}): void {
     if (stopped) return;
+    if (wakeOptions.connectionBack) connectionBack = true;
     if (running) {
       again = true;
       return;
@@ -259,7 +333,9 @@ export function startDrainer(options: DrainerOptions): Drainer {
       try {
         do {
           again = false;
-          await pass();
+          const back = connectionBack;
+          connectionBack = false;
+          await pass(back).catch(() => schedule(Date.now() + 1_000)); // storage error: try again soon
         } while (again && !stopped);
       } finally {
         running = undefined;

@@ -24,6 +24,11 @@ export interface SyncClientOptions {
   databaseName?: string;
   /** Web Locks, BroadcastChannel, online state and timers; the browser's by default. */
   environment?: Partial<SyncEnvironment>;
+  /**
+   * Writes in flight at once (default 4; a browser allows six HTTP/1.1 connections per host and
+   * the leader's streams hold some). Writes of one entity, and anything after a create, wait.
+   */
+  concurrency?: number;
   /** Abort a request after this long and retry it (default 10 s). */
   requestTimeoutMs?: number;
   /** A `sent` transaction not seen on the stream after this long is settled by the status endpoint (default 3 s). */
@@ -91,7 +96,10 @@ export interface SyncClient {
   subscribe(listener: () => void): () => void;
   getSnapshot(): SyncSnapshot;
 
-  /** Wakes the drainer now (it also wakes on its timer, `online` and visibility). */
+  /**
+   * Sends what is queued now, including writes waiting out a backoff after a network error (the
+   * drainer also wakes on its timer, new entries, `online` and the page becoming visible).
+   */
   drain(): void;
   /** Stops the drainer, streams and timers, releases leadership and closes the database. */
   close(): Promise<void>;

@@ -9,7 +9,6 @@
  *                             rows ──────────────────liveQuery──────────────┘
  *   activity SSE (leader) ──► snapshot.activities / counts ──BroadcastChannel──► other tabs
  */
-import { liveQuery, type Subscription } from 'dexie';
 import type { Activity } from '../../api.gen/types.gen.ts';
 import { createApiClient } from './api-client.ts';
 import { type Drainer, startDrainer } from './drainer.ts';
@@ -19,6 +18,7 @@ import { type LiveStreams, startLiveStreams } from './live-streams.ts';
 import { DEFAULT_DATABASE_NAME, entityKey, loadClientId, OutboxDatabase } from './outbox.ts';
 import { conflictsOf, failedWritesOf, overlay } from './overlay.ts';
 import type { SyncClient, SyncClientOptions, WriteOptions } from './sync-client-types.ts';
+import { type TableWatch, watchTable } from './table-watch.ts';
 import { createEntityId, createTabId, createTransactionId } from './transaction-id.ts';
 import type { MutationAction, OutboxEntry, SyncedItem, SyncSnapshot, TrackedEntity } from './types.ts';
 
@@ -33,7 +33,7 @@ interface Collection {
   rows: Map<string, Record<string, unknown>>;
   items: SyncedItem<TrackedEntity>[];
   loaded: Promise<void>;
-  subscription: Subscription;
+  watch: TableWatch;
 }
 
 const UNCONFIRMED = new Set(['pending', 'sent']);
@@ -93,9 +93,6 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     queryClient.setQueryData(queryKey(collection.definition), collection.items);
   }
 
-  /** Writers waiting for their entry to be in view (so `create` resolves with the item shown). */
-  const awaitingView = new Map<string, () => void>();
-
   function onOutbox(next: OutboxEntry[]) {
     entries = next;
     unconfirmedByXid = new Map(
@@ -109,26 +106,25 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       conflicts: conflictsOf(next, rowOf),
       failed: failedWritesOf(next),
     });
-    drainer?.wake();
-    for (const entry of next) {
-      awaitingView.get(entry.txId)?.();
-      awaitingView.delete(entry.txId);
-    }
+    // new entries go out at once; while the API is unreachable they wait for the backoff timer
+    // or the connection's return instead of each knocking again
+    if (reachable) drainer?.wake();
   }
 
   const ready: Promise<void> = (async () => {
     if (!clientId) clientId = await loadClientId(db);
     await new Promise<void>((resolve, reject) => {
-      const subscription = liveQuery(() =>
-        db.transactions.where('organization').equals(organization).sortBy('seq'),
-      ).subscribe({
-        next(next) {
+      const watch = watchTable({
+        databaseName,
+        tables: ['transactions'],
+        read: () => db.transactions.where('organization').equals(organization).sortBy('seq'),
+        onValue(next) {
           onOutbox(next);
           resolve();
         },
-        error: reject,
+        onError: reject,
       });
-      cleanups.push(() => subscription.unsubscribe());
+      cleanups.push(() => watch.stop());
     });
   })();
 
@@ -144,15 +140,17 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       rows: new Map(),
       items: [],
       loaded: Promise.all([loaded, ready]).then(() => {}),
-      subscription: liveQuery(() =>
-        db.rows.where('[organization+entityType]').equals([organization, definition.name]).toArray(),
-      ).subscribe({
-        next(rows) {
+      watch: watchTable({
+        databaseName,
+        tables: ['rows'],
+        read: () =>
+          db.rows.where('[organization+entityType]').equals([organization, definition.name]).toArray(),
+        onValue(rows) {
           created.rows = new Map(rows.map((row) => [row.id, row.value]));
           recompute(created);
           resolveLoaded();
         },
-        error: () => resolveLoaded(),
+        onError: () => resolveLoaded(),
       }),
     };
     collections.set(definition.name, created);
@@ -220,6 +218,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       organization,
       entity: (name) => collections.get(name)?.definition,
       requestTimeoutMs,
+      concurrency: options.concurrency ?? 4,
       onReachable(answered) {
         reachable = answered;
         updateOnline();
@@ -282,12 +281,12 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   });
 
   cleanups.push(
-    environment.onWake(() => drainer?.wake()),
+    environment.onWake(() => drainer?.wake({ connectionBack: true })),
     environment.onConnectivity((online) => {
       browserOnline = online;
       if (online) reachable = true;
       updateOnline();
-      if (online) drainer?.wake();
+      if (online) drainer?.wake({ connectionBack: true });
     }),
   );
 
@@ -305,8 +304,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     await ready;
     if (definition) collection(definition);
     const txId = createTransactionId();
-    const inView = new Promise<void>((resolve) => awaitingView.set(txId, resolve));
-    await db.transaction('rw', db.transactions, db.rows, async () => {
+    const entry = await db.transaction('rw', db.transactions, db.rows, async () => {
       let expectedVersion: string | null = null;
       if (fields.action === 'update' || fields.action === 'delete') {
         if (write.expectedVersion !== undefined) expectedVersion = write.expectedVersion;
@@ -321,7 +319,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
           expectedVersion = latest ? latest.txId : row ? versionOf(row.value) : null;
         }
       }
-      await db.transactions.add({
+      const fresh: Omit<OutboxEntry, 'seq'> = {
         txId,
         organization,
         ...fields,
@@ -340,9 +338,12 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         createdAt: Date.now(),
         sentAt: null,
         settledAt: null,
-      });
+      };
+      const seq = await db.transactions.add(fresh);
+      return { ...fresh, seq };
     });
-    await inView;
+    // shown at once; the next read of the outbox brings the same row
+    if (!entries.some((existing) => existing.seq === entry.seq)) onOutbox([...entries, entry]);
     return txId;
   }
 
@@ -506,14 +507,14 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       return () => listeners.delete(listener);
     },
     getSnapshot: () => snapshot,
-    drain: () => drainer?.wake(),
+    drain: () => drainer?.wake({ connectionBack: true }),
 
     async close() {
       closing.abort();
       await drainer?.stop();
       live?.close();
       for (const cleanup of cleanups) cleanup();
-      for (const c of collections.values()) c.subscription.unsubscribe();
+      for (const c of collections.values()) c.watch.stop();
       channel?.close();
       db.close();
     },

@@ -46,11 +46,14 @@ export function switchableNetwork() {
     /** Requests matching this fail as if the network dropped them (after reaching the server when `afterSend`). */
     drop: undefined as undefined | ((url: string, init?: RequestInit) => 'before' | 'after' | undefined),
     requests: 0,
+    byKind: new Map<string, number>(),
     fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
       const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
       if (network.offline) throw new TypeError('fetch failed (offline)');
       network.requests++;
+      const kind = `${method} ${url.replace(/\?.*/, '').replace(/\/[A-Za-z0-9_-]{12,}/g, '/:id')}`;
+      network.byKind.set(kind, (network.byKind.get(kind) ?? 0) + 1);
       const fault = network.drop?.(url, { ...init, method });
       if (fault === 'before') throw new TypeError('fetch failed (dropped)');
       const response = await fetch(input, init);
@@ -94,11 +97,23 @@ export function openClient(
 export { startTestStack, type TestStack };
 
 /** Polls `check` until it returns true (a condition on real state, never a fixed sleep). */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition') {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+  what = 'condition',
+  describe: () => unknown = () => '',
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new Error(`${what} not reached in ${timeoutMs} ms`);
+  throw new Error(`${what} not reached in ${timeoutMs} ms ${JSON.stringify(describe())}`);
 }
+
+/** How many outbox entries are in each status, for failure messages. */
+export const statusCounts = (sync: SyncClient) =>
+  sync.getSnapshot().outbox.reduce<Record<string, number>>((counts, entry) => {
+    counts[entry.status] = (counts[entry.status] ?? 0) + 1;
+    return counts;
+  }, {});
