@@ -31,6 +31,9 @@ export default defineConfig({
         navigateFallback: '/index.html',
         navigateFallbackDenylist: [/^\/api\//],
         cleanupOutdatedCaches: true,
+        // the first visit's page is controlled at once, so it already reloads offline
+        clientsClaim: true,
+        skipWaiting: true,
       },
     }),
   ],

@@ -173,8 +173,12 @@ export async function personWithOrganization(device: Device, slug: string) {
 }
 
 export const pageList = (page: Page) => page.getByRole('list', { name: 'Pages' });
+const exactly = (text: string) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+/** The listitem of the page titled exactly `title` (its text is the title; the mark has none). */
 export const pageItem = (page: Page, title: string) =>
-  pageList(page).getByRole('listitem').filter({ hasText: title });
+  pageList(page)
+    .getByRole('listitem')
+    .filter({ hasText: exactly(title) });
 /** The `data-sync-status` of the page titled `title`. */
 export const syncStatusOf = (page: Page, title: string) =>
   pageItem(page, title).locator('[data-sync-status]').getAttribute('data-sync-status', { timeout: 2_000 });

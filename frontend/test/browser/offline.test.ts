@@ -32,7 +32,7 @@ describe('working offline', () => {
     await stack?.stop();
   });
 
-  const banner = (device: Device) => device.page.getByRole('status').filter({ hasText: 'Offline' });
+  const banner = (device: Device) => device.page.getByRole('status').filter({ hasText: /^Offline ·/ });
 
   it('queues 20 changes, keeps them over an offline reload, and replays each once in order', async () => {
     const { page } = a;
