@@ -1,4 +1,6 @@
+import { QueryClient } from '@tanstack/query-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SyncedItem } from '../../src/lib/sync/index.ts';
 import {
   newDevice,
   openClient,
@@ -35,6 +37,33 @@ describe('a transaction from outbox to confirmed', () => {
       });
       expect(res.body.transactions.insert).toBe(txId);
       expect(res.body.lastClientId).toBe(sync.clientId);
+    } finally {
+      await sync.close();
+    }
+  });
+
+  it('never shows the item missing or with old values between the optimistic change and the server row', async () => {
+    const queryClient = new QueryClient();
+    const sync = openClient(stack, member, { device: newDevice(), queryClient });
+    try {
+      const key = sync.queryOptions(pageEntity).queryKey;
+      const seen: (SyncedItem<{ title: string }> | undefined)[] = [];
+      let id = '';
+      const unsubscribe = queryClient.getQueryCache().subscribe(() => {
+        const items = queryClient.getQueryData<SyncedItem<{ title: string }>[]>(key) ?? [];
+        if (id) seen.push(items.find((item) => item.id === id));
+      });
+      const created = await sync.create(pageEntity, { title: 'Steady' });
+      id = created.id;
+      await sync.waitFor(created.txId, ['confirmed']);
+      const { txId: renamed } = await sync.update(pageEntity, id, { title: 'Steady 2' });
+      const renamedAt = seen.length;
+      await sync.waitFor(renamed, ['confirmed']);
+      await until(() => seen.at(-1)?.status === 'confirmed' && seen.at(-1)?.value.title === 'Steady 2');
+      unsubscribe();
+      expect(seen.length).toBeGreaterThan(2);
+      expect(seen.filter((item) => item === undefined)).toEqual([]);
+      expect(seen.slice(renamedAt + 1).filter((item) => item?.value.title !== 'Steady 2')).toEqual([]);
     } finally {
       await sync.close();
     }

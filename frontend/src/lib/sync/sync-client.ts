@@ -9,16 +9,18 @@
  *                             rows ──────────────────liveQuery──────────────┘
  *   activity SSE (leader) ──► snapshot.activities / counts ──BroadcastChannel──► other tabs
  */
+
+import { Dexie } from 'dexie';
 import type { Activity } from '../../api.gen/types.gen.ts';
 import { createApiClient } from './api-client.ts';
 import { type Drainer, startDrainer } from './drainer.ts';
 import { type EntityDefinition, versionOf } from './entity.ts';
 import { browserEnvironment, type ChannelLike, type SyncEnvironment } from './environment.ts';
 import { type LiveStreams, startLiveStreams } from './live-streams.ts';
-import { DEFAULT_DATABASE_NAME, entityKey, loadClientId, OutboxDatabase } from './outbox.ts';
+import { type CachedRow, DEFAULT_DATABASE_NAME, entityKey, loadClientId, OutboxDatabase } from './outbox.ts';
 import { conflictsOf, failedWritesOf, overlay } from './overlay.ts';
 import type { SyncClient, SyncClientOptions, WriteOptions } from './sync-client-types.ts';
-import { type TableWatch, watchTable } from './table-watch.ts';
+import { watchTable } from './table-watch.ts';
 import { createEntityId, createTabId, createTransactionId } from './transaction-id.ts';
 import type { MutationAction, OutboxEntry, SyncedItem, SyncSnapshot, TrackedEntity } from './types.ts';
 
@@ -30,10 +32,8 @@ type ChannelMessage =
 
 interface Collection {
   definition: EntityDefinition;
-  rows: Map<string, Record<string, unknown>>;
+  rows: ReadonlyMap<string, Record<string, unknown>>;
   items: SyncedItem<TrackedEntity>[];
-  loaded: Promise<void>;
-  watch: TableWatch;
 }
 
 const UNCONFIRMED = new Set(['pending', 'sent']);
@@ -57,6 +57,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   });
 
   const collections = new Map<string, Collection>();
+  let rowsByType = new Map<string, Map<string, Record<string, unknown>>>();
   // set when this tab becomes the leader
   let drainer: Drainer | undefined;
   let live: LiveStreams | undefined;
@@ -111,15 +112,38 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     if (reachable) drainer?.wake();
   }
 
+  /** The outbox and the cached rows, read in one database transaction so they always agree. */
+  const readState = () =>
+    db.transaction('r', db.transactions, db.rows, async () => ({
+      outbox: await db.transactions.where('organization').equals(organization).sortBy('seq'),
+      rows: await db.rows
+        .where('[organization+entityType]')
+        .between([organization, Dexie.minKey], [organization, Dexie.maxKey])
+        .toArray(),
+    }));
+
+  function onState(state: { outbox: OutboxEntry[]; rows: CachedRow[] }) {
+    const byType = new Map<string, Map<string, Record<string, unknown>>>();
+    for (const row of state.rows) {
+      const rows = byType.get(row.entityType) ?? new Map();
+      rows.set(row.id, row.value);
+      byType.set(row.entityType, rows);
+    }
+    rowsByType = byType;
+    for (const collection of collections.values())
+      collection.rows = byType.get(collection.definition.name) ?? new Map();
+    onOutbox(state.outbox);
+  }
+
   const ready: Promise<void> = (async () => {
     if (!clientId) clientId = await loadClientId(db);
     await new Promise<void>((resolve, reject) => {
       const watch = watchTable({
         databaseName,
-        tables: ['transactions'],
-        read: () => db.transactions.where('organization').equals(organization).sortBy('seq'),
-        onValue(next) {
-          onOutbox(next);
+        tables: ['transactions', 'rows'],
+        read: readState,
+        onValue(state) {
+          onState(state);
           resolve();
         },
         onError: reject,
@@ -131,29 +155,9 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   function collection(definition: EntityDefinition): Collection {
     const existing = collections.get(definition.name);
     if (existing) return existing;
-    let resolveLoaded = () => {};
-    const loaded = new Promise<void>((resolve) => {
-      resolveLoaded = resolve;
-    });
-    const created: Collection = {
-      definition,
-      rows: new Map(),
-      items: [],
-      loaded: Promise.all([loaded, ready]).then(() => {}),
-      watch: watchTable({
-        databaseName,
-        tables: ['rows'],
-        read: () =>
-          db.rows.where('[organization+entityType]').equals([organization, definition.name]).toArray(),
-        onValue(rows) {
-          created.rows = new Map(rows.map((row) => [row.id, row.value]));
-          recompute(created);
-          resolveLoaded();
-        },
-        onError: () => resolveLoaded(),
-      }),
-    };
+    const created: Collection = { definition, rows: rowsByType.get(definition.name) ?? new Map(), items: [] };
     collections.set(definition.name, created);
+    recompute(created);
     live?.follow(definition);
     return created;
   }
@@ -385,9 +389,8 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       return {
         queryKey: queryKey(entity),
         queryFn: async () => {
-          const c = collection(entity);
-          await c.loaded;
-          return c.items as SyncedItem<T>[];
+          await ready;
+          return collection(entity).items as SyncedItem<T>[];
         },
         staleTime: Number.POSITIVE_INFINITY,
       };
@@ -514,7 +517,6 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       await drainer?.stop();
       live?.close();
       for (const cleanup of cleanups) cleanup();
-      for (const c of collections.values()) c.watch.stop();
       channel?.close();
       db.close();
     },

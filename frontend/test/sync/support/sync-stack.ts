@@ -46,13 +46,14 @@ export function switchableNetwork() {
     /** Requests matching this fail as if the network dropped them (after reaching the server when `afterSend`). */
     drop: undefined as undefined | ((url: string, init?: RequestInit) => 'before' | 'after' | undefined),
     requests: 0,
+    /** Requests per `METHOD /path`. */
     byKind: new Map<string, number>(),
     fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
       const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
       if (network.offline) throw new TypeError('fetch failed (offline)');
       network.requests++;
-      const kind = `${method} ${url.replace(/\?.*/, '').replace(/\/[A-Za-z0-9_-]{12,}/g, '/:id')}`;
+      const kind = `${method} ${new URL(url).pathname}`;
       network.byKind.set(kind, (network.byKind.get(kind) ?? 0) + 1);
       const fault = network.drop?.(url, { ...init, method });
       if (fault === 'before') throw new TypeError('fetch failed (dropped)');
