@@ -45,6 +45,12 @@ export function switchableNetwork() {
     offline: false,
     /** Requests matching this fail as if the network dropped them (after reaching the server when `afterSend`). */
     drop: undefined as undefined | ((url: string, init?: RequestInit) => 'before' | 'after' | undefined),
+    /** Answers in the server's place (an endpoint this build's API does not have yet). */
+    respond: undefined as
+      | undefined
+      | ((url: string, init: RequestInit, request: Request | undefined) => Response | undefined),
+    /** Every request's method, path and headers, in order. */
+    log: [] as { method: string; path: string; headers: Headers }[],
     requests: 0,
     /** Requests per `METHOD /path`. */
     byKind: new Map<string, number>(),
@@ -53,8 +59,19 @@ export function switchableNetwork() {
       const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
       if (network.offline) throw new TypeError('fetch failed (offline)');
       network.requests++;
+      network.log.push({
+        method,
+        path: new URL(url).pathname,
+        headers: new Headers(input instanceof Request ? input.headers : init?.headers),
+      });
       const kind = `${method} ${new URL(url).pathname}`;
       network.byKind.set(kind, (network.byKind.get(kind) ?? 0) + 1);
+      const standIn = network.respond?.(
+        url,
+        { ...init, method },
+        input instanceof Request ? input : undefined,
+      );
+      if (standIn) return standIn;
       const fault = network.drop?.(url, { ...init, method });
       if (fault === 'before') throw new TypeError('fetch failed (dropped)');
       const response = await fetch(input, init);
