@@ -112,7 +112,7 @@ describe('overlay', () => {
       ['a', row('a', 'A')],
       ['b', row('b', 'B')],
     ]);
-    const items = overlay(rows, [
+    const items = overlay<ReturnType<typeof row>>(rows, [
       entry({ entityId: 'a', action: 'update', payload: { title: 'A1' }, status: 'sent' }),
       entry({ entityId: 'a', action: 'update', payload: { title: 'A2' } }),
       entry({ entityId: 'b', action: 'delete' }),
@@ -132,7 +132,7 @@ describe('overlay', () => {
       payload: { title: 'too long' },
       status: 'failed',
     });
-    const [item] = overlay(rows, [failed]);
+    const [item] = overlay<ReturnType<typeof row>>(rows, [failed]);
     expect(item).toMatchObject({ value: { title: 'A' }, status: 'failed', txId: failed.txId });
   });
 

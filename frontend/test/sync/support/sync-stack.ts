@@ -39,38 +39,42 @@ export function newDevice(): Pick<SyncEnvironment, 'indexedDB' | 'IDBKeyRange'> 
   return { indexedDB: new IDBFactory(), IDBKeyRange };
 }
 
-/** A fetch whose connection can be cut: while `offline`, every request fails like a lost network. */
-export function switchableNetwork() {
-  const network = {
+export interface SwitchableNetwork {
+  /** While true, every request fails as a lost network does. */
+  offline: boolean;
+  /** Requests for which this says `before` fail unsent; `after` reach the server and lose the answer. */
+  drop: ((url: string, init: RequestInit) => 'before' | 'after' | undefined) | undefined;
+  /** Answers in the server's place (an endpoint this build's API does not have yet). */
+  respond:
+    | ((url: string, init: RequestInit, request: Request | undefined) => Response | undefined)
+    | undefined;
+  /** Every request's method, path and headers, in order. */
+  log: { method: string; path: string; headers: Headers }[];
+  /** Requests per `METHOD /path`. */
+  byKind: Map<string, number>;
+  requests: number;
+  fetch: typeof fetch;
+}
+
+/** A fetch whose connection can be cut and whose answers can be lost or stood in for. */
+export function switchableNetwork(): SwitchableNetwork {
+  const network: SwitchableNetwork = {
     offline: false,
-    /** Requests matching this fail as if the network dropped them (after reaching the server when `afterSend`). */
-    drop: undefined as undefined | ((url: string, init?: RequestInit) => 'before' | 'after' | undefined),
-    /** Answers in the server's place (an endpoint this build's API does not have yet). */
-    respond: undefined as
-      | undefined
-      | ((url: string, init: RequestInit, request: Request | undefined) => Response | undefined),
-    /** Every request's method, path and headers, in order. */
-    log: [] as { method: string; path: string; headers: Headers }[],
+    drop: undefined,
+    respond: undefined,
+    log: [],
+    byKind: new Map(),
     requests: 0,
-    /** Requests per `METHOD /path`. */
-    byKind: new Map<string, number>(),
-    fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+    fetch: async (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-      const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+      const request = input instanceof Request ? input : undefined;
+      const method = init?.method ?? request?.method ?? 'GET';
       if (network.offline) throw new TypeError('fetch failed (offline)');
       network.requests++;
-      network.log.push({
-        method,
-        path: new URL(url).pathname,
-        headers: new Headers(input instanceof Request ? input.headers : init?.headers),
-      });
-      const kind = `${method} ${new URL(url).pathname}`;
-      network.byKind.set(kind, (network.byKind.get(kind) ?? 0) + 1);
-      const standIn = network.respond?.(
-        url,
-        { ...init, method },
-        input instanceof Request ? input : undefined,
-      );
+      const path = new URL(url).pathname;
+      network.log.push({ method, path, headers: new Headers(request?.headers ?? init?.headers) });
+      network.byKind.set(`${method} ${path}`, (network.byKind.get(`${method} ${path}`) ?? 0) + 1);
+      const standIn = network.respond?.(url, { ...init, method }, request);
       if (standIn) return standIn;
       const fault = network.drop?.(url, { ...init, method });
       if (fault === 'before') throw new TypeError('fetch failed (dropped)');
@@ -80,7 +84,7 @@ export function switchableNetwork() {
         throw new TypeError('fetch failed (response lost)');
       }
       return response;
-    }) as typeof fetch,
+    },
   };
   return network;
 }
