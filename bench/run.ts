@@ -8,6 +8,7 @@ const scenarios: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   write: () => import('./scenarios/write.ts'),
   cdc: () => import('./scenarios/cdc.ts'),
   shapes: () => import('./scenarios/shapes.ts'),
+  client: () => import('./scenarios/client.ts'),
 };
 
 const wanted = process.argv.slice(2);

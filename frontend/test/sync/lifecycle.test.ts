@@ -6,6 +6,7 @@ import {
   openClient,
   pageEntity,
   startTestStack,
+  switchableNetwork,
   type TestStack,
   until,
 } from './support/sync-stack.ts';
@@ -66,6 +67,32 @@ describe('a transaction from outbox to confirmed', () => {
       expect(seen.slice(renamedAt + 1).filter((item) => item?.value.title !== 'Steady 2')).toEqual([]);
     } finally {
       await sync.close();
+    }
+  });
+
+  it('shows the activity feed and counts of the last visit at once after a reload', async () => {
+    const device = newDevice();
+    const first = openClient(stack, member, { device });
+    const { txId } = await first.create(pageEntity, { title: 'In the feed' });
+    await until(
+      () => first.getSnapshot().activities.some((a) => a.transactionId === txId),
+      15_000,
+      'activity',
+    );
+    await until(() => (first.getSnapshot().counts.page ?? 0) > 0, 15_000, 'counts');
+    // the feed is saved at most twice a second
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await first.close();
+
+    const network = switchableNetwork();
+    network.offline = true;
+    const reloaded = openClient(stack, member, { device, environment: { fetch: network.fetch } });
+    try {
+      await reloaded.ready;
+      expect(reloaded.getSnapshot().activities.some((a) => a.transactionId === txId)).toBe(true);
+      expect(reloaded.getSnapshot().counts.page).toBeGreaterThan(0);
+    } finally {
+      await reloaded.close();
     }
   });
 });

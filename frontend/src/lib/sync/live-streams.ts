@@ -105,6 +105,8 @@ export interface LiveStreamOptions {
   token: string | undefined;
   fetch: typeof fetch;
   unconfirmedByXid: () => ReadonlyMap<string, number>;
+  /** Cursor of the newest activity this device has: the feed resumes after it. */
+  activitiesAfter: string | undefined;
   onActivity(activity: Activity): void;
   onCounts(counts: Record<string, number>): void;
 }
@@ -125,6 +127,7 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
   void streamActivities({
     client: options.api,
     path: { org: options.organization },
+    ...(options.activitiesAfter ? { query: { after: options.activitiesAfter } } : {}),
     signal: controller.signal,
     onSseEvent(event) {
       const data: unknown = event.data;

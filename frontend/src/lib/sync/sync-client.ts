@@ -112,6 +112,30 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     if (reachable) drainer?.wake();
   }
 
+  const addActivity = (activity: Activity) => {
+    if (snapshot.activities.some((known) => known.id === activity.id)) return; // a resumed stream may repeat
+    setSnapshot({ activities: [activity, ...snapshot.activities].slice(0, activityLimit) });
+  };
+
+  // the feed and counts as last seen, so a reload shows them before the stream answers
+  const feedKey = `feed/${organization}`;
+  let feedSaveTimer: ReturnType<typeof setTimeout> | undefined;
+  const saveFeed = () => {
+    if (feedSaveTimer) return;
+    feedSaveTimer = setTimeout(() => {
+      feedSaveTimer = undefined;
+      const value = JSON.stringify({ activities: snapshot.activities, counts: snapshot.counts });
+      void db.meta.put({ key: feedKey, value }).catch(() => {});
+    }, 500);
+  };
+  cleanups.push(() => clearTimeout(feedSaveTimer));
+  const loadFeed = async () => {
+    const saved = await db.meta.get(feedKey);
+    if (!saved) return;
+    const feed: { activities?: Activity[]; counts?: Record<string, number> } = JSON.parse(saved.value);
+    setSnapshot({ activities: feed.activities ?? [], counts: feed.counts ?? {} });
+  };
+
   /** The outbox and the cached rows, read in one database transaction so they always agree. */
   const readState = () =>
     db.transaction('r', db.transactions, db.rows, async () => ({
@@ -137,6 +161,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   const ready: Promise<void> = (async () => {
     if (!clientId) clientId = await loadClientId(db);
+    await loadFeed().catch(() => {});
     await new Promise<void>((resolve, reject) => {
       const watch = watchTable({
         databaseName,
@@ -237,13 +262,16 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       token: options.token,
       fetch: environment.fetch,
       unconfirmedByXid: () => unconfirmedByXid,
+      activitiesAfter: snapshot.activities[0]?.id,
       onActivity(activity) {
-        setSnapshot({ activities: [activity, ...snapshot.activities].slice(0, activityLimit) });
+        addActivity(activity);
         post({ type: 'activity', activity });
+        saveFeed();
       },
       onCounts(counts) {
         setSnapshot({ counts });
         post({ type: 'counts', counts });
+        saveFeed();
       },
     });
     for (const { definition } of collections.values()) live.follow(definition);
@@ -262,8 +290,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       post({ type: 'feed', activities: [...snapshot.activities], counts: snapshot.counts });
     else if (message.type === 'feed' && !snapshot.leader)
       setSnapshot({ activities: message.activities, counts: message.counts });
-    else if (message.type === 'activity' && !snapshot.leader)
-      setSnapshot({ activities: [message.activity, ...snapshot.activities].slice(0, activityLimit) });
+    else if (message.type === 'activity' && !snapshot.leader) addActivity(message.activity);
     else if (message.type === 'counts' && !snapshot.leader) setSnapshot({ counts: message.counts });
   });
   post({ type: 'hello' });
