@@ -9,6 +9,7 @@ const scenarios: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   cdc: () => import('./scenarios/cdc.ts'),
   shapes: () => import('./scenarios/shapes.ts'),
   client: () => import('./scenarios/client.ts'),
+  web: () => import('./scenarios/web.ts'),
 };
 
 const wanted = process.argv.slice(2);
