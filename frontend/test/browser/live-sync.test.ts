@@ -1,3 +1,6 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AppStack,
@@ -9,6 +12,8 @@ import {
   syncStatusOf,
   twoDevices,
 } from './browser-harness.ts';
+
+const SCREENSHOT = fileURLToPath(new URL('../../../docs/web-app.png', import.meta.url));
 
 describe('two devices of one person, live', () => {
   let stack: AppStack;
@@ -121,6 +126,26 @@ describe('two devices of one person, live', () => {
       .getByText(/page\.created|attachment\.created/)
       .first()
       .waitFor({ timeout: 10_000 });
+  });
+
+  it('takes the README screenshot (written when missing or with UPDATE_SCREENSHOT=1)', async () => {
+    const { page } = a;
+    await page.getByRole('link', { name: 'Pages', exact: true }).click();
+    await pageItem(page, 'Launch plan v2').click();
+    await page
+      .getByLabel('Content')
+      .fill('Ship it on Monday.\n\n- freeze on Friday\n- demo at 10:00\n- retro after lunch');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const newest = page.getByRole('region', { name: 'Activity' }).getByRole('listitem').first();
+    await expect.poll(() => newest.textContent(), { timeout: 10_000 }).toMatch(/edited a page \(content\)/);
+    await expect.poll(() => syncStatusOf(page, 'Launch plan v2'), { timeout: 10_000 }).toBe('confirmed');
+    await page.getByLabel('Content').blur();
+    const image = await page.screenshot({ type: 'png' });
+    if (process.env.UPDATE_SCREENSHOT === '1' || !existsSync(SCREENSHOT)) {
+      mkdirSync(dirname(SCREENSHOT), { recursive: true });
+      writeFileSync(SCREENSHOT, image);
+    }
+    expect(image.length).toBeGreaterThan(10_000);
   });
 
   it('logs no console errors on either device', () => {

@@ -74,6 +74,50 @@ describe('signing up, signing in and organizations', () => {
     await page.getByRole('alert').waitFor();
     await signIn(page, account);
     await page.waitForURL('**/o/acme-research');
+  });
+
+  it('works from the keyboard alone: Tab between fields, Enter submits', async () => {
+    const { page } = device;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL('**/sign-in');
+    await page.getByLabel('Email').focus();
+    await page.keyboard.type(account.email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(account.password);
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/o/acme-research');
+    await page.getByRole('button', { name: 'New page' }).focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    expect(
+      await page.evaluate(
+        () =>
+          document.activeElement?.getAttribute('aria-label') ??
+          document.activeElement?.closest('label')?.textContent,
+      ),
+    ).toMatch(/^Title/);
+    await page.keyboard.type('Typed page');
+    await page.keyboard.press('Enter');
+    await page
+      .getByRole('list', { name: 'Pages' })
+      .getByRole('listitem')
+      .filter({ hasText: /^Typed page$/ })
+      .waitFor();
+  });
+
+  it('is readable at 375 px: nothing wider than the screen', async () => {
+    const { page } = device;
+    await page.setViewportSize({ width: 375, height: 800 });
+    const screens: [string, () => Promise<void>][] = [
+      ['/o/acme-research', () => page.getByRole('list', { name: 'Pages' }).waitFor()],
+      ['/o/acme-research/transactions', () => page.getByRole('table', { name: 'Transactions' }).waitFor()],
+      ['/sign-up', () => page.getByRole('button', { name: 'Create account' }).waitFor()],
+    ];
+    for (const [path, shown] of screens) {
+      await page.goto(path);
+      await shown();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    }
     expect(device.consoleErrors).toEqual([]);
   });
 });

@@ -1,21 +1,22 @@
 import { useState } from 'react';
 import { type Activity, useActivities, useSyncClient } from '../../lib/sync/index.ts';
 
-const ENTITY_NAMES: Record<string, string> = { page: 'page', attachment: 'attachment' };
+const ENTITY_NAMES: Record<string, string> = { page: 'a page', attachment: 'an attachment' };
 const PAST_TENSE: Record<Activity['action'], string> = {
   create: 'created',
   update: 'edited',
   delete: 'deleted',
 };
+/** Columns every tracked write changes; not worth naming in the feed. */
+const BOOKKEEPING_KEYS = new Set(['modified_at', 'modified_by', 'transactions', 'last_client_id']);
 
+/** "This device edited a page (title, content)". */
 export function describeActivity(activity: Activity, ownClientId: string): string {
-  const who = activity.clientId === ownClientId ? 'You' : 'Someone';
+  const who = activity.clientId === ownClientId ? 'This device' : 'Another device';
   const what = ENTITY_NAMES[activity.entityType] ?? activity.entityType;
-  const fields =
-    activity.action === 'update'
-      ? ` (${activity.changedKeys.filter((key) => !['modified_at', 'modified_by', 'transactions', 'last_client_id'].includes(key)).join(', ')})`
-      : '';
-  return `${who} ${PAST_TENSE[activity.action]} a ${what}${fields.replace(' ()', '')}`;
+  const fields = activity.changedKeys.filter((key) => !BOOKKEEPING_KEYS.has(key));
+  const detail = activity.action === 'update' && fields.length > 0 ? ` (${fields.join(', ')})` : '';
+  return `${who} ${PAST_TENSE[activity.action]} ${what}${detail}`;
 }
 
 const timeFormat = new Intl.DateTimeFormat(undefined, {
