@@ -40,6 +40,12 @@ describe('two devices editing the same page', () => {
     await b.page.getByLabel('Content').fill('words from B');
     await b.page.getByRole('button', { name: 'Save' }).click();
     await expect.poll(() => syncStatusOf(b.page, title), { timeout: 10_000 }).toBe('confirmed');
+    // A has received B's change (so A's client knows the newer version) while A's draft still
+    // rests on the older one: the save must be checked against the version A started from
+    const newestOnA = a.page.getByRole('region', { name: 'Activity' }).getByRole('listitem').first();
+    await expect
+      .poll(() => newestOnA.textContent(), { timeout: 10_000 })
+      .toMatch(/^Another device edited a page/);
     await a.page.getByRole('button', { name: 'Save' }).click();
     const dialog = a.page.getByRole('dialog', { name: 'Conflict' });
     await dialog.waitFor({ timeout: 10_000 });
