@@ -17,6 +17,7 @@ import type { ApiClient } from './api-client.ts';
 import { ACTIVITY_EVENT, COUNTS_EVENT } from './constants.ts';
 import type { EntityDefinition } from './entity.ts';
 import type { OutboxDatabase } from './outbox.ts';
+import type { OutboxEntry } from './types.ts';
 
 const camelCase = (key: string) => key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
 
@@ -39,6 +40,16 @@ export function transactionIdsOf(message: ChangeMessage<Record<string, unknown>>
   return { txIds, xids };
 }
 
+/** What one stored batch changed, so the tab can show it without reading the database again. */
+export interface BatchEffect {
+  entityType: string;
+  /** The rows were cleared (`must-refetch`): read everything again. */
+  refetched: boolean;
+  rows: Map<string, Record<string, unknown> | null>;
+  confirmed: number[];
+  settledAt: number;
+}
+
 /** Writes one batch of shape messages and confirms what they prove applied, atomically. */
 export async function applyShapeBatch(
   db: OutboxDatabase,
@@ -46,24 +57,37 @@ export async function applyShapeBatch(
   entityType: string,
   messages: readonly Message<Record<string, unknown>>[],
   unconfirmedByXid: () => ReadonlyMap<string, number>,
-): Promise<void> {
-  await db.transaction('rw', db.rows, db.transactions, async () => {
+): Promise<BatchEffect> {
+  return db.transaction('rw', db.rows, db.transactions, async () => {
+    const effect: BatchEffect = {
+      entityType,
+      refetched: false,
+      rows: new Map(),
+      confirmed: [],
+      settledAt: Date.now(),
+    };
     const txIds = new Set<string>();
     const seqs = new Set<number>();
     for (const message of messages) {
       if (isControlMessage(message)) {
-        if (message.headers.control === 'must-refetch')
+        if (message.headers.control === 'must-refetch') {
           await db.rows.where('[organization+entityType]').equals([organization, entityType]).delete();
+          effect.refetched = true;
+        }
         continue;
       }
       if (!isChangeMessage(message)) continue;
       const value = entityFromShapeRow(message.value);
       const id = String(value.id);
       const key: [string, string, string] = [organization, entityType, id];
-      if (message.headers.operation === 'delete') await db.rows.delete(key);
-      else {
+      if (message.headers.operation === 'delete') {
+        await db.rows.delete(key);
+        effect.rows.set(id, null);
+      } else {
         const existing = message.headers.operation === 'update' ? await db.rows.get(key) : undefined;
-        await db.rows.put({ organization, entityType, id, value: { ...existing?.value, ...value } });
+        const merged = { ...existing?.value, ...value };
+        await db.rows.put({ organization, entityType, id, value: merged });
+        effect.rows.set(id, merged);
       }
       const proof = transactionIdsOf(message);
       for (const txId of proof.txIds) txIds.add(txId);
@@ -72,22 +96,23 @@ export async function applyShapeBatch(
         if (seq !== undefined) seqs.add(seq);
       }
     }
-    const now = Date.now();
-    const confirmed = await db.transactions
+    for (const entry of await db.transactions
       .where('txId')
       .anyOf([...txIds])
-      .toArray();
-    for (const entry of confirmed) seqs.add(entry.seq);
-    for (const seq of seqs) {
-      await db.transactions
-        .where('seq')
-        .equals(seq)
-        .filter(
-          (entry) =>
-            entry.organization === organization && (entry.status === 'pending' || entry.status === 'sent'),
-        )
-        .modify({ status: 'confirmed', settledAt: now });
-    }
+      .toArray())
+      seqs.add(entry.seq);
+    const unconfirmed = (await db.transactions.bulkGet([...seqs])).filter(
+      (entry): entry is OutboxEntry =>
+        entry?.organization === organization && (entry.status === 'pending' || entry.status === 'sent'),
+    );
+    for (const entry of unconfirmed) effect.confirmed.push(entry.seq);
+    await db.transactions.bulkUpdate(
+      effect.confirmed.map((seq) => ({
+        key: seq,
+        changes: { status: 'confirmed', settledAt: effect.settledAt },
+      })),
+    );
+    return effect;
   });
 }
 
@@ -107,6 +132,8 @@ export interface LiveStreamOptions {
   unconfirmedByXid: () => ReadonlyMap<string, number>;
   /** Cursor of the newest activity this device has: the feed resumes after it. */
   activitiesAfter: string | undefined;
+  /** A shape batch was stored (and its transactions confirmed). */
+  onBatch(effect: BatchEffect): void;
   onActivity(activity: Activity): void;
   onCounts(counts: Record<string, number>): void;
 }
@@ -114,12 +141,17 @@ export interface LiveStreamOptions {
 export interface LiveStreams {
   /** Opens the shape stream of an entity (once). */
   follow(entity: EntityDefinition): void;
+  /**
+   * The connection is back: a stream waiting out the Electric client's backoff after errors
+   * resumes now from where it stopped, instead of seconds later.
+   */
+  reconnect(): void;
   close(): void;
 }
 
 export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
   const controller = new AbortController();
-  const followed = new Set<string>();
+  const entities = new Map<string, EntityDefinition>();
   const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
   const fetchClient: typeof fetch = (input, init) =>
     options.fetch(input, { credentials: 'include', ...init });
@@ -145,27 +177,60 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
     })
     .catch(() => {});
 
+  interface Followed {
+    stream: ShapeStream<Record<string, unknown>>;
+    abort: AbortController;
+  }
+  const followed = new Map<string, Followed>();
+
+  /** A shape stream of one entity, from the start or resuming where an earlier one stopped. */
+  function open(entity: EntityDefinition, resume?: ShapeStream<Record<string, unknown>>): Followed {
+    const abort = new AbortController();
+    controller.signal.addEventListener('abort', () => abort.abort());
+    const handle = resume?.shapeHandle;
+    const stream = new ShapeStream<Record<string, unknown>>({
+      url: `${options.baseUrl}/api/organizations/${encodeURIComponent(options.organization)}/shapes/${entity.path}`,
+      headers,
+      fetchClient,
+      signal: abort.signal,
+      ...(resume && handle ? { offset: resume.lastOffset, handle } : {}),
+      // 4xx the client does not retry on its own (401 while signed out, a removed member):
+      // keep trying slowly, the outbox keeps working meanwhile
+      onError: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+        return abort.signal.aborted ? undefined : {};
+      },
+    });
+    stream.subscribe(
+      async (messages) => {
+        options.onBatch(
+          await applyShapeBatch(
+            options.db,
+            options.organization,
+            entity.name,
+            messages,
+            options.unconfirmedByXid,
+          ),
+        );
+      },
+      () => {},
+    );
+    return { stream, abort };
+  }
+
   return {
     follow(entity) {
       if (followed.has(entity.name) || controller.signal.aborted) return;
-      followed.add(entity.name);
-      const stream = new ShapeStream<Record<string, unknown>>({
-        url: `${options.baseUrl}/api/organizations/${encodeURIComponent(options.organization)}/shapes/${entity.path}`,
-        headers,
-        fetchClient,
-        signal: controller.signal,
-        // 4xx the client does not retry on its own (401 while signed out, a removed member):
-        // keep trying slowly, the outbox keeps working meanwhile
-        onError: async () => {
-          await new Promise((resolve) => setTimeout(resolve, 5_000));
-          return controller.signal.aborted ? undefined : {};
-        },
-      });
-      stream.subscribe(
-        (messages) =>
-          applyShapeBatch(options.db, options.organization, entity.name, messages, options.unconfirmedByXid),
-        () => {},
-      );
+      followed.set(entity.name, open(entity));
+      entities.set(entity.name, entity);
+    },
+    reconnect() {
+      for (const [name, current] of followed) {
+        const entity = entities.get(name);
+        if (!entity || current.stream.isConnected() || controller.signal.aborted) continue;
+        current.abort.abort();
+        followed.set(name, open(entity, current.stream));
+      }
     },
     close() {
       controller.abort();

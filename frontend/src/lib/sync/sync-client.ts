@@ -16,11 +16,11 @@ import { createApiClient } from './api-client.ts';
 import { type Drainer, startDrainer } from './drainer.ts';
 import { type EntityDefinition, versionOf } from './entity.ts';
 import { browserEnvironment, type ChannelLike, type SyncEnvironment } from './environment.ts';
-import { type LiveStreams, startLiveStreams } from './live-streams.ts';
+import { type BatchEffect, type LiveStreams, startLiveStreams } from './live-streams.ts';
 import { type CachedRow, DEFAULT_DATABASE_NAME, entityKey, loadClientId, OutboxDatabase } from './outbox.ts';
 import { conflictsOf, failedWritesOf, overlay } from './overlay.ts';
 import type { SyncClient, SyncClientOptions, WriteOptions } from './sync-client-types.ts';
-import { watchTable } from './table-watch.ts';
+import { type TableWatch, watchTable } from './table-watch.ts';
 import { createEntityId, createTabId, createTransactionId } from './transaction-id.ts';
 import type { MutationAction, OutboxEntry, SyncedItem, SyncSnapshot, TrackedEntity } from './types.ts';
 
@@ -58,6 +58,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   const collections = new Map<string, Collection>();
   let rowsByType = new Map<string, Map<string, Record<string, unknown>>>();
+  let stateWatch: TableWatch | undefined;
   // set when this tab becomes the leader
   let drainer: Drainer | undefined;
   let live: LiveStreams | undefined;
@@ -173,6 +174,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         },
         onError: reject,
       });
+      stateWatch = watch;
       cleanups.push(() => watch.stop());
     });
   })();
@@ -239,6 +241,28 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     }
   }
 
+  /** Shows a stored shape batch at once, without waiting for the next (throttled) read. */
+  function showBatch(effect: BatchEffect): void {
+    if (effect.refetched) {
+      void stateWatch?.refresh();
+      return;
+    }
+    const rows = new Map(rowsByType.get(effect.entityType));
+    for (const [id, value] of effect.rows) {
+      if (value) rows.set(id, value);
+      else rows.delete(id);
+    }
+    rowsByType.set(effect.entityType, rows);
+    const target = collections.get(effect.entityType);
+    if (target) target.rows = rows;
+    const confirmed = new Set(effect.confirmed);
+    onOutbox(
+      entries.map((entry) =>
+        confirmed.has(entry.seq) ? { ...entry, status: 'confirmed', settledAt: effect.settledAt } : entry,
+      ),
+    );
+  }
+
   function becomeLeader(): void {
     setSnapshot({ leader: true });
     drainer = startDrainer({
@@ -249,6 +273,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       requestTimeoutMs,
       concurrency: options.concurrency ?? 4,
       onReachable(answered) {
+        if (answered && !reachable) live?.reconnect();
         reachable = answered;
         updateOnline();
       },
@@ -262,6 +287,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       token: options.token,
       fetch: environment.fetch,
       unconfirmedByXid: () => unconfirmedByXid,
+      onBatch: showBatch,
       activitiesAfter: snapshot.activities[0]?.id,
       onActivity(activity) {
         addActivity(activity);
@@ -312,12 +338,18 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   });
 
   cleanups.push(
-    environment.onWake(() => drainer?.wake({ connectionBack: true })),
+    environment.onWake(() => {
+      drainer?.wake({ connectionBack: true });
+      live?.reconnect();
+    }),
     environment.onConnectivity((online) => {
       browserOnline = online;
       if (online) reachable = true;
       updateOnline();
-      if (online) drainer?.wake({ connectionBack: true });
+      if (online) {
+        drainer?.wake({ connectionBack: true });
+        live?.reconnect();
+      }
     }),
   );
 
@@ -537,7 +569,10 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       return () => listeners.delete(listener);
     },
     getSnapshot: () => snapshot,
-    drain: () => drainer?.wake({ connectionBack: true }),
+    drain() {
+      drainer?.wake({ connectionBack: true });
+      live?.reconnect();
+    },
 
     async close() {
       closing.abort();

@@ -8,7 +8,7 @@
 import { Dexie, type ObservabilitySet } from 'dexie';
 
 export interface TableWatch {
-  /** Reads now (after the current read, if one is running). */
+  /** Reads now, or right after the current read, without waiting for the interval. */
   refresh(): Promise<void>;
   stop(): void;
 }
@@ -29,6 +29,7 @@ export function watchTable<T>(options: {
   let lastReadAt = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let readMs = 0;
+  let urgent = false;
 
   const read = (): Promise<void> => {
     if (running) {
@@ -48,8 +49,10 @@ export function watchTable<T>(options: {
         running = undefined;
         if (dirty && !stopped) {
           dirty = false;
-          schedule();
+          if (urgent) void read();
+          else schedule();
         }
+        urgent = false;
       });
     return running;
   };
@@ -75,7 +78,12 @@ export function watchTable<T>(options: {
   void read();
 
   return {
-    refresh: read,
+    refresh() {
+      if (running) urgent = true;
+      clearTimeout(timer);
+      timer = undefined;
+      return read();
+    },
     stop() {
       stopped = true;
       clearTimeout(timer);
