@@ -173,12 +173,20 @@ describe('confirmation always terminates', () => {
     const sync = client({ device: newDevice(), environment: { fetch: network.fetch } });
     const { txId } = await sync.create(pageEntity, { title: 'Lost answer' });
     await sync.waitFor(txId, ['confirmed'], 20_000);
-    const activities = await stack.client.request(
-      'GET',
-      `/api/organizations/${member.org.slug}/activities?transactionId=${txId}`,
-      { token: member.token },
-    );
-    expect(activities.body.items).toHaveLength(1);
+    const activities = async () =>
+      (
+        await stack.client.request(
+          'GET',
+          `/api/organizations/${member.org.slug}/activities?transactionId=${txId}`,
+          {
+            token: member.token,
+          },
+        )
+      ).body.items as unknown[];
+    await until(async () => (await activities()).length > 0, 10_000, 'the activity');
+    expect(await activities()).toHaveLength(1);
+    const titled = sync.items(pageEntity).filter((item) => item.value.title === 'Lost answer');
+    expect(titled).toHaveLength(1);
   });
 });
 

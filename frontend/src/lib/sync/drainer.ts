@@ -260,7 +260,14 @@ export function startDrainer(options: DrainerOptions): Drainer {
   }
 
   async function pass(connectionBack: boolean): Promise<void> {
-    const entries = await db.transactions.where('organization').equals(options.organization).sortBy('seq');
+    // only what may be sent, or holds back its entity: not the confirmed history
+    const entries = await db.transactions
+      .where('[organization+status]')
+      .anyOf([
+        [options.organization, 'pending'],
+        [options.organization, 'conflict'],
+      ])
+      .sortBy('seq');
     const lastOfEntity = new Map<string, Promise<boolean>>();
     const blocked = new Set<string>();
     const createsByType = new Map<string, Promise<unknown>>();

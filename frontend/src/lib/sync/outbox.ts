@@ -44,6 +44,10 @@ export class OutboxDatabase extends Dexie {
     this.version(2).stores({
       rows: '[organization+entityType+id], [organization+entityType]',
     });
+    // v3: entries by status, so the drainer reads what it may send, not the whole history
+    this.version(3).stores({
+      transactions: '++seq, &txId, organization, [organization+entityType+entityId], [organization+status]',
+    });
   }
 }
 
@@ -77,6 +81,24 @@ export async function deleteLocalData(
   options: { databaseName?: string; storage?: StorageEnvironment } = {},
 ): Promise<void> {
   await new OutboxDatabase(options.databaseName ?? DEFAULT_DATABASE_NAME, options.storage).delete();
+}
+
+/** Confirmed transactions kept per organization for the debug view; older ones are deleted. */
+export const CONFIRMED_KEPT = 200;
+
+/** Deletes the oldest confirmed transactions beyond the newest `keep`. */
+export async function pruneConfirmed(
+  db: OutboxDatabase,
+  organization: string,
+  keep = CONFIRMED_KEPT,
+): Promise<void> {
+  const confirmed = await db.transactions
+    .where('[organization+status]')
+    .equals([organization, 'confirmed'])
+    .primaryKeys();
+  if (confirmed.length <= keep) return;
+  const sorted = confirmed.sort((a, b) => a - b);
+  await db.transactions.bulkDelete(sorted.slice(0, sorted.length - keep));
 }
 
 export const entityKey = (entry: Pick<OutboxEntry, 'entityType' | 'entityId'>) =>

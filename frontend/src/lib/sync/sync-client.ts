@@ -17,7 +17,14 @@ import { type Drainer, startDrainer } from './drainer.ts';
 import { type EntityDefinition, versionOf } from './entity.ts';
 import { browserEnvironment, type ChannelLike, type SyncEnvironment } from './environment.ts';
 import { type BatchEffect, type LiveStreams, startLiveStreams } from './live-streams.ts';
-import { type CachedRow, DEFAULT_DATABASE_NAME, entityKey, loadClientId, OutboxDatabase } from './outbox.ts';
+import {
+  type CachedRow,
+  DEFAULT_DATABASE_NAME,
+  entityKey,
+  loadClientId,
+  OutboxDatabase,
+  pruneConfirmed,
+} from './outbox.ts';
 import { conflictsOf, failedWritesOf, overlay } from './overlay.ts';
 import type { SyncClient, SyncClientOptions, WriteOptions } from './sync-client-types.ts';
 import { type TableWatch, watchTable } from './table-watch.ts';
@@ -301,6 +308,9 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       },
     });
     for (const { definition } of collections.values()) live.follow(definition);
+    const prune = setInterval(() => void pruneConfirmed(db, organization).catch(() => {}), 10_000);
+    void pruneConfirmed(db, organization).catch(() => {});
+    cleanups.push(() => clearInterval(prune));
     const settle = setInterval(
       () => {
         void settleSlowConfirmations().catch(() => {});
