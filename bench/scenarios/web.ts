@@ -279,7 +279,9 @@ async function bigOrganization(stack: AppStack, token: string, account: { email:
     {
       figure: `warm reload, API delayed ${API_DELAY_MS} ms → list shown`,
       ms: ms(warm),
-      target: `before the first API answer (${Number.isFinite(firstApiAnswer) ? `${firstApiAnswer} ms` : 'none yet'})`,
+      target: Number.isFinite(firstApiAnswer)
+        ? `before the first API answer (${firstApiAnswer} ms)`
+        : 'before any API answer (none had arrived)',
     },
   ]);
 }

@@ -5,7 +5,14 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { type ReactNode, useEffect, useState } from 'react';
 import { Link, useLocation } from 'wouter';
-import { attachments, createSyncClient, pages, type SyncClient, SyncProvider } from '../../lib/sync/index.ts';
+import {
+  attachments,
+  createSyncClient,
+  deleteLocalData,
+  pages,
+  type SyncClient,
+  SyncProvider,
+} from '../../lib/sync/index.ts';
 import { useMe, useSessionActions } from '../session/session.ts';
 import { ConflictDialog } from '../sync-status/ConflictDialog.tsx';
 import { OfflineBanner } from '../sync-status/OfflineBanner.tsx';
@@ -81,7 +88,9 @@ export function OrganizationWorkspace({
           <button
             type="button"
             onClick={async () => {
+              // a shared device keeps nothing of the person: their rows, queue and client id
               await client?.close();
+              await deleteLocalData().catch(() => {});
               await session.signOut();
               navigate('/sign-in', { replace: true });
             }}
