@@ -45,6 +45,11 @@ export interface DrainerOptions {
   concurrency: number;
   /** Called after every answer (true) or lost request (false). */
   onReachable(reachable: boolean): void;
+  /**
+   * An attempt's outcome was stored: `changes` to the entry, and whether other entries of its
+   * entity changed too (a cascade or rebase), for the tab to show without re-reading.
+   */
+  onRecorded(seq: number, changes: Partial<OutboxEntry>, othersChanged: boolean): void;
   /** A transaction the status endpoint reports applied: confirm it and refresh its row. */
   confirmApplied(entry: OutboxEntry): Promise<void>;
 }
@@ -168,64 +173,56 @@ export function startDrainer(options: DrainerOptions): Drainer {
   /** Stores what an attempt meant; returns when to try again if the entry is still pending. */
   async function record(entry: OutboxEntry, outcome: AttemptOutcome): Promise<number | undefined> {
     const retryAt = Date.now() + retryDelay(entry.retries + 1);
-    const stored = await db.transaction('rw', db.transactions, async () => {
-      const current = await db.transactions.get(entry.seq);
-      if (!current || current.txId !== entry.txId || current.status !== 'pending') return false;
-      const now = Date.now();
-      switch (outcome.kind) {
-        case 'sent':
-          await db.transactions.update(entry.seq, {
+    const now = Date.now();
+    const changes: Partial<OutboxEntry> =
+      outcome.kind === 'sent'
+        ? {
             status: 'sent',
             sentAt: now,
             lastError: null,
             serverVersion: outcome.serverVersion,
             serverTxid: outcome.serverTxid,
-          });
-          return true;
-        case 'conflict':
-          await db.transactions.update(entry.seq, {
-            status: 'conflict',
-            settledAt: now,
-            lastError: outcome.error,
-            serverVersion: outcome.serverVersion,
-          });
-          return true;
-        case 'retry':
-          await db.transactions.update(entry.seq, {
-            retries: current.retries + 1,
-            nextAttemptAt: retryAt,
-            lastError: outcome.error,
-          });
-          return true;
-        case 'failed': {
-          await db.transactions.update(entry.seq, {
+          }
+        : outcome.kind === 'conflict'
+          ? {
+              status: 'conflict',
+              settledAt: now,
+              lastError: outcome.error,
+              serverVersion: outcome.serverVersion,
+            }
+          : outcome.kind === 'retry'
+            ? { retries: entry.retries + 1, nextAttemptAt: retryAt, lastError: outcome.error }
+            : { status: 'failed', settledAt: now, lastError: outcome.error };
+    let othersChanged = false;
+    const stored = await db.transaction('rw', db.transactions, async () => {
+      const current = await db.transactions.get(entry.seq);
+      if (!current || current.txId !== entry.txId || current.status !== 'pending') return false;
+      await db.transactions.update(entry.seq, changes);
+      if (outcome.kind !== 'failed') return true;
+      const later = await db.transactions
+        .where('[organization+entityType+entityId]')
+        .equals([entry.organization, entry.entityType, entry.entityId])
+        .filter((other) => other.seq > entry.seq && other.status === 'pending')
+        .toArray();
+      for (const other of later) {
+        if (entry.action === 'create') {
+          // nothing of an entity that never existed can apply: fail its later writes with it
+          await db.transactions.update(other.seq, {
             status: 'failed',
             settledAt: now,
-            lastError: outcome.error,
+            cascadedFrom: entry.txId,
+            lastError: { code: CASCADE_ERROR, message: outcome.error.message },
           });
-          const later = await db.transactions
-            .where('[organization+entityType+entityId]')
-            .equals([entry.organization, entry.entityType, entry.entityId])
-            .filter((other) => other.seq > entry.seq && other.status === 'pending')
-            .toArray();
-          for (const other of later) {
-            if (entry.action === 'create') {
-              // nothing of an entity that never existed can apply: fail its later writes with it
-              await db.transactions.update(other.seq, {
-                status: 'failed',
-                settledAt: now,
-                cascadedFrom: entry.txId,
-                lastError: { code: CASCADE_ERROR, message: outcome.error.message },
-              });
-            } else if (other.expectedVersion === entry.txId) {
-              // the failed change is rolled back: later changes were made on top of what it replaced
-              await db.transactions.update(other.seq, { expectedVersion: entry.expectedVersion });
-            }
-          }
-          return true;
+          othersChanged = true;
+        } else if (other.expectedVersion === entry.txId) {
+          // the failed change is rolled back: later changes were made on top of what it replaced
+          await db.transactions.update(other.seq, { expectedVersion: entry.expectedVersion });
+          othersChanged = true;
         }
       }
+      return true;
     });
+    if (stored) options.onRecorded(entry.seq, changes, othersChanged);
     return stored && outcome.kind === 'retry' ? retryAt : undefined;
   }
 

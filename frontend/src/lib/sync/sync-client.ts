@@ -175,6 +175,9 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         databaseName,
         tables: ['transactions', 'rows'],
         read: readState,
+        // this tab shows its own writes, sends and confirmations at once; the re-read brings other
+        // tabs' changes and reconciles, and must not hold the database while the drainer writes
+        intervalMs: 250,
         onValue(state) {
           onState(state);
           resolve();
@@ -285,6 +288,10 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         updateOnline();
       },
       confirmApplied,
+      onRecorded(seq, changes, othersChanged) {
+        if (othersChanged) void stateWatch?.refresh();
+        else onOutbox(entries.map((entry) => (entry.seq === seq ? { ...entry, ...changes } : entry)));
+      },
     });
     live = startLiveStreams({
       db,
