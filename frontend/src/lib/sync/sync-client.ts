@@ -73,6 +73,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   const closing = new AbortController();
   const cleanups: (() => void)[] = [];
   let entries: OutboxEntry[] = [];
+  let entryByTxId = new Map<string, OutboxEntry>();
   let unconfirmedByXid = new Map<string, number>();
   let reachable = true;
   let browserOnline = environment.isOnline();
@@ -104,6 +105,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   function onOutbox(next: OutboxEntry[]) {
     entries = next;
+    entryByTxId = new Map(next.map((entry) => [entry.txId, entry]));
     unconfirmedByXid = new Map(
       next.filter((e) => e.serverTxid && UNCONFIRMED.has(e.status)).map((e) => [e.serverTxid ?? '', e.seq]),
     );
@@ -557,11 +559,11 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         .delete();
     },
 
-    transaction: (txId) => entries.find((entry) => entry.txId === txId),
+    transaction: (txId) => entryByTxId.get(txId),
     waitFor(txId, statuses, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          const entry = entries.find((e) => e.txId === txId);
+          const entry = entryByTxId.get(txId);
           if (!entry || !statuses.includes(entry.status)) return false;
           clearTimeout(timer);
           listeners.delete(check);
