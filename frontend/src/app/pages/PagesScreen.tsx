@@ -74,7 +74,11 @@ export function PagesScreen() {
           />
         ) : (
           <p className="muted empty-editor">
-            {selectedId ? 'This page was deleted.' : 'Pick a page, or create one with “New page”.'}
+            {list.isPending
+              ? 'Loading…'
+              : selectedId
+                ? 'This page does not exist or was deleted.'
+                : 'Pick a page, or create one with “New page”.'}
           </p>
         )}
       </section>
