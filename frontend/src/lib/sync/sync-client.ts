@@ -177,9 +177,6 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         databaseName,
         tables: ['transactions', 'rows'],
         read: readState,
-        // this tab shows its own writes, sends and confirmations at once; the re-read brings other
-        // tabs' changes and reconciles, and must not hold the database while the drainer writes
-        intervalMs: 250,
         onValue(state) {
           onState(state);
           resolve();
@@ -267,13 +264,28 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     rowsByType.set(effect.entityType, rows);
     const target = collections.get(effect.entityType);
     if (target) target.rows = rows;
+    // the rows and the confirmations are shown in the same recompute, so nothing flickers
     const confirmed = new Set(effect.confirmed);
-    onOutbox(
-      entries.map((entry) =>
-        confirmed.has(entry.seq) ? { ...entry, status: 'confirmed', settledAt: effect.settledAt } : entry,
-      ),
+    patchEntries((entry) =>
+      confirmed.has(entry.seq) ? { ...entry, status: 'confirmed', settledAt: effect.settledAt } : entry,
     );
   }
+
+  /**
+   * Changes this tab made to entries, shown together at most once a frame: a replay records
+   * hundreds of outcomes a second, and each showing recomputes every list.
+   */
+  const entryPatches: ((entry: OutboxEntry) => OutboxEntry)[] = [];
+  let patchTimer: ReturnType<typeof setTimeout> | undefined;
+  function patchEntries(patch: (entry: OutboxEntry) => OutboxEntry): void {
+    entryPatches.push(patch);
+    patchTimer ??= setTimeout(() => {
+      patchTimer = undefined;
+      const patches = entryPatches.splice(0);
+      onOutbox(entries.map((entry) => patches.reduce((patched, apply) => apply(patched), entry)));
+    }, 16);
+  }
+  cleanups.push(() => clearTimeout(patchTimer));
 
   function becomeLeader(): void {
     setSnapshot({ leader: true });
@@ -292,7 +304,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       confirmApplied,
       onRecorded(seq, changes, othersChanged) {
         if (othersChanged) void stateWatch?.refresh();
-        else onOutbox(entries.map((entry) => (entry.seq === seq ? { ...entry, ...changes } : entry)));
+        else patchEntries((entry) => (entry.seq === seq ? { ...entry, ...changes } : entry));
       },
     });
     live = startLiveStreams({
