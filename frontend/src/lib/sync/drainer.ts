@@ -288,7 +288,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
       try {
         // an earlier outcome (cascade, rebase) or another tab (keepMine) may have changed it
         const entry = await db.transactions.get(seq);
-        if (!entry || entry.status !== 'pending') return true;
+        if (entry?.status !== 'pending') return true;
         if (offline || stopped) return false;
         const { answered, retryAt } = await attempt(entry);
         options.onReachable(answered);
