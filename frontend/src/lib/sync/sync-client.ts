@@ -149,6 +149,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   /** The outbox and the cached rows, read in one database transaction so they always agree. */
   const readState = () =>
     db.transaction('r', db.transactions, db.rows, async () => ({
+      changesBefore: localGeneration,
       outbox: await db.transactions.where('organization').equals(organization).sortBy('seq'),
       rows: await db.rows
         .where('[organization+entityType]')
@@ -156,7 +157,17 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         .toArray(),
     }));
 
-  function onState(state: { outbox: OutboxEntry[]; rows: CachedRow[] }) {
+  /**
+   * This tab's own changes to the outbox, already stored, that a read begun before they were
+   * stored does not contain: laid over such a read, so a shown entry never falls back.
+   */
+  let localGeneration = 0;
+  let localChanges: { generation: number; apply: (outbox: OutboxEntry[]) => OutboxEntry[] }[] = [];
+  function storedLocally(apply: (outbox: OutboxEntry[]) => OutboxEntry[]) {
+    localChanges.push({ generation: ++localGeneration, apply });
+  }
+
+  function onState(state: { changesBefore: number; outbox: OutboxEntry[]; rows: CachedRow[] }) {
     const byType = new Map<string, Map<string, Record<string, unknown>>>();
     for (const row of state.rows) {
       const rows = byType.get(row.entityType) ?? new Map();
@@ -166,7 +177,8 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     rowsByType = byType;
     for (const collection of collections.values())
       collection.rows = byType.get(collection.definition.name) ?? new Map();
-    onOutbox(state.outbox);
+    localChanges = localChanges.filter((change) => change.generation > state.changesBefore);
+    onOutbox(localChanges.reduce((outbox, change) => change.apply(outbox), state.outbox));
   }
 
   const ready: Promise<void> = (async () => {
@@ -278,6 +290,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   const entryPatches: ((entry: OutboxEntry) => OutboxEntry)[] = [];
   let patchTimer: ReturnType<typeof setTimeout> | undefined;
   function patchEntries(patch: (entry: OutboxEntry) => OutboxEntry): void {
+    storedLocally((outbox) => outbox.map(patch));
     entryPatches.push(patch);
     patchTimer ??= setTimeout(() => {
       patchTimer = undefined;
@@ -437,7 +450,10 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       return { ...fresh, seq };
     });
     // shown at once; the next read of the outbox brings the same row
-    if (!entries.some((existing) => existing.seq === entry.seq)) onOutbox([...entries, entry]);
+    const add = (outbox: OutboxEntry[]) =>
+      outbox.some((e) => e.seq === entry.seq) ? outbox : [...outbox, entry];
+    storedLocally(add);
+    onOutbox(add(entries));
     return txId;
   }
 
