@@ -1,5 +1,5 @@
 # Images for docker-compose.yml: `app` runs the API or the CDC worker (TypeScript through tsx),
-# `web` serves the web app and forwards /api to the API.
+# `web` serves the web app's build and forwards /api to the API.
 FROM node:20-bookworm-slim AS app
 WORKDIR /srv
 COPY package.json package-lock.json ./
@@ -12,7 +12,12 @@ COPY . .
 USER node
 EXPOSE 3000
 
+# the web app's production build (frontend/dist)
+FROM app AS web-build
+USER root
+RUN npm run build -w frontend
+
 FROM nginx:1.27-alpine AS web
-COPY frontend/public /usr/share/nginx/html
+COPY --from=web-build /srv/frontend/dist /usr/share/nginx/html
 COPY deploy/nginx.conf /etc/nginx/conf.d/default.conf
 EXPOSE 80

@@ -2,6 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    projects: ['backend', 'cdc'],
+    projects: ['backend', 'cdc', 'frontend/vitest.config.ts', 'frontend/vitest.browser.config.ts'],
   },
 });

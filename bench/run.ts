@@ -8,6 +8,8 @@ const scenarios: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   write: () => import('./scenarios/write.ts'),
   cdc: () => import('./scenarios/cdc.ts'),
   shapes: () => import('./scenarios/shapes.ts'),
+  client: () => import('./scenarios/client.ts'),
+  web: () => import('./scenarios/web.ts'),
   undo: () => import('./scenarios/undo.ts'),
 };
 

@@ -4,6 +4,7 @@
  *   HOST:PORT free? (127.0.0.1:3000) ── no ──► one line, exit 1, nothing started
  *   embedded PostgreSQL (DATA_DIR, default .data) ── held by another npm start ──► one line, exit 1
  *     ─► migrations ─► CDC worker (child process: restarted if it dies, exits when we do)
+ *                   ─► web app built into frontend/dist when its sources are newer
  *                   ─► API + web app on HOST:PORT
  *   then a demo login is printed. DATABASE_URL skips the embedded server.
  *   A failure on the way stops what was started, prints one line and exits 1.
@@ -17,8 +18,8 @@ import { createLogger } from '../backend/src/core/logger.ts';
 import { runMigrations } from '../backend/src/db/client.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
 import { type ApiServer, startApiServer } from '../backend/src/server.ts';
-import { defaultWebRoot } from '../backend/src/web-app.ts';
 import { WORKER_NODE_FLAGS } from '../cdc/src/constants.ts';
+import { ensureWebAppBuilt, WEB_APP_DIST } from './web-app-build.ts';
 
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };
 const port = Number(process.env.PORT ?? 3000);
@@ -61,9 +62,10 @@ try {
   step('applying migrations');
   await runMigrations(databaseUrl);
   cdc = superviseCdcWorker(databaseUrl);
+  if (await ensureWebAppBuilt()) step('built the web app (frontend/dist)');
 
   step(`starting the API on ${host}:${port}`);
-  api = await startApiServer({ databaseUrl, port, hostname: host, logger, webRoot: defaultWebRoot() });
+  api = await startApiServer({ databaseUrl, port, hostname: host, logger, webRoot: WEB_APP_DIST });
 } catch (err) {
   console.error(`✖ npm start failed: ${err instanceof Error ? err.message : String(err)}`);
   await stopAll();

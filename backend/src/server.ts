@@ -18,20 +18,9 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export async function startApiServer(options: {
-  databaseUrl: string;
-  port?: number;
-  hostname?: string;
-  logger?: Logger;
-  config?: Partial<AppConfig>;
-  /** Extra routes mounted after the API (benchmarks' baselines). */
-  extend?: (app: ReturnType<typeof createApp>) => void;
-  /** Serve the web app from this directory on the same port (see web-app.ts). */
-  webRoot?: string;
-}): Promise<ApiServer> {
-  const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
-  const { db, sql, end } = createDb(options.databaseUrl);
-  const config: AppConfig = {
+/** The API's settings: fixed defaults and what the environment overrides. */
+export function appConfigFromEnv(): AppConfig {
+  return {
     production: process.env.NODE_ENV === 'production',
     sessionDays: 30,
     maxStreamsPerUser: 20,
@@ -50,8 +39,23 @@ export async function startApiServer(options: {
     },
     trustProxy: process.env.TRUST_PROXY === 'true',
     metricsToken: process.env.METRICS_TOKEN || undefined,
-    ...options.config,
   };
+}
+
+export async function startApiServer(options: {
+  databaseUrl: string;
+  port?: number;
+  hostname?: string;
+  logger?: Logger;
+  config?: Partial<AppConfig>;
+  /** Extra routes mounted after the API (benchmarks' baselines). */
+  extend?: (app: ReturnType<typeof createApp>) => void;
+  /** Serve the web app from this directory on the same port (see web-app.ts). */
+  webRoot?: string;
+}): Promise<ApiServer> {
+  const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const { db, sql, end } = createDb(options.databaseUrl);
+  const config: AppConfig = { ...appConfigFromEnv(), ...options.config };
   const notifier = createActivityNotifier(sql, logger);
   const liveAccess = createLiveAccessRegistry(sql, logger, config.liveAccessCheckMs);
   const app = createApp({ db, sql, logger, metrics: createMetrics(), notifier, liveAccess, config });

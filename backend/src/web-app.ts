@@ -10,18 +10,10 @@
  * `..`, `//`, backslashes and encoded separators never reach the file system (the library
  * refuses them: 404). Every answer carries the security headers of a same-origin app.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppEnv } from './core/app-env.ts';
-
-/** `frontend/dist` once the web app is built, else the placeholder page in `frontend/public`. */
-export function defaultWebRoot(): string {
-  const built = fileURLToPath(new URL('../../frontend/dist', import.meta.url));
-  return existsSync(built) ? built : fileURLToPath(new URL('../../frontend/public', import.meta.url));
-}
 
 /**
  * For a Vite-built React app with a service worker that calls its API and SSE on the same

@@ -65,6 +65,8 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of Object.entries<any>(services)) {
       expect(Boolean(service.healthcheck || service.restart), name).toBe(true);
     }
-    expect(existsSync(`${root}frontend/public/index.html`)).toBe(true);
+    // the web stage copies the build of the web app, whose entry is frontend/index.html
+    expect(dockerfile).toContain('COPY --from=web-build /srv/frontend/dist');
+    expect(existsSync(`${root}frontend/index.html`)).toBe(true);
   });
 });

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,7 +5,6 @@ import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../src/testing/api.ts';
-import { defaultWebRoot } from '../src/web-app.ts';
 
 const INDEX = '<!doctype html><title>app</title><div id="root"></div>';
 const SCRIPT = 'console.log("app")';
@@ -126,9 +124,5 @@ describe('the web app on the API port', () => {
       expect(status, target).toBeLessThan(500);
       expect(response, target).not.toContain(SECRET);
     }
-  });
-
-  it('finds the placeholder page or the built app by default', () => {
-    expect(existsSync(join(defaultWebRoot(), 'index.html'))).toBe(true);
   });
 });

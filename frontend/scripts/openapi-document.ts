@@ -1,0 +1,33 @@
+/**
+ * The API's OpenAPI document, built from the backend's routes in process: no database is
+ * contacted (postgres.js connects lazily and the document route reads nothing).
+ */
+import { createApp } from '@sync/backend/app';
+import { createActivityNotifier } from '@sync/backend/core/activity-notifier';
+import { createLiveAccessRegistry } from '@sync/backend/core/live-access';
+import { createMetrics } from '@sync/backend/core/metrics';
+import { createDb } from '@sync/backend/db/client';
+import { appConfigFromEnv } from '@sync/backend/server';
+import pino from 'pino';
+
+export async function openApiDocument(): Promise<unknown> {
+  const logger = pino({ level: 'silent' });
+  const { db, sql, end } = createDb('postgres://unused@127.0.0.1:1/unused');
+  const config = appConfigFromEnv();
+  const app = createApp({
+    db,
+    sql,
+    logger,
+    metrics: createMetrics(),
+    notifier: createActivityNotifier(sql, logger),
+    liveAccess: createLiveAccessRegistry(sql, logger, config.liveAccessCheckMs),
+    config,
+  });
+  try {
+    const response = await app.request('/api/openapi.json');
+    if (!response.ok) throw new Error(`GET /api/openapi.json answered ${response.status}`);
+    return await response.json();
+  } finally {
+    await end();
+  }
+}

@@ -1,0 +1,360 @@
+/**
+ * The one drainer (run by the leader tab): sends the outbox's pending transactions in
+ * sequence order with their original transaction id and expected version, and records what
+ * each answer means (transaction-outcome.ts). Sending is separate from confirming: a `sent`
+ * transaction does not hold up the next one.
+ *
+ *   wake (timer · new entry; online · visible · drain(): writes that found the network down
+ *         are due at once)
+ *     └► pass: for each pending entry, oldest first
+ *          ├ its entity is blocked (earlier entry retrying or in conflict) → skip
+ *          ├ not due yet (backoff) → block its entity, wake again when due
+ *          ├ wait: the previous write of its entity answered, earlier creates of other entity
+ *          │       types answered (what it may refer to),
+ *          │       a free slot (`concurrency` requests in flight)
+ *          ├ answer may have been lost → GET .../transactions/{txId}: applied → confirmed
+ *          └ send → sent | conflict | failed (+ cascade / rebase) | retry (+ block entity)
+ *     a request that gets no answer stops the pass: the device is offline
+ */
+import type { ApiClient } from './api-client.ts';
+import {
+  CASCADE_ERROR,
+  EXPECTED_TRANSACTION_HEADER,
+  NETWORK_ERROR,
+  TIMEOUT_ERROR,
+  TRANSACTION_ID_HEADER,
+} from './constants.ts';
+import type { EntityDefinition } from './entity.ts';
+import { entityKey, type OutboxDatabase } from './outbox.ts';
+import {
+  type AttemptOutcome,
+  needsStatusCheck,
+  networkFailure,
+  outcomeOf,
+  retryDelay,
+} from './transaction-outcome.ts';
+import type { OutboxEntry } from './types.ts';
+
+export interface DrainerOptions {
+  db: OutboxDatabase;
+  api: ApiClient;
+  organization: string;
+  entity(name: string): EntityDefinition | undefined;
+  requestTimeoutMs: number;
+  /** Requests in flight at once (writes of one entity always go one after another). */
+  concurrency: number;
+  /** Called after every answer (true) or lost request (false). */
+  onReachable(reachable: boolean): void;
+  /**
+   * An attempt's outcome was stored: `changes` to the entry, and whether other entries of its
+   * entity changed too (a cascade or rebase), for the tab to show without re-reading.
+   */
+  onRecorded(seq: number, changes: Partial<OutboxEntry>, othersChanged: boolean): void;
+  /** A transaction the status endpoint reports applied: confirm it and refresh its row. */
+  confirmApplied(entry: OutboxEntry): Promise<void>;
+}
+
+export interface Drainer {
+  /** `connectionBack`: the network returned, so writes that found it down are due now. */
+  wake(options?: { connectionBack?: boolean }): void;
+  stop(): Promise<void>;
+}
+
+interface HttpRequest {
+  method: 'POST' | 'PATCH' | 'DELETE';
+  url: string;
+  path: Record<string, string>;
+  body?: Record<string, unknown>;
+}
+
+function requestOf(entry: OutboxEntry, definition: EntityDefinition | undefined): HttpRequest | undefined {
+  const org = entry.organization;
+  if (entry.action === 'undo') {
+    if (!entry.undoOf) return undefined;
+    return {
+      method: 'POST',
+      url: '/api/organizations/{org}/transactions/{transactionId}/undo',
+      path: { org, transactionId: entry.undoOf },
+    };
+  }
+  if (!definition) return undefined;
+  if (entry.action === 'create')
+    return {
+      method: 'POST',
+      url: `/api/organizations/{org}/${definition.path}`,
+      path: { org },
+      body: { ...entry.payload, id: entry.entityId },
+    };
+  const url = `/api/organizations/{org}/${definition.path}/{id}`;
+  if (entry.action === 'update')
+    return { method: 'PATCH', url, path: { org, id: entry.entityId }, body: entry.payload };
+  return { method: 'DELETE', url, path: { org, id: entry.entityId } };
+}
+
+/** At most `limit` holders at a time. */
+function createSlots(limit: number) {
+  let free = limit;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+  return {
+    acquire(): Promise<() => void> {
+      if (free > 0) {
+        free--;
+        return Promise.resolve(release);
+      }
+      return new Promise((resolve) => waiting.push(() => resolve(release)));
+    },
+  };
+}
+
+export function startDrainer(options: DrainerOptions): Drainer {
+  const { db, api } = options;
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const inFlight = new Set<AbortController>();
+
+  const schedule = (at: number) => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(wake, Math.max(0, at - Date.now()));
+  };
+
+  async function call(request: HttpRequest & { headers: Record<string, string> }) {
+    const controller = new AbortController();
+    inFlight.add(controller);
+    const timeout = setTimeout(() => controller.abort(), options.requestTimeoutMs);
+    try {
+      const result = await api.request({
+        ...request,
+        signal: controller.signal,
+        parseAs: 'json',
+        headers: { 'Content-Type': 'application/json', ...request.headers },
+      });
+      if (!result.response) {
+        const failure = controller.signal.aborted
+          ? networkFailure(`no answer in ${options.requestTimeoutMs} ms`, TIMEOUT_ERROR)
+          : networkFailure(
+              String((result.error as Error | undefined)?.message ?? result.error ?? 'network error'),
+            );
+        return { response: undefined, failure } as const;
+      }
+      return { response: result.response, body: result.response.ok ? result.data : result.error } as const;
+    } finally {
+      clearTimeout(timeout);
+      inFlight.delete(controller);
+    }
+  }
+
+  /** GET .../transactions/{txId}: true when the server recorded it as applied. */
+  async function appliedOnServer(entry: OutboxEntry): Promise<boolean | undefined> {
+    const controller = new AbortController();
+    inFlight.add(controller);
+    const timeout = setTimeout(() => controller.abort(), options.requestTimeoutMs);
+    try {
+      const result = await api.get({
+        url: '/api/organizations/{org}/transactions/{transactionId}',
+        path: { org: entry.organization, transactionId: entry.txId },
+        signal: controller.signal,
+      });
+      if (!result.response) return undefined;
+      return result.response.status === 200;
+    } finally {
+      clearTimeout(timeout);
+      inFlight.delete(controller);
+    }
+  }
+
+  /** Stores what an attempt meant; returns when to try again if the entry is still pending. */
+  async function record(entry: OutboxEntry, outcome: AttemptOutcome): Promise<number | undefined> {
+    const retryAt = Date.now() + retryDelay(entry.retries + 1);
+    const now = Date.now();
+    const changes: Partial<OutboxEntry> =
+      outcome.kind === 'sent'
+        ? {
+            status: 'sent',
+            sentAt: now,
+            lastError: null,
+            serverVersion: outcome.serverVersion,
+            serverTxid: outcome.serverTxid,
+          }
+        : outcome.kind === 'conflict'
+          ? {
+              status: 'conflict',
+              settledAt: now,
+              lastError: outcome.error,
+              serverVersion: outcome.serverVersion,
+            }
+          : outcome.kind === 'retry'
+            ? { retries: entry.retries + 1, nextAttemptAt: retryAt, lastError: outcome.error }
+            : { status: 'failed', settledAt: now, lastError: outcome.error };
+    let othersChanged = false;
+    const stored = await db.transaction('rw', db.transactions, async () => {
+      const current = await db.transactions.get(entry.seq);
+      if (!current || current.txId !== entry.txId || current.status !== 'pending') return false;
+      await db.transactions.update(entry.seq, changes);
+      if (outcome.kind !== 'failed') return true;
+      const later = await db.transactions
+        .where('[organization+entityType+entityId]')
+        .equals([entry.organization, entry.entityType, entry.entityId])
+        .filter((other) => other.seq > entry.seq && other.status === 'pending')
+        .toArray();
+      for (const other of later) {
+        if (entry.action === 'create') {
+          // nothing of an entity that never existed can apply: fail its later writes with it
+          await db.transactions.update(other.seq, {
+            status: 'failed',
+            settledAt: now,
+            cascadedFrom: entry.txId,
+            lastError: { code: CASCADE_ERROR, message: outcome.error.message },
+          });
+          othersChanged = true;
+        } else if (other.expectedVersion === entry.txId) {
+          // the failed change is rolled back: later changes were made on top of what it replaced
+          await db.transactions.update(other.seq, { expectedVersion: entry.expectedVersion });
+          othersChanged = true;
+        }
+      }
+      return true;
+    });
+    if (stored) options.onRecorded(entry.seq, changes, othersChanged);
+    return stored && outcome.kind === 'retry' ? retryAt : undefined;
+  }
+
+  /**
+   * One attempt for one entry: `answered` when the server gave an answer, `retryAt` when the
+   * entry is still pending afterwards.
+   */
+  async function attempt(entry: OutboxEntry): Promise<{ answered: boolean; retryAt?: number | undefined }> {
+    if (needsStatusCheck(entry.lastError)) {
+      const applied = await appliedOnServer(entry);
+      if (applied === undefined) {
+        const retryAt = await record(entry, {
+          kind: 'retry',
+          error: networkFailure('status check got no answer'),
+        });
+        return { answered: false, retryAt };
+      }
+      if (applied) {
+        await options.confirmApplied(entry);
+        return { answered: true };
+      }
+    }
+    const request = requestOf(entry, options.entity(entry.entityType));
+    // entity type not registered in this tab: leave it queued for a tab that knows it
+    if (!request) return { answered: true, retryAt: Number.POSITIVE_INFINITY };
+    const headers: Record<string, string> = { [TRANSACTION_ID_HEADER]: entry.txId };
+    if (entry.expectedVersion && entry.action !== 'create' && entry.action !== 'undo')
+      headers[EXPECTED_TRANSACTION_HEADER] = entry.expectedVersion;
+    const answer = await call({ ...request, headers });
+    const retryAt = await record(entry, outcomeOf(answer));
+    return { answered: answer.response !== undefined, retryAt };
+  }
+
+  async function pass(connectionBack: boolean): Promise<void> {
+    // only what may be sent, or holds back its entity: not the confirmed history
+    const entries = await db.transactions
+      .where('[organization+status]')
+      .anyOf([
+        [options.organization, 'pending'],
+        [options.organization, 'conflict'],
+      ])
+      .sortBy('seq');
+    const lastOfEntity = new Map<string, Promise<boolean>>();
+    const blocked = new Set<string>();
+    const createsByType = new Map<string, Promise<unknown>>();
+    /** Earlier creates of other entity types: what a write may refer to (an attachment's page). */
+    const earlierCreatesOtherThan = (type: string) =>
+      Promise.all([...createsByType].filter(([other]) => other !== type).map(([, creates]) => creates));
+    let nextDue = Number.POSITIVE_INFINITY;
+    let offline = false;
+    const slots = createSlots(options.concurrency);
+
+    /** Sends one entry after what it depends on; true when it is no longer pending. */
+    const send = async (
+      seq: number,
+      after: Promise<boolean>,
+      creates: Promise<unknown>,
+    ): Promise<boolean> => {
+      if (!(await after)) return false; // an earlier write of this entity is still pending
+      await creates;
+      if (offline || stopped) return false;
+      const release = await slots.acquire();
+      try {
+        // an earlier outcome (cascade, rebase) or another tab (keepMine) may have changed it
+        const entry = await db.transactions.get(seq);
+        if (entry?.status !== 'pending') return true;
+        if (offline || stopped) return false;
+        const { answered, retryAt } = await attempt(entry);
+        options.onReachable(answered);
+        if (!answered) offline = true; // the rest would fail the same way; retry when due or online
+        if (retryAt === undefined) return true;
+        nextDue = Math.min(nextDue, retryAt);
+        return false;
+      } finally {
+        release();
+      }
+    };
+
+    for (const entry of entries) {
+      const key = entityKey(entry);
+      if (entry.status === 'conflict') blocked.add(key);
+      if (entry.status !== 'pending' || blocked.has(key)) continue;
+      const waitsForNetwork =
+        entry.lastError?.code === NETWORK_ERROR || entry.lastError?.code === TIMEOUT_ERROR;
+      if (entry.nextAttemptAt > Date.now() && !(connectionBack && waitsForNetwork)) {
+        blocked.add(key);
+        nextDue = Math.min(nextDue, entry.nextAttemptAt);
+        continue;
+      }
+      const run = send(
+        entry.seq,
+        lastOfEntity.get(key) ?? Promise.resolve(true),
+        earlierCreatesOtherThan(entry.entityType),
+      );
+      lastOfEntity.set(key, run);
+      if (entry.action === 'create')
+        createsByType.set(entry.entityType, Promise.all([createsByType.get(entry.entityType), run]));
+    }
+    await Promise.all(lastOfEntity.values());
+    if (nextDue !== Number.POSITIVE_INFINITY) schedule(nextDue);
+  }
+
+  let connectionBack = false;
+  function wake(wakeOptions: { connectionBack?: boolean } = {}): void {
+    if (stopped) return;
+    if (wakeOptions.connectionBack) connectionBack = true;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          const back = connectionBack;
+          connectionBack = false;
+          await pass(back).catch(() => schedule(Date.now() + 1_000)); // storage error: try again soon
+        } while (again && !stopped);
+      } finally {
+        running = undefined;
+      }
+    })();
+  }
+
+  wake();
+  return {
+    wake,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      for (const controller of inFlight) controller.abort();
+      await running?.catch(() => {});
+    },
+  };
+}

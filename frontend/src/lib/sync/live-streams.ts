@@ -1,0 +1,239 @@
+/**
+ * The leader's live connections. Each entity's shape stream (the official Electric client)
+ * writes the rows it delivers to the database and, in the same database transaction, confirms
+ * the outbox entries whose transaction ids it carries, so every tab sees both at once. The
+ * activity stream (SSE, through the SDK) feeds the activity list and counts.
+ */
+import {
+  type ChangeMessage,
+  isChangeMessage,
+  isControlMessage,
+  type Message,
+  ShapeStream,
+} from '@electric-sql/client';
+import { streamActivities } from '../../api.gen/sdk.gen.ts';
+import type { Activity } from '../../api.gen/types.gen.ts';
+import type { ApiClient } from './api-client.ts';
+import { ACTIVITY_EVENT, COUNTS_EVENT } from './constants.ts';
+import type { EntityDefinition } from './entity.ts';
+import type { OutboxDatabase } from './outbox.ts';
+import type { OutboxEntry } from './types.ts';
+
+const camelCase = (key: string) => key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+
+/** A shape row (snake_case columns) as the API's entity JSON (camelCase). */
+export function entityFromShapeRow(row: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(row).map(([key, value]) => [camelCase(key), value]));
+}
+
+/** Transaction ids a change message proves applied: its row's, and the PostgreSQL xids. */
+export function transactionIdsOf(message: ChangeMessage<Record<string, unknown>>): {
+  txIds: string[];
+  xids: string[];
+} {
+  const transactions = message.value.transactions;
+  const txIds =
+    typeof transactions === 'object' && transactions !== null
+      ? Object.values(transactions).filter((value): value is string => typeof value === 'string')
+      : [];
+  const xids = (message.headers.txids ?? []).map(String);
+  return { txIds, xids };
+}
+
+/** What one stored batch changed, so the tab can show it without reading the database again. */
+export interface BatchEffect {
+  entityType: string;
+  /** The rows were cleared (`must-refetch`): read everything again. */
+  refetched: boolean;
+  rows: Map<string, Record<string, unknown> | null>;
+  confirmed: number[];
+  settledAt: number;
+}
+
+/** Writes one batch of shape messages and confirms what they prove applied, atomically. */
+export async function applyShapeBatch(
+  db: OutboxDatabase,
+  organization: string,
+  entityType: string,
+  messages: readonly Message<Record<string, unknown>>[],
+  unconfirmedByXid: () => ReadonlyMap<string, number>,
+): Promise<BatchEffect> {
+  return db.transaction('rw', db.rows, db.transactions, async () => {
+    const effect: BatchEffect = {
+      entityType,
+      refetched: false,
+      rows: new Map(),
+      confirmed: [],
+      settledAt: Date.now(),
+    };
+    const txIds = new Set<string>();
+    const seqs = new Set<number>();
+    for (const message of messages) {
+      if (isControlMessage(message)) {
+        if (message.headers.control === 'must-refetch') {
+          await db.rows.where('[organization+entityType]').equals([organization, entityType]).delete();
+          effect.refetched = true;
+        }
+        continue;
+      }
+      if (!isChangeMessage(message)) continue;
+      const value = entityFromShapeRow(message.value);
+      const id = String(value.id);
+      const key: [string, string, string] = [organization, entityType, id];
+      if (message.headers.operation === 'delete') {
+        await db.rows.delete(key);
+        effect.rows.set(id, null);
+      } else {
+        const existing = message.headers.operation === 'update' ? await db.rows.get(key) : undefined;
+        const merged = { ...existing?.value, ...value };
+        await db.rows.put({ organization, entityType, id, value: merged });
+        effect.rows.set(id, merged);
+      }
+      const proof = transactionIdsOf(message);
+      for (const txId of proof.txIds) txIds.add(txId);
+      for (const xid of proof.xids) {
+        const seq = unconfirmedByXid().get(xid);
+        if (seq !== undefined) seqs.add(seq);
+      }
+    }
+    for (const entry of await db.transactions
+      .where('txId')
+      .anyOf([...txIds])
+      .toArray())
+      seqs.add(entry.seq);
+    const unconfirmed = (await db.transactions.bulkGet([...seqs])).filter(
+      (entry): entry is OutboxEntry =>
+        entry?.organization === organization && (entry.status === 'pending' || entry.status === 'sent'),
+    );
+    for (const entry of unconfirmed) effect.confirmed.push(entry.seq);
+    await db.transactions.bulkUpdate(
+      effect.confirmed.map((seq) => ({
+        key: seq,
+        changes: { status: 'confirmed', settledAt: effect.settledAt },
+      })),
+    );
+    return effect;
+  });
+}
+
+// the SDK types the stream's events as text; the server sends JSON that the SDK parses
+const isActivity = (data: unknown): data is Activity =>
+  typeof data === 'object' && data !== null && 'id' in data && 'entityType' in data;
+const isCounts = (data: unknown): data is { counts: Record<string, number> } =>
+  typeof data === 'object' && data !== null && 'counts' in data && typeof data.counts === 'object';
+
+export interface LiveStreamOptions {
+  db: OutboxDatabase;
+  api: ApiClient;
+  baseUrl: string;
+  organization: string;
+  token: string | undefined;
+  fetch: typeof fetch;
+  unconfirmedByXid: () => ReadonlyMap<string, number>;
+  /** Cursor of the newest activity this device has: the feed resumes after it. */
+  activitiesAfter: string | undefined;
+  /** A shape batch was stored (and its transactions confirmed). */
+  onBatch(effect: BatchEffect): void;
+  onActivity(activity: Activity): void;
+  onCounts(counts: Record<string, number>): void;
+}
+
+export interface LiveStreams {
+  /** Opens the shape stream of an entity (once). */
+  follow(entity: EntityDefinition): void;
+  /**
+   * The connection is back: a stream waiting out the Electric client's backoff after errors
+   * resumes now from where it stopped, instead of seconds later.
+   */
+  reconnect(): void;
+  close(): void;
+}
+
+export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
+  const controller = new AbortController();
+  const entities = new Map<string, EntityDefinition>();
+  const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
+  const fetchClient: typeof fetch = (input, init) =>
+    options.fetch(input, { credentials: 'include', ...init });
+
+  void streamActivities({
+    client: options.api,
+    path: { org: options.organization },
+    ...(options.activitiesAfter ? { query: { after: options.activitiesAfter } } : {}),
+    signal: controller.signal,
+    onSseEvent(event) {
+      const data: unknown = event.data;
+      if (event.event === ACTIVITY_EVENT && isActivity(data)) options.onActivity(data);
+      else if (event.event === COUNTS_EVENT && isCounts(data)) options.onCounts(data.counts);
+    },
+    onSseError() {
+      // the SDK reconnects with Last-Event-ID and backoff
+    },
+  })
+    .then(async ({ stream }) => {
+      for await (const _ of stream) {
+        // events are handled in onSseEvent
+      }
+    })
+    .catch(() => {});
+
+  interface Followed {
+    stream: ShapeStream<Record<string, unknown>>;
+    abort: AbortController;
+  }
+  const followed = new Map<string, Followed>();
+
+  /** A shape stream of one entity, from the start or resuming where an earlier one stopped. */
+  function open(entity: EntityDefinition, resume?: ShapeStream<Record<string, unknown>>): Followed {
+    const abort = new AbortController();
+    controller.signal.addEventListener('abort', () => abort.abort());
+    const handle = resume?.shapeHandle;
+    const stream = new ShapeStream<Record<string, unknown>>({
+      url: `${options.baseUrl}/api/organizations/${encodeURIComponent(options.organization)}/shapes/${entity.path}`,
+      headers,
+      fetchClient,
+      signal: abort.signal,
+      ...(resume && handle ? { offset: resume.lastOffset, handle } : {}),
+      // 4xx the client does not retry on its own (401 while signed out, a removed member):
+      // keep trying slowly, the outbox keeps working meanwhile
+      onError: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+        return abort.signal.aborted ? undefined : {};
+      },
+    });
+    stream.subscribe(
+      async (messages) => {
+        options.onBatch(
+          await applyShapeBatch(
+            options.db,
+            options.organization,
+            entity.name,
+            messages,
+            options.unconfirmedByXid,
+          ),
+        );
+      },
+      () => {},
+    );
+    return { stream, abort };
+  }
+
+  return {
+    follow(entity) {
+      if (followed.has(entity.name) || controller.signal.aborted) return;
+      followed.set(entity.name, open(entity));
+      entities.set(entity.name, entity);
+    },
+    reconnect() {
+      for (const [name, current] of followed) {
+        const entity = entities.get(name);
+        if (!entity || current.stream.isConnected() || controller.signal.aborted) continue;
+        current.abort.abort();
+        followed.set(name, open(entity, current.stream));
+      }
+    },
+    close() {
+      controller.abort();
+    },
+  };
+}

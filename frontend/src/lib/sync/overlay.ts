@@ -1,0 +1,95 @@
+/**
+ * Optimistic state, as pure functions: the server rows with the outbox's unconfirmed changes
+ * laid over them in sequence order. Recomputed whenever either side changes; a transaction is
+ * confirmed in the same database transaction that stores the row the stream delivered, so the
+ * overlay and the server row swap without a flicker.
+ */
+import type {
+  Conflict,
+  FailedWrite,
+  OutboxEntry,
+  SyncedItem,
+  TrackedEntity,
+  TransactionStatus,
+} from './types.ts';
+
+/** Entries whose change is still laid over the server row. */
+const OVERLAID: ReadonlySet<TransactionStatus> = new Set(['pending', 'sent', 'conflict']);
+
+function applyEntry(
+  current: Record<string, unknown> | undefined,
+  entry: OutboxEntry,
+): Record<string, unknown> | undefined {
+  switch (entry.action) {
+    case 'create':
+      return {
+        deletedAt: null,
+        ...current,
+        ...entry.payload,
+        id: entry.entityId,
+        transactions: { insert: entry.txId, update: null, delete: null },
+      };
+    case 'update':
+      if (!current) return undefined;
+      return {
+        ...current,
+        ...entry.payload,
+        transactions: { ...(current.transactions as object), update: entry.txId },
+      };
+    case 'delete':
+      return undefined;
+    case 'undo':
+      // the inverse is computed by the server; the row changes when the stream brings it
+      return current;
+  }
+}
+
+/**
+ * The items of one entity type: `rows` from the server, `entries` this entity type's outbox
+ * entries in sequence order. An item's status is its newest entry's that is not confirmed
+ * (failed ones until dismissed), else `confirmed`.
+ */
+export function overlay<T extends TrackedEntity>(
+  rows: ReadonlyMap<string, Record<string, unknown>>,
+  entries: readonly OutboxEntry[],
+): SyncedItem<T>[] {
+  const values = new Map<string, Record<string, unknown> | undefined>(rows);
+  const latest = new Map<string, OutboxEntry>();
+  for (const entry of entries) {
+    const previous = latest.get(entry.entityId);
+    if (entry.status !== 'confirmed' || !previous || previous.status === 'confirmed')
+      latest.set(entry.entityId, entry);
+    if (OVERLAID.has(entry.status)) values.set(entry.entityId, applyEntry(values.get(entry.entityId), entry));
+  }
+  const items: SyncedItem<T>[] = [];
+  for (const [id, value] of values) {
+    if (!value || value.deletedAt) continue;
+    const entry = latest.get(id);
+    items.push({ id, value: value as T, status: entry?.status ?? 'confirmed', txId: entry?.txId ?? null });
+  }
+  return items;
+}
+
+/** Conflicts with the person's version (their change over the server's row) and the server's. */
+export function conflictsOf(
+  entries: readonly OutboxEntry[],
+  rowOf: (entry: OutboxEntry) => Record<string, unknown> | undefined,
+): Conflict[] {
+  return entries
+    .filter((entry) => entry.status === 'conflict')
+    .map((entry) => {
+      const theirs = entry.serverVersion ?? rowOf(entry) ?? null;
+      const mine = entry.action === 'delete' ? null : { ...(theirs ?? {}), ...entry.payload };
+      return { entry, mine, theirs };
+    });
+}
+
+export function failedWritesOf(entries: readonly OutboxEntry[]): FailedWrite[] {
+  return entries
+    .filter((entry) => entry.status === 'failed')
+    .map((entry) => ({
+      entry,
+      reason: entry.lastError?.message ?? 'rejected',
+      cascadedFrom: entry.cascadedFrom,
+    }));
+}
