@@ -147,7 +147,7 @@ describe('undo', () => {
   it('queues an undo as its own transaction and replays it to the undo endpoint', async () => {
     const network = switchableNetwork();
     const undone: { path: string; txId: string | null }[] = [];
-    // the undo endpoint as API.md defines it; this build's API does not serve it yet
+    // stands in for the undo endpoint, to see exactly which request the drainer sends
     network.respond = (url, init, request) => {
       if (init.method !== 'POST' || !url.endsWith('/undo')) return undefined;
       undone.push({ path: new URL(url).pathname, txId: request?.headers.get('x-transaction-id') ?? null });

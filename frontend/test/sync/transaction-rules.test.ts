@@ -53,6 +53,15 @@ describe('what an answer means', () => {
     );
   });
 
+  it('retries an undo of a transaction the server has not recorded yet, rather than failing it', () => {
+    const notYet = { code: 'TRANSACTION_NOT_RECORDED', message: 'not in the activity log yet' };
+    expect(outcomeOf(answer(409, notYet))).toEqual({
+      kind: 'retry',
+      error: { ...notYet, status: 409 },
+    });
+    expect(outcomeOf(answer(409, { code: 'PREVIOUS_VALUES_NOT_KEPT', message: 'no' })).kind).toBe('failed');
+  });
+
   it('checks the status endpoint before resending only when an answer may have been lost', () => {
     expect(needsStatusCheck({ code: 'NETWORK', message: '' })).toBe(true);
     expect(needsStatusCheck({ code: 'TIMEOUT', message: '' })).toBe(true);

@@ -43,9 +43,18 @@ export function ConflictDialog() {
     if (!current && element.open) element.close();
   }, [current]);
 
+  /** Why the last choice could not be applied (Keep mine of a change that has nothing to keep). */
+  const [refusal, setRefusal] = useState<{ txId: string; message: string } | null>(null);
+
   const resolve = async (action: (txId: string) => Promise<unknown>) => {
     if (!current) return;
-    await action(current.entry.txId);
+    const { txId } = current.entry;
+    try {
+      await action(txId);
+      setRefusal(null);
+    } catch (error) {
+      setRefusal({ txId, message: error instanceof Error ? error.message : String(error) });
+    }
   };
 
   return (
@@ -75,6 +84,9 @@ export function ConflictDialog() {
               “{itemLabel(current.mine, itemLabel(current.theirs, current.entry.entityId))}” was changed on
               another device before your change reached the server. Which version should stay?
             </p>
+            {refusal?.txId === current.entry.txId && (
+              <p role="alert">Cannot keep your version: {refusal.message}.</p>
+            )}
             <div className="versions">
               <VersionView label="Your version" values={current.mine} />
               <VersionView label="Their version" values={current.theirs} />

@@ -16,6 +16,7 @@
  *          └ send → sent | conflict | failed (+ cascade / rebase) | retry (+ block entity)
  *     a request that gets no answer stops the pass: the device is offline
  */
+import { getTransactionStatus, undoTransaction } from '../../api.gen/sdk.gen.ts';
 import type { ApiClient } from './api-client.ts';
 import {
   CASCADE_ERROR,
@@ -34,6 +35,7 @@ import {
   retryDelay,
 } from './transaction-outcome.ts';
 import type { OutboxEntry } from './types.ts';
+import { inverseOfActivity } from './undo-inverse.ts';
 
 export interface DrainerOptions {
   db: OutboxDatabase;
@@ -67,16 +69,40 @@ interface HttpRequest {
   body?: Record<string, unknown>;
 }
 
+/** What one attempt sends: with these headers, cancelled by this signal. */
+type Send = (
+  api: ApiClient,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+) => Promise<{ response?: Response | undefined; data?: unknown; error?: unknown }>;
+
+/** An undo is its own SDK call; the writes of tracked entities share one generic path. */
+function sendOf(entry: OutboxEntry, definition: EntityDefinition | undefined): Send | undefined {
+  if (entry.action === 'undo') {
+    const transactionId = entry.undoOf;
+    if (!transactionId) return undefined;
+    return (api, headers, signal) =>
+      undoTransaction({
+        client: api,
+        path: { org: entry.organization, transactionId },
+        headers,
+        signal,
+        parseAs: 'json',
+      });
+  }
+  const request = requestOf(entry, definition);
+  if (!request) return undefined;
+  return (api, headers, signal) =>
+    api.request({
+      ...request,
+      signal,
+      parseAs: 'json',
+      headers: { 'Content-Type': 'application/json', ...headers },
+    });
+}
+
 function requestOf(entry: OutboxEntry, definition: EntityDefinition | undefined): HttpRequest | undefined {
   const org = entry.organization;
-  if (entry.action === 'undo') {
-    if (!entry.undoOf) return undefined;
-    return {
-      method: 'POST',
-      url: '/api/organizations/{org}/transactions/{transactionId}/undo',
-      path: { org, transactionId: entry.undoOf },
-    };
-  }
   if (!definition) return undefined;
   if (entry.action === 'create')
     return {
@@ -125,17 +151,12 @@ export function startDrainer(options: DrainerOptions): Drainer {
     timer = setTimeout(wake, Math.max(0, at - Date.now()));
   };
 
-  async function call(request: HttpRequest & { headers: Record<string, string> }) {
+  async function call(send: Send, headers: Record<string, string>) {
     const controller = new AbortController();
     inFlight.add(controller);
     const timeout = setTimeout(() => controller.abort(), options.requestTimeoutMs);
     try {
-      const result = await api.request({
-        ...request,
-        signal: controller.signal,
-        parseAs: 'json',
-        headers: { 'Content-Type': 'application/json', ...request.headers },
-      });
+      const result = await send(api, headers, controller.signal);
       if (!result.response) {
         const failure = controller.signal.aborted
           ? networkFailure(`no answer in ${options.requestTimeoutMs} ms`, TIMEOUT_ERROR)
@@ -170,8 +191,32 @@ export function startDrainer(options: DrainerOptions): Drainer {
     }
   }
 
+  /**
+   * For an undo in conflict: the entity and the write it meant, from the undone transaction's
+   * activity (nothing when that cannot be read now: the dialog then shows their version).
+   */
+  async function undoneWrite(entry: OutboxEntry): Promise<Partial<OutboxEntry>> {
+    if (!entry.undoOf) return {};
+    const result = await getTransactionStatus({
+      client: api,
+      path: { org: entry.organization, transactionId: entry.undoOf },
+      signal: AbortSignal.timeout(options.requestTimeoutMs),
+    }).catch(() => undefined);
+    const activity = result?.data?.activity;
+    if (!activity) return {};
+    return {
+      entityType: activity.entityType,
+      entityId: activity.entityId,
+      inverse: inverseOfActivity(activity),
+    };
+  }
+
   /** Stores what an attempt meant; returns when to try again if the entry is still pending. */
-  async function record(entry: OutboxEntry, outcome: AttemptOutcome): Promise<number | undefined> {
+  async function record(
+    entry: OutboxEntry,
+    outcome: AttemptOutcome,
+    learned: Partial<OutboxEntry> = {},
+  ): Promise<number | undefined> {
     const retryAt = Date.now() + retryDelay(entry.retries + 1);
     const now = Date.now();
     const changes: Partial<OutboxEntry> =
@@ -185,6 +230,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
           }
         : outcome.kind === 'conflict'
           ? {
+              ...learned,
               status: 'conflict',
               settledAt: now,
               lastError: outcome.error,
@@ -245,14 +291,16 @@ export function startDrainer(options: DrainerOptions): Drainer {
         return { answered: true };
       }
     }
-    const request = requestOf(entry, options.entity(entry.entityType));
+    const send = sendOf(entry, options.entity(entry.entityType));
     // entity type not registered in this tab: leave it queued for a tab that knows it
-    if (!request) return { answered: true, retryAt: Number.POSITIVE_INFINITY };
+    if (!send) return { answered: true, retryAt: Number.POSITIVE_INFINITY };
     const headers: Record<string, string> = { [TRANSACTION_ID_HEADER]: entry.txId };
     if (entry.expectedVersion && entry.action !== 'create' && entry.action !== 'undo')
       headers[EXPECTED_TRANSACTION_HEADER] = entry.expectedVersion;
-    const answer = await call({ ...request, headers });
-    const retryAt = await record(entry, outcomeOf(answer));
+    const answer = await call(send, headers);
+    const outcome = outcomeOf(answer);
+    const learned = outcome.kind === 'conflict' && entry.action === 'undo' ? await undoneWrite(entry) : {};
+    const retryAt = await record(entry, outcome, learned);
     return { answered: answer.response !== undefined, retryAt };
   }
 

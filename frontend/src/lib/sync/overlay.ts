@@ -12,6 +12,7 @@ import type {
   TrackedEntity,
   TransactionStatus,
 } from './types.ts';
+import { intendedVersion } from './undo-inverse.ts';
 
 /** Entries whose change is still laid over the server row. */
 const OVERLAID: ReadonlySet<TransactionStatus> = new Set(['pending', 'sent', 'conflict']);
@@ -79,7 +80,12 @@ export function conflictsOf(
     .filter((entry) => entry.status === 'conflict')
     .map((entry) => {
       const theirs = entry.serverVersion ?? rowOf(entry) ?? null;
-      const mine = entry.action === 'delete' ? null : { ...(theirs ?? {}), ...entry.payload };
+      const mine =
+        entry.action === 'undo'
+          ? intendedVersion(entry.inverse, theirs)
+          : entry.action === 'delete'
+            ? null
+            : { ...(theirs ?? {}), ...entry.payload };
       return { entry, mine, theirs };
     });
 }

@@ -479,6 +479,21 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     await db.rows.put({ organization, entityType: entry.entityType, id: entry.entityId, value: theirs });
   }
 
+  /**
+   * Keep mine for an undo: the write it meant, as an ordinary update or delete (the undo
+   * endpoint applies only to the version the undone transaction left).
+   */
+  function undoAsWrite(entry: OutboxEntry): Pick<OutboxEntry, 'action' | 'payload'> {
+    const inverse = entry.inverse;
+    if (inverse?.action === 'update') return { action: 'update', payload: inverse.values };
+    if (inverse?.action === 'delete') return { action: 'delete', payload: {} };
+    throw new Error(
+      inverse?.action === 'restore'
+        ? 'the delete was already undone or followed by a newer change: take theirs'
+        : 'what this undo meant to change is not known: take theirs, then undo again',
+    );
+  }
+
   const serverVersionOf = (entry: OutboxEntry) =>
     entry.serverVersion ? versionOf(entry.serverVersion) : null;
 
@@ -553,9 +568,11 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         throw new Error('the entity was deleted on the server: take theirs, or undo their delete first');
       const next = createTransactionId();
       const against = serverVersionOf(entry);
+      const write = entry.action === 'undo' ? undoAsWrite(entry) : {};
       await db.transaction('rw', db.transactions, db.rows, async () => {
         await storeServerRow(entry);
         await db.transactions.update(entry.seq, {
+          ...write,
           txId: next,
           status: 'pending',
           expectedVersion: against,

@@ -5,8 +5,9 @@
  *      │  ──409 TRANSACTION_CONFLICT|ENTITY_DELETED► conflict
  *      │  ──other 4xx──────────────────────────────► failed (create: later writes of the
  *      │                                                    entity fail with it)
- *      └──no answer, timeout, 5xx, 401, 408, 429───► pending, retries + 1, after a jittered
- *                                                    backoff (0.5 s · 2^retries, at most 30 s)
+ *      └──no answer, timeout, 5xx, 401, 408, 429,──► pending, retries + 1, after a jittered
+ *         409 TRANSACTION_NOT_RECORDED (an undo     backoff (0.5 s · 2^retries, at most 30 s)
+ *         of what the worker has not logged yet)
  */
 import { CONFLICT_CODES, NETWORK_ERROR, TIMEOUT_ERROR, TXID_HEADER } from './constants.ts';
 import type { SyncError } from './types.ts';
@@ -19,6 +20,8 @@ export type AttemptOutcome =
 
 /** Statuses a person must wait out rather than fix: the same request may succeed later. */
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([401, 408, 425, 429]);
+/** Codes of answers that say "not yet": the same request succeeds once the server catches up. */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set(['TRANSACTION_NOT_RECORDED']);
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -47,7 +50,8 @@ export function outcomeOf(
     const serverVersion = isRecord(body) && isRecord(body.serverVersion) ? body.serverVersion : null;
     return { kind: 'conflict', serverVersion, error };
   }
-  if (response.status >= 500 || TRANSIENT_STATUSES.has(response.status)) return { kind: 'retry', error };
+  if (response.status >= 500 || TRANSIENT_STATUSES.has(response.status) || TRANSIENT_CODES.has(error.code))
+    return { kind: 'retry', error };
   return { kind: 'failed', error };
 }
 

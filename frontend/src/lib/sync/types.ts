@@ -13,6 +13,12 @@ export type TransactionStatus = 'pending' | 'sent' | 'confirmed' | 'failed' | 'c
 
 export type MutationAction = 'create' | 'update' | 'delete' | 'undo';
 
+/** The write an undo stands for (see undo-inverse.ts). */
+export type UndoInverse =
+  | { action: 'update'; values: Record<string, unknown> }
+  | { action: 'delete' }
+  | { action: 'restore' };
+
 /** Why a transaction is `failed` or `conflict`, or why its last attempt did not get through. */
 export interface SyncError {
   /** The API's error code (`VALIDATION_FAILED`, `TRANSACTION_CONFLICT`, ...), or `NETWORK` / `TIMEOUT` / `CASCADE`. */
@@ -49,6 +55,8 @@ export interface OutboxEntry {
   serverTxid: string | null;
   /** For `undo`: the transaction it reverts. */
   undoOf: string | null;
+  /** For an `undo` in conflict: the write it meant, from the undone transaction's activity. */
+  inverse?: UndoInverse | null;
   /** For `keepMine`: the conflicted transaction this one re-sends. */
   replaces: string | null;
   /** For a write failed along with its entity's create: that create's transaction id. */
