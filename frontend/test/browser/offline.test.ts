@@ -42,10 +42,10 @@ describe('working offline', () => {
     const { page } = a;
     for (const title of ['Keep 1', 'Keep 2', 'Drop 1', 'Drop 2']) await createPage(page, title, 'online');
     for (const title of ['Keep 1', 'Keep 2', 'Drop 1', 'Drop 2'])
-      await expect.poll(() => syncStatusOf(page, title), { timeout: 10_000 }).toBe('confirmed');
+      await expect.poll(() => syncStatusOf(page, title), { timeout: 30_000 }).toBe('confirmed');
     const before = (await serverActivities(stack, token, SLUG)).length;
     const counts = page.getByRole('region', { name: 'Counts' });
-    await expect.poll(() => counts.textContent(), { timeout: 10_000 }).toMatch(/Pages\s*4(?!\d)/);
+    await expect.poll(() => counts.textContent(), { timeout: 30_000 }).toMatch(/Pages\s*4(?!\d)/);
     await appShellCached(page);
 
     await a.context.setOffline(true);
@@ -94,11 +94,11 @@ describe('working offline', () => {
       await expect.poll(() => syncStatusOf(page, title), { timeout: 20_000 }).toBe('confirmed');
     await banner(a).waitFor({ state: 'detached' });
     expect([...(await serverPages(stack, token, SLUG)).keys()].sort()).toEqual(expected);
-    await expect.poll(async () => (await listedTitles(b.page)).sort(), { timeout: 10_000 }).toEqual(expected);
+    await expect.poll(async () => (await listedTitles(b.page)).sort(), { timeout: 30_000 }).toEqual(expected);
 
     // once each: 20 new transactions, no id twice
     await expect
-      .poll(async () => (await serverActivities(stack, token, SLUG)).length - before, { timeout: 10_000 })
+      .poll(async () => (await serverActivities(stack, token, SLUG)).length - before, { timeout: 30_000 })
       .toBe(20);
     const txIds = (await serverActivities(stack, token, SLUG)).map((activity) => activity.transactionId);
     expect(new Set(txIds).size).toBe(txIds.length);
@@ -117,8 +117,8 @@ describe('working offline', () => {
     await createPage(a.page, 'From tab one');
     await createPage(second, 'From tab two');
     for (const tab of [a.page, second]) {
-      await expect.poll(() => syncStatusOf(tab, 'From tab one'), { timeout: 10_000 }).toBe('confirmed');
-      await expect.poll(() => syncStatusOf(tab, 'From tab two'), { timeout: 10_000 }).toBe('confirmed');
+      await expect.poll(() => syncStatusOf(tab, 'From tab one'), { timeout: 30_000 }).toBe('confirmed');
+      await expect.poll(() => syncStatusOf(tab, 'From tab two'), { timeout: 30_000 }).toBe('confirmed');
     }
     expect(sent).toHaveLength(2);
     expect(new Set(sent).size).toBe(2);
