@@ -167,7 +167,7 @@ async function reconnectAfterQueue(device: Device) {
     .filter({ hasText: /^Offline ·/ })
     .waitFor();
   // as a person does: the next page only once the banner counts the last one (a Save still
-  // being stored when `New page` is clicked would carry over to the next page's editor)
+  // being stored when `New page` is clicked can swallow the next create)
   const queueStarted = Date.now();
   for (let i = 0; i < QUEUED; i++) {
     await createPage(page, `Queued ${i}`);
