@@ -62,6 +62,7 @@ export interface SyncClient {
     queryKey: readonly unknown[];
     queryFn: () => Promise<SyncedItem<T>[]>;
     staleTime: number;
+    structuralSharing: false;
   };
   /** The same list, read synchronously (after the first `queryFn` or stream batch). */
   items<T extends TrackedEntity>(entity: EntityDefinition<T, object, object>): SyncedItem<T>[];

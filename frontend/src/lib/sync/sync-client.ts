@@ -96,6 +96,10 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     emit();
   };
   const queryKey = (entity: EntityDefinition) => ['sync', organization, entity.name] as const;
+  // every list is a new array built by `overlay`: TanStack Query's structural sharing would
+  // compare each item with the last list's, deeply, on every recompute (the largest cost at
+  // 50 writes/s), and it finds nothing to keep
+  queryClient.setQueryDefaults(['sync', organization], { structuralSharing: false });
 
   function recompute(collection: Collection) {
     const own = entries.filter((entry) => entry.entityType === collection.definition.name);
@@ -514,6 +518,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
           return collection(entity).items as SyncedItem<T>[];
         },
         staleTime: Number.POSITIVE_INFINITY,
+        structuralSharing: false,
       };
     },
     items<T extends TrackedEntity>(entity: EntityDefinition<T, object, object>) {
