@@ -3,7 +3,7 @@
  * value, and `Save` sends only the changed fields against the version the person started from,
  * so two people editing at once get the conflict dialog rather than a silent overwrite.
  */
-import { type FormEvent, useEffect, useState } from 'react';
+import { type FormEvent, useEffect, useRef, useState } from 'react';
 import type { Page } from '../../api.gen/index.ts';
 import { pages, type SyncedItem } from '../../lib/sync/index.ts';
 import { SyncMark } from '../sync-status/SyncMark.tsx';
@@ -33,6 +33,16 @@ export function PageEditor(props: {
   const remove = pages.useDelete();
   const [draft, setDraft] = useState<Draft>(() => draftOf(item?.value));
   const [dirty, setDirty] = useState(false);
+  // a new page is shown once stored, unless the person has moved on meanwhile: another
+  // editor (this one unmounted) or more typing here
+  const mounted = useRef(true);
+  const edits = useRef(0);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
 
   // the page changed elsewhere while the draft is untouched (another page remounts the editor)
   useEffect(() => {
@@ -42,13 +52,16 @@ export function PageEditor(props: {
   const edit = (field: 'title' | 'content', value: string) => {
     setDraft((previous) => ({ ...previous, [field]: value }));
     setDirty(true);
+    edits.current += 1;
   };
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const title = draft.title.trim();
     if (!item) {
+      const editsAtSave = edits.current;
       const { id } = await create.mutateAsync({ title, content: draft.content });
+      if (!mounted.current || edits.current !== editsAtSave) return;
       setDirty(false);
       props.onCreated(id);
       return;

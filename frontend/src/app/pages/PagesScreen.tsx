@@ -42,6 +42,9 @@ export function PagesScreen() {
   const selected =
     selectedId && selectedId !== NEW_PAGE ? items.find((item) => item.id === selectedId) : undefined;
   const [deleted, setDeleted] = useState<{ title: string; txId: string } | null>(null);
+  // every `New page` gets an editor of its own, so a save still being stored in the previous
+  // one cannot take over what is typed next
+  const [newEditors, setNewEditors] = useState(0);
   const open = (id: string | null) => setSearch(id ? { page: id } : {});
 
   return (
@@ -49,7 +52,14 @@ export function PagesScreen() {
       <section className="panel pages-pane" aria-labelledby="pages-title">
         <div className="pane-head">
           <h2 id="pages-title">Pages</h2>
-          <button type="button" className="primary" onClick={() => open(NEW_PAGE)}>
+          <button
+            type="button"
+            className="primary"
+            onClick={() => {
+              setNewEditors((n) => n + 1);
+              open(NEW_PAGE);
+            }}
+          >
             New page
           </button>
         </div>
@@ -64,7 +74,7 @@ export function PagesScreen() {
         {deleted && <DeletedNotice deleted={deleted} onClose={() => setDeleted(null)} />}
         {selectedId === NEW_PAGE || selected ? (
           <PageEditor
-            key={selected?.id ?? NEW_PAGE}
+            key={selected?.id ?? `${NEW_PAGE}-${newEditors}`}
             item={selected}
             onCreated={(id) => open(id)}
             onDeleted={(page: Page, txId) => {
