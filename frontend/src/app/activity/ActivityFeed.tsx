@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { type Activity, useActivities, useSyncClient } from '../../lib/sync/index.ts';
+import { type Activity, personChangedKeys, useActivities, useSyncClient } from '../../lib/sync/index.ts';
 
 const ENTITY_NAMES: Record<string, string> = { page: 'a page', attachment: 'an attachment' };
 const PAST_TENSE: Record<Activity['action'], string> = {
@@ -9,15 +9,13 @@ const PAST_TENSE: Record<Activity['action'], string> = {
   truncate: 'emptied every one of',
 };
 const PLURAL_NAMES: Record<string, string> = { page: 'pages', attachment: 'attachments' };
-/** Columns every tracked write changes; not worth naming in the feed. */
-const BOOKKEEPING_KEYS = new Set(['modified_at', 'modified_by', 'transactions', 'last_client_id']);
 
 /** What an activity did, without who: "edited a page (title, content)". */
 function describeChange(activity: Activity): string {
   if (activity.action === 'truncate')
     return `${PAST_TENSE.truncate} the ${PLURAL_NAMES[activity.entityType] ?? activity.entityType}`;
   const what = ENTITY_NAMES[activity.entityType] ?? activity.entityType;
-  const fields = activity.changedKeys.filter((key) => !BOOKKEEPING_KEYS.has(key));
+  const fields = personChangedKeys(activity);
   const detail = activity.action === 'update' && fields.length > 0 ? ` (${fields.join(', ')})` : '';
   return `${PAST_TENSE[activity.action]} ${what}${detail}`;
 }

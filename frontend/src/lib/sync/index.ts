@@ -42,3 +42,4 @@ export type {
   TrackedEntity,
   TransactionStatus,
 } from './types.ts';
+export { personChangedKeys } from './undo-inverse.ts';

@@ -15,7 +15,7 @@ import { entityFromShapeRow } from './live-streams.ts';
 import type { UndoInverse } from './types.ts';
 
 /** Columns every tracked row has: written by the server, never by the person. */
-const BOOKKEEPING = new Set([
+const SERVER_WRITTEN_COLUMNS = new Set([
   'id',
   'organization_id',
   'created_at',
@@ -27,6 +27,11 @@ const BOOKKEEPING = new Set([
   'last_client_id',
 ]);
 
+/** The columns an activity changed that a person edits (title, content, …), in its order. */
+export function personChangedKeys(activity: Pick<Activity, 'changedKeys'>): string[] {
+  return activity.changedKeys.filter((column) => !SERVER_WRITTEN_COLUMNS.has(column));
+}
+
 export function inverseOfActivity(activity: Activity): UndoInverse | null {
   if (activity.action === 'create') return { action: 'delete' };
   if (activity.action === 'delete') return { action: 'restore' };
@@ -34,9 +39,8 @@ export function inverseOfActivity(activity: Activity): UndoInverse | null {
   if (activity.changedKeys.includes('deleted_at')) return { action: 'delete' };
   const previous = activity.previousValues;
   if (!previous) return null;
-  const kept = Object.entries(previous).filter(
-    ([column]) => activity.changedKeys.includes(column) && !BOOKKEEPING.has(column),
-  );
+  const changed = new Set(personChangedKeys(activity));
+  const kept = Object.entries(previous).filter(([column]) => changed.has(column));
   return { action: 'update', values: entityFromShapeRow(Object.fromEntries(kept)) };
 }
 
