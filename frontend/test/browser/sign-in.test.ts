@@ -107,6 +107,13 @@ describe('signing up, signing in and organizations', () => {
 
   it('is readable at 375 px: nothing wider than the screen', async () => {
     const { page } = device;
+    // the previous test's page is still being saved: reloading mid-request is not this test's subject
+    await page
+      .getByRole('list', { name: 'Pages' })
+      .getByRole('listitem')
+      .filter({ hasText: /^Typed page$/ })
+      .locator('[data-sync-status="confirmed"]')
+      .waitFor({ timeout: 30_000 });
     await page.setViewportSize({ width: 375, height: 800 });
     const screens: [string, () => Promise<void>][] = [
       ['/o/acme-research', () => page.getByRole('list', { name: 'Pages' }).waitFor()],
