@@ -60,7 +60,9 @@ function watchConsole(page: Page, errors: string[]): void {
   page.on('console', (message) => {
     if (message.type() === 'error' && !BROWSER_NETWORK_LOG.test(message.text())) errors.push(message.text());
   });
-  page.on('pageerror', (error) => errors.push(`uncaught: ${error.stack ?? error.message}`));
+  page.on('pageerror', (error) =>
+    errors.push(`uncaught: ${error.name}: ${error.message}${error.stack ? `\n${error.stack}` : ''}`),
+  );
 }
 
 export async function startAppStack(): Promise<AppStack> {
