@@ -3,6 +3,7 @@
  * write that is rolled back with its reason, and a transaction whose stream message never
  * arrives is settled by the status endpoint.
  */
+import { IDBDatabase } from 'fake-indexeddb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncClient } from '../../src/lib/sync/index.ts';
 import {
@@ -187,6 +188,45 @@ describe('confirmation always terminates', () => {
     expect(await activities()).toHaveLength(1);
     const titled = sync.items(pageEntity).filter((item) => item.value.title === 'Lost answer');
     expect(titled).toHaveLength(1);
+  });
+});
+
+describe('a shape batch the device cannot store', () => {
+  it('reads the shape again instead of losing the batch or throwing at the page', async () => {
+    // the browser aborts the device's next write of rows (storage full, the tab closing): the
+    // platform fails, so the fault is injected there (Dexie binds it when the database opens)
+    const transaction = IDBDatabase.prototype.transaction;
+    let armed = false;
+    let aborted = 0;
+    IDBDatabase.prototype.transaction = function (names, mode, ...rest) {
+      if (armed && mode === 'readwrite' && [names].flat().includes('rows')) {
+        armed = false;
+        aborted += 1;
+        throw new DOMException('The transaction was aborted', 'AbortError');
+      }
+      return transaction.call(this, names, mode, ...rest);
+    };
+    try {
+      const sync = client();
+      const first = await sync.create(pageEntity, { title: 'Before the failure' });
+      await sync.waitFor(first.txId, ['confirmed']);
+      armed = true;
+      // written by another device, over REST, so only the stream's batch writes rows here
+      const created = await stack.client.request('POST', `/api/organizations/${member.org.slug}/pages`, {
+        token: member.token,
+        headers: {
+          'x-transaction-id': `${Date.now().toString(36)}-storedlater1`,
+          'x-client-id': 'other-device',
+        },
+        body: { title: 'After the failure' },
+      });
+      expect(created.status).toBe(201);
+      await until(() => aborted === 1, 10_000, 'the aborted write');
+      await until(() => page(sync, created.body.id) !== undefined, 15_000, 'the page after the failed batch');
+      expect(page(sync, first.id)?.status).toBe('confirmed');
+    } finally {
+      IDBDatabase.prototype.transaction = transaction;
+    }
   });
 });
 

@@ -19,6 +19,11 @@ import type { EntityDefinition } from './entity.ts';
 import type { OutboxDatabase } from './outbox.ts';
 import type { OutboxEntry } from './types.ts';
 
+/** Stands at the head of a batch whose entity's stored rows are to be replaced. */
+const MUST_REFETCH: Message<Record<string, unknown>> = { headers: { control: 'must-refetch' } };
+/** A batch that could not be stored is read again after this pause (a broken store is not hammered). */
+const REFETCH_AFTER_FAILURE_MS = 1_000;
+
 const camelCase = (key: string) => key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
 
 /** A shape row (snake_case columns) as the API's entity JSON (camelCase). */
@@ -182,12 +187,23 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
     abort: AbortController;
   }
   const followed = new Map<string, Followed>();
+  /** Entities whose stream stopped at a batch it could not store; reopened from the start. */
+  const refetching = new Set<string>();
 
-  /** A shape stream of one entity, from the start or resuming where an earlier one stopped. */
-  function open(entity: EntityDefinition, resume?: ShapeStream<Record<string, unknown>>): Followed {
+  /**
+   * A shape stream of one entity, from the start or resuming where an earlier one stopped.
+   * `refetch`: the rows stored for this entity are stale (a batch could not be stored): the
+   * first batch of the new stream replaces them, as a server's `must-refetch` does.
+   */
+  function open(
+    entity: EntityDefinition,
+    from: { resume: ShapeStream<Record<string, unknown>> } | { refetch: true } | undefined = undefined,
+  ): Followed {
     const abort = new AbortController();
     controller.signal.addEventListener('abort', () => abort.abort());
+    const resume = from && 'resume' in from ? from.resume : undefined;
     const handle = resume?.shapeHandle;
+    let replaceStored = from !== undefined && 'refetch' in from;
     const stream = new ShapeStream<Record<string, unknown>>({
       url: `${options.baseUrl}/api/organizations/${encodeURIComponent(options.organization)}/shapes/${entity.path}`,
       headers,
@@ -203,15 +219,31 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
     });
     stream.subscribe(
       async (messages) => {
-        options.onBatch(
-          await applyShapeBatch(
-            options.db,
-            options.organization,
-            entity.name,
-            messages,
-            options.unconfirmedByXid,
-          ),
-        );
+        if (abort.signal.aborted) return;
+        const batch = replaceStored ? [MUST_REFETCH, ...messages] : messages;
+        try {
+          options.onBatch(
+            await applyShapeBatch(
+              options.db,
+              options.organization,
+              entity.name,
+              batch,
+              options.unconfirmedByXid,
+            ),
+          );
+          replaceStored = false;
+        } catch {
+          // The stream has moved past this batch, which is not stored: unless the streams are
+          // closing (the tab is leaving), read the shape again and replace what is stored. A
+          // callback that throws would reach the page as an uncaught error.
+          if (abort.signal.aborted) return;
+          abort.abort();
+          refetching.add(entity.name);
+          setTimeout(() => {
+            refetching.delete(entity.name);
+            if (!controller.signal.aborted) followed.set(entity.name, open(entity, { refetch: true }));
+          }, REFETCH_AFTER_FAILURE_MS);
+        }
       },
       () => {},
     );
@@ -227,9 +259,10 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
     reconnect() {
       for (const [name, current] of followed) {
         const entity = entities.get(name);
-        if (!entity || current.stream.isConnected() || controller.signal.aborted) continue;
+        if (!entity || refetching.has(name) || current.stream.isConnected() || controller.signal.aborted)
+          continue;
         current.abort.abort();
-        followed.set(name, open(entity, current.stream));
+        followed.set(name, open(entity, { resume: current.stream }));
       }
     },
     close() {

@@ -369,21 +369,25 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   });
   post({ type: 'hello' });
 
-  void ready.then(() => {
-    if (closing.signal.aborted) return;
-    if (!environment.locks) {
-      becomeLeader();
-      return;
-    }
-    // queued behind the current leader; granted when it closes (failover)
-    environment.locks
-      .request(`sync-leader/${databaseName}/${organization}`, { signal: closing.signal }, async () => {
-        if (closing.signal.aborted) return;
+  // a client whose database could not be opened has nothing to lead; its calls report the failure
+  ready.then(
+    () => {
+      if (closing.signal.aborted) return;
+      if (!environment.locks) {
         becomeLeader();
-        await new Promise<void>((resolve) => closing.signal.addEventListener('abort', () => resolve()));
-      })
-      .catch(() => {});
-  });
+        return;
+      }
+      // queued behind the current leader; granted when it closes (failover)
+      environment.locks
+        .request(`sync-leader/${databaseName}/${organization}`, { signal: closing.signal }, async () => {
+          if (closing.signal.aborted) return;
+          becomeLeader();
+          await new Promise<void>((resolve) => closing.signal.addEventListener('abort', () => resolve()));
+        })
+        .catch(() => {});
+    },
+    () => {},
+  );
 
   cleanups.push(
     environment.onWake(() => {
