@@ -366,8 +366,12 @@ export function startDrainer(options: DrainerOptions): Drainer {
         earlierCreatesOtherThan(entry.entityType),
       );
       lastOfEntity.set(key, run);
-      if (entry.action === 'create')
-        createsByType.set(entry.entityType, Promise.all([createsByType.get(entry.entityType), run]));
+      if (entry.action === 'create') {
+        const creates = Promise.all([createsByType.get(entry.entityType), run]);
+        // awaited only by a later write of another type; a storage error still rejects those
+        creates.catch(() => {});
+        createsByType.set(entry.entityType, creates);
+      }
     }
     await Promise.all(lastOfEntity.values());
     if (nextDue !== Number.POSITIVE_INFINITY) schedule(nextDue);
