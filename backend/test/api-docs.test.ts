@@ -1,8 +1,9 @@
 /**
  * The contract docs stay true to the code: every route of the OpenAPI document, every error
  * code, header and health word is in docs/API.md (and no route is there that the API does not
- * have); every protocol word of the shape endpoint is in docs/ELECTRIC-PROTOCOL.md; and every
- * repository path the docs and the README name exists.
+ * have); every protocol word of the shape endpoint is in docs/ELECTRIC-PROTOCOL.md; the
+ * README's path of one write names at most 6 files; and every repository path the docs and the
+ * READMEs name exists.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -103,13 +104,32 @@ describe('docs/ELECTRIC-PROTOCOL.md', () => {
   });
 });
 
+describe("the README's path of one write", () => {
+  it('names at most 6 files, each of which exists', () => {
+    const readme = read('README.md');
+    const picture = section(readme, 'The path of one write');
+    const files = [...picture.matchAll(/^ {2}((?:backend|cdc|frontend)\/\S+\.ts)\b/gm)].map(
+      (m) => m[1] ?? '',
+    );
+    expect(files.length).toBeGreaterThan(3);
+    expect(files.length).toBeLessThanOrEqual(6);
+    for (const file of files) expect(existsSync(`${root}${file}`), file).toBe(true);
+  });
+});
+
 describe('paths named by the docs', () => {
   /** Built or generated on demand, so absent from a fresh clone. */
   const GENERATED = new Set(['frontend/dist']);
   const REPO_PATH =
     /(?<![\w./@-])(?:backend|cdc|frontend|bench|scripts|drizzle|deploy|patches|docs)\/[\w./-]*[\w]/g;
 
-  for (const file of ['README.md', 'docs/API.md', 'docs/ELECTRIC-PROTOCOL.md', 'cdc/README.md']) {
+  for (const file of [
+    'README.md',
+    'docs/API.md',
+    'docs/ELECTRIC-PROTOCOL.md',
+    'cdc/README.md',
+    'frontend/src/lib/sync/README.md',
+  ]) {
     it(`exist for every repository path ${file} names`, () => {
       const named = [...new Set([...read(file).matchAll(REPO_PATH)].map((m) => m[0]))];
       expect(named.length).toBeGreaterThan(0);
