@@ -1,5 +1,5 @@
 /**
- * Every error code of API.md (auth, organizations, pages, attachments) with its exact JSON, and
+ * Every error code of docs/API.md (auth, organizations, pages, attachments) with its exact JSON, and
  * the service routes (health, metrics, OpenAPI document, docs page).
  */
 import type postgres from 'postgres';

@@ -144,7 +144,7 @@ describe("B's token on A's organization", () => {
       .flatMap(([path, methods]) =>
         Object.keys(methods).map((method) => [method.toUpperCase(), path] as const),
       );
-    // the routes of API.md's scope at least; anything else under {org} is checked just the same
+    // the routes of docs/API.md's scope at least; anything else under {org} is checked just the same
     expect(operations.length).toBeGreaterThanOrEqual(12);
     const fill = (path: string, org: string) =>
       path
@@ -255,7 +255,7 @@ describe("A's entities through B's own paths", () => {
   });
 
   it("refuses a create that reuses A's entity id with ID_TAKEN, showing nothing of A and leaving A's row alone", async () => {
-    // ids are one global space (API.md: an id that exists under another transaction is ID_TAKEN)
+    // ids are one global space (docs/API.md: an id that exists under another transaction is ID_TAKEN)
     const before = await snapshotOfA();
     for (const [collection, entity, body] of [
       ['pages', pageA, { title: 'B claims the id' }],

@@ -1,4 +1,4 @@
-/** Protocol words of the HTTP contract (API.md), declared once. */
+/** Protocol words of the HTTP contract (docs/API.md), declared once. */
 
 export const HEADER = {
   transactionId: 'x-transaction-id',

@@ -1,5 +1,5 @@
 /**
- * Assertions for the HTTP contract (API.md) shared by the suites: the error JSON shape, fresh
+ * Assertions for the HTTP contract (docs/API.md) shared by the suites: the error JSON shape, fresh
  * transaction ids and a direct PostgreSQL connection for checking what was (not) written.
  */
 import postgres from 'postgres';

@@ -52,7 +52,7 @@ export const ConflictSchema = ErrorSchema.extend({
 }).openapi('ConflictError');
 
 export const writeHeaders = {
-  // documented in the spelling of API.md; HTTP header names are case-insensitive
+  // documented in the spelling of docs/API.md; HTTP header names are case-insensitive
   'X-Transaction-Id': {
     schema: { type: 'string' as const },
     description: 'The transaction id that was applied',

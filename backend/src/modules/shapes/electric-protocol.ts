@@ -1,5 +1,5 @@
 /**
- * Words of the Electric HTTP shape protocol, declared once (see ELECTRIC-PROTOCOL.md; the
+ * Words of the Electric HTTP shape protocol, declared once (see docs/ELECTRIC-PROTOCOL.md; the
  * official client's `constants.ts` is the judge).
  */
 export const ELECTRIC_HEADER = {

@@ -1,13 +1,20 @@
 /**
- * Reads behind the shape endpoints. A snapshot starts at a log position S read BEFORE any row,
- * then reads the live rows in chunks in (created_at, id) order, each chunk in its own
- * repeatable-read transaction. Every change after S has a log entry after S, so the log from S
- * brings whatever a chunk lacks; a change a chunk already shows comes again as a full row in
- * log order, which converges to the same state (guarantee 4: nothing lost, nothing left
- * applied twice). A row created between chunks with an older created_at is skipped by the
- * chunks and arrives from the log.
+ * Reads behind the shape endpoints. A snapshot is not one transaction but separate reads:
+ *
+ *   request 1:  log state + log head S (two queries) ─► chunk 1 (own repeatable-read transaction)
+ *   request n:  log state (handle, retention) ─────────► chunk n after the last row sent (its own)
+ *   last chunk: snapshot-end + up-to-date at S ─► the log after S
+ *
+ * That is enough because S is read BEFORE any row and the CDC worker commits activities in
+ * commit-LSN order: every change not yet logged when S is read will be logged after S, so the
+ * log from S brings whatever a chunk lacks (a change made after its snapshot, between chunks, or
+ * to a row created between chunks with an older created_at, which the chunks skip). A change a
+ * chunk already shows but logged after S comes again as a full row in log order, which
+ * converges to the same state (guarantee 4: nothing lost, nothing left applied twice;
+ * docs/ELECTRIC-PROTOCOL.md, "Snapshots"). A subset snapshot is one response whose rows, log
+ * position and visibility must describe the same moment (the client skips later changes by
+ * them), so it reads them in ONE repeatable-read transaction.
  */
-
 import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
