@@ -25,6 +25,9 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { NOTIFY_CHANNEL } from '@sync/db/constants';
+import { activityId } from '@sync/db/lsn';
+import { encodeActivityNotification } from '@sync/db/notification';
 import type postgres from 'postgres';
 import {
   type ActivityRow,
@@ -34,10 +37,7 @@ import {
   type TableTruncation,
   TRUNCATE_POSITION_SPAN,
 } from './activity.ts';
-import { NOTIFY_CHANNEL } from './constants.ts';
 import { EarlierBatchFailedError, WrittenPositionConflictError } from './errors.ts';
-import { activityId } from './lsn.ts';
-import { encodeActivityNotification } from './notification.ts';
 import type { WrittenPosition } from './transaction-assembler.ts';
 
 export interface ActivityBatch {

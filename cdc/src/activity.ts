@@ -12,8 +12,8 @@
  * `{ transactionId, undoes }`, and the activity whose transaction id is that `transactionId`
  * names `undoes` as the transaction it undid (later writes leave the stale entry behind).
  */
-import type { activities } from '@sync/backend/db/schema';
-import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/backend/db/tracked-tables';
+import type { activities } from '@sync/db/schema';
+import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/db/tracked-tables';
 import { decodeColumnValue, sameColumnValue } from './column-values.ts';
 
 /** What a row change is; a TRUNCATE becomes activities of action `truncate` (`truncationsOf`). */

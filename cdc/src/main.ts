@@ -8,10 +8,11 @@
  * the API; retried until the database answers), starts the worker, and on SIGINT/SIGTERM flushes, acknowledges and closes.
  */
 
-import { createLogger } from '@sync/backend/core/logger';
-import { runMigrations } from '@sync/backend/db/client';
-import { DEFAULT_SLOT_NAME, DEFAULTS } from './constants.ts';
-import { assertSlotName } from './replication-setup.ts';
+import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
+import { createLogger } from '@sync/db/logger';
+import { runMigrations } from '@sync/db/migrations';
+import { assertSlotName } from '@sync/db/replication-setup';
+import { DEFAULTS } from './constants.ts';
 import { type CdcWorker, startCdcWorker } from './worker.ts';
 
 const logger = createLogger({ name: 'cdc', level: process.env.LOG_LEVEL ?? 'info' });

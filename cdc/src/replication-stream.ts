@@ -28,13 +28,16 @@
  * confirm `commitLsn + 1` (that transaction is done, the next one's commit lies beyond); after
  * an idle keepalive exactly its LSN (a commit record may start right there).
  */
-import { isDatabaseUnavailable, isSqlState } from '@sync/backend/db/postgres-errors';
+
+import { PUBLICATION_NAME } from '@sync/db/constants';
+import { formatLsn, parseLsn } from '@sync/db/lsn';
+import { isDatabaseUnavailable, isSqlState } from '@sync/db/postgres-errors';
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { isoFromMicros } from './activity.ts';
 import { type ActivityBatch, readWrittenPosition, writeActivityBatch } from './activity-sink.ts';
-import { PGOUTPUT_PROTO_VERSION, PUBLICATION_NAME } from './constants.ts';
+import { PGOUTPUT_PROTO_VERSION } from './constants.ts';
 import {
   asError,
   CdcError,
@@ -45,7 +48,6 @@ import {
   StreamEndedError,
   WrittenPositionConflictError,
 } from './errors.ts';
-import { formatLsn, parseLsn } from './lsn.ts';
 import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
 export interface ReplicationStreamOptions {

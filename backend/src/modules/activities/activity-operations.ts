@@ -2,9 +2,10 @@
  * Reads of the activity log written by the CDC worker: the feed, a transaction's status and
  * the live-entity counts. All of them see one committed state (guarantee 6).
  */
+
+import { trackedTables } from '@sync/db/tracked-tables';
 import type { AppDeps } from '../../core/app-env.ts';
 import type { Sql } from '../../db/client.ts';
-import { trackedTables } from '../../db/tracked-tables.ts';
 
 export interface ActivityFilters {
   entityType?: string | undefined;

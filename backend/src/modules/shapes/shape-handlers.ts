@@ -20,6 +20,7 @@
  * subset's where clause can only narrow them (see shape-subset.ts).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { TrackedTable } from '@sync/db/tracked-tables';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../../core/app-env.ts';
@@ -29,7 +30,6 @@ import { type LiveKind, liveSignal, liveStream } from '../../core/live-stream.ts
 import { bearerSecurity, errorResponses, OrgParam } from '../../core/openapi.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { activityId } from '../activities/activity-operations.ts';
 import {
   ELECTRIC_HEADER,

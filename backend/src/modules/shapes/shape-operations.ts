@@ -8,9 +8,9 @@
  * chunks and arrives from the log.
  */
 
+import type { TrackedTable } from '@sync/db/tracked-tables';
 import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { type LogEntry, messageKey, shapeColumns } from './shape-messages.ts';
 import { compileSubset, type SubsetRequest } from './shape-subset.ts';
 
