@@ -28,9 +28,9 @@ import { pipeline } from 'node:stream/promises';
 import { NOTIFY_CHANNEL } from '@sync/db/constants';
 import { activityId } from '@sync/db/lsn';
 import { encodeActivityNotification } from '@sync/db/notification';
+import type { ActivityRow } from '@sync/db/schema';
 import type postgres from 'postgres';
 import {
-  type ActivityRow,
   type CountChange,
   type CountDelta,
   isTruncation,
@@ -258,8 +258,8 @@ function notificationPayload(batch: ActivityBatch, truncated: readonly TableTrun
       (last.lsn === lastTruncation.lsn && last.position > lastTruncation.position));
   const lastId =
     lastIsRow || lastTruncation === undefined
-      ? activityId(last?.lsn ?? 0n, last?.position ?? 0)
-      : activityId(lastTruncation.lsn, lastTruncation.position);
+      ? activityId(last ?? { lsn: 0n, position: 0 })
+      : activityId(lastTruncation);
   // A truncation concerns every organization that had rows of the type: wake them all.
   const organizationIds =
     truncated.length > 0 ? null : [...new Set(batch.activities.map((a) => a.organizationId))];

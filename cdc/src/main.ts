@@ -12,6 +12,7 @@ import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
 import { createLogger } from '@sync/db/logger';
 import { runMigrations } from '@sync/db/migrations';
 import { assertSlotName } from '@sync/db/replication-setup';
+import { sleep } from '@sync/db/timers';
 import { DEFAULTS } from './constants.ts';
 import { type CdcWorker, startCdcWorker } from './worker.ts';
 
@@ -51,7 +52,7 @@ while (!stopping) {
     break;
   } catch (error) {
     logger.warn({ err: error, retryInMs: backoffMs }, 'database not ready for migrations; retrying');
-    await new Promise((resolve) => setTimeout(resolve, backoffMs));
+    await sleep(backoffMs);
     backoffMs = Math.min(backoffMs * 2, DEFAULTS.reconnectMaxMs);
   }
 }

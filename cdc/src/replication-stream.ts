@@ -31,7 +31,8 @@
 
 import { PUBLICATION_NAME } from '@sync/db/constants';
 import { formatLsn, parseLsn } from '@sync/db/lsn';
-import { isDatabaseUnavailable, isSqlState } from '@sync/db/postgres-errors';
+import { errorCode, isDatabaseUnavailable, isSqlState } from '@sync/db/postgres-errors';
+import { sleep, withTimeout } from '@sync/db/timers';
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
@@ -500,8 +501,8 @@ function isWritten(part: TransactionPart, written: WrittenPosition): boolean {
 /** No SQLSTATE at all (a socket error), or one that says the server is unavailable. */
 function isConnectionLoss(error: unknown): boolean {
   if (error instanceof CdcError) return false;
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code !== 'string' || !isSqlState(code) || isDatabaseUnavailable(code);
+  const code = errorCode(error);
+  return !isSqlState(code) || isDatabaseUnavailable(code);
 }
 
 interface PausableStream {
@@ -524,12 +525,4 @@ function socketOf(service: LogicalReplicationService): PausableStream | undefine
   if (typeof connection !== 'object' || connection === null) return undefined;
   const stream: unknown = Reflect.get(connection, 'stream');
   return isPausable(stream) ? stream : undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return Promise.race([promise, sleep(ms).then(() => undefined)]);
 }

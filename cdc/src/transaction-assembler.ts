@@ -19,9 +19,9 @@
  */
 
 import { formatLsn, parseLsn } from '@sync/db/lsn';
+import type { ActivityRow } from '@sync/db/schema';
 import type { Pgoutput } from 'pg-logical-replication';
 import {
-  type ActivityRow,
   activityFromChange,
   type CountChange,
   countDeltasOfChange,

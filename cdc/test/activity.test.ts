@@ -448,7 +448,7 @@ describe('LSNs and notifications', () => {
   });
 
   it('builds activity ids from the commit LSN and position in decimal', () => {
-    expect(activityId(24_860_416n, 1)).toBe('24860416_1');
+    expect(activityId({ lsn: 24_860_416n, position: 1 })).toBe('24860416_1');
   });
 
   it('keeps NOTIFY payloads under PostgreSQL’s limit by dropping the organization list', () => {

@@ -20,6 +20,7 @@
  * subset's where clause can only narrow them (see shape-subset.ts).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { activityId } from '@sync/db/lsn';
 import type { TrackedTable } from '@sync/db/tracked-tables';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -30,7 +31,6 @@ import { type LiveKind, liveSignal, liveStream } from '../../core/live-stream.ts
 import { bearerSecurity, errorResponses, OrgParam } from '../../core/openapi.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
-import { activityId } from '../activities/activity-operations.ts';
 import {
   ELECTRIC_HEADER,
   ELECTRIC_PARAM,
