@@ -8,6 +8,7 @@
  * chunks and arrives from the log.
  */
 
+import { activityId } from '@sync/db/lsn';
 import type { TrackedTable } from '@sync/db/tracked-tables';
 import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
@@ -235,7 +236,7 @@ export function readLog(
   limit: number,
   notifiedAt?: number,
 ): Promise<LogEntry[]> {
-  const key = `${organizationId}|${tracked.entityType}|${after.lsn}_${after.position}|${limit}`;
+  const key = `${organizationId}|${tracked.entityType}|${activityId(after)}|${limit}`;
   return logReads(
     key,
     async () => {
