@@ -20,7 +20,8 @@
  *
  * The arrows are the packages' own package.json files: a package's code may import another of
  * these packages only when its package.json declares it (its `src`, outside `src/testing`,
- * only from `dependencies`). Tests (`test/`) may import across, to run the parts together.
+ * only from `dependencies`; production code never imports a `src/testing` harness). Tests
+ * (`test/`) may import across, to run the parts together.
  * No import cycles anywhere; an npm package imported must be declared by the nearest
  * package.json, and production code must not import a devDependency.
  */
@@ -79,6 +80,14 @@ module.exports = {
       to: { circular: true },
     },
     ...undeclaredWorkspaceRules,
+    {
+      name: 'production-code-imports-no-test-harness',
+      comment:
+        "src/testing may use devDependencies (the backend's runs the worker in process): production code never imports it.",
+      severity: 'error',
+      from: { path: workspaces.map((w) => productionCode(w.dir)).join('|') },
+      to: { path: '^[^/]+/src/testing/' },
+    },
     {
       name: 'core-imports-no-module',
       comment: 'backend/src/core is what every module builds on: it must not know any of them.',
