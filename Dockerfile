@@ -3,6 +3,7 @@
 FROM node:20-bookworm-slim AS app
 WORKDIR /srv
 COPY package.json package-lock.json ./
+COPY db/package.json db/
 COPY backend/package.json backend/
 COPY cdc/package.json cdc/
 COPY frontend/package.json frontend/

@@ -2,6 +2,6 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'postgresql',
-  schema: './backend/src/db/schema.ts',
-  out: './drizzle',
+  schema: './db/src/schema.ts',
+  out: './db/drizzle',
 });

@@ -14,11 +14,11 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { ApiClient } from '../backend/src/api-client.ts';
-import { createLogger } from '../backend/src/core/logger.ts';
-import { runMigrations } from '../backend/src/db/client.ts';
-import { type EmbeddedCluster, startEmbeddedPostgres } from '../backend/src/db/embedded-postgres.ts';
 import { type ApiServer, startApiServer } from '../backend/src/server.ts';
 import { WORKER_NODE_FLAGS } from '../cdc/src/constants.ts';
+import { type EmbeddedCluster, startEmbeddedPostgres } from '../db/src/embedded-postgres.ts';
+import { createLogger } from '../db/src/logger.ts';
+import { runMigrations } from '../db/src/migrations.ts';
 import { ensureWebAppBuilt, WEB_APP_DIST } from './web-app-build.ts';
 
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };

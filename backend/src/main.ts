@@ -3,8 +3,8 @@
  * migrations are applied before the port opens. No demo account; HOST (127.0.0.1 by default)
  * says which interface to listen on.
  */
-import { createLogger } from './core/logger.ts';
-import { runMigrations } from './db/client.ts';
+import { createLogger } from '@sync/db/logger';
+import { runMigrations } from '@sync/db/migrations';
 import { startApiServer } from './server.ts';
 
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });

@@ -1,7 +1,7 @@
 /** Starts the API on a port: used by `npm start`, the standalone entry, tests and benchmarks. */
 import { type ServerType, serve } from '@hono/node-server';
-import { DEFAULT_SLOT_NAME } from '@sync/cdc/constants';
-import { CDC_LAGGING_BYTES } from '@sync/cdc/status';
+import { CDC_LAGGING_BYTES } from '@sync/db/cdc-status';
+import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
 import pino, { type Logger } from 'pino';
 import { createApp } from './app.ts';
 import { createActivityNotifier } from './core/activity-notifier.ts';

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CDC_HEALTH_WORDS, CDC_STATUS_NAMES } from '@sync/cdc/status';
+import { CDC_HEALTH_WORDS, CDC_STATUS_NAMES } from '@sync/db/cdc-status';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
@@ -121,7 +121,7 @@ describe('paths named by the docs', () => {
   /** Built or generated on demand, so absent from a fresh clone. */
   const GENERATED = new Set(['frontend/dist']);
   const REPO_PATH =
-    /(?<![\w./@-])(?:backend|cdc|frontend|bench|scripts|drizzle|deploy|patches|docs)\/[\w./-]*[\w]/g;
+    /(?<![\w./@-])(?:backend|cdc|db|frontend|bench|scripts|deploy|patches|docs)\/[\w./-]*[\w]/g;
 
   for (const file of [
     'README.md',

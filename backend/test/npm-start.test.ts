@@ -7,9 +7,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '@sync/db/embedded-postgres';
+import { startTestDatabase } from '@sync/db/testing/database';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/db/embedded-postgres.ts';
-import { startTestDatabase } from '../src/testing/database.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const STARTUP_MS = 90_000;

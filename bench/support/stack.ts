@@ -7,8 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { runMigrations } from '../../backend/src/db/client.ts';
-import { type EmbeddedCluster, startEmbeddedPostgres } from '../../backend/src/db/embedded-postgres.ts';
+import { type EmbeddedCluster, startEmbeddedPostgres } from '../../db/src/embedded-postgres.ts';
+import { runMigrations } from '../../db/src/migrations.ts';
 
 export interface BenchStack {
   cluster: EmbeddedCluster;

@@ -25,19 +25,19 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { NOTIFY_CHANNEL } from '@sync/db/constants';
+import { activityId } from '@sync/db/lsn';
+import { encodeActivityNotification } from '@sync/db/notification';
+import type { ActivityRow } from '@sync/db/schema';
 import type postgres from 'postgres';
 import {
-  type ActivityRow,
   type CountChange,
   type CountDelta,
   isTruncation,
   type TableTruncation,
   TRUNCATE_POSITION_SPAN,
 } from './activity.ts';
-import { NOTIFY_CHANNEL } from './constants.ts';
 import { EarlierBatchFailedError, WrittenPositionConflictError } from './errors.ts';
-import { activityId } from './lsn.ts';
-import { encodeActivityNotification } from './notification.ts';
 import type { WrittenPosition } from './transaction-assembler.ts';
 
 export interface ActivityBatch {
@@ -258,8 +258,8 @@ function notificationPayload(batch: ActivityBatch, truncated: readonly TableTrun
       (last.lsn === lastTruncation.lsn && last.position > lastTruncation.position));
   const lastId =
     lastIsRow || lastTruncation === undefined
-      ? activityId(last?.lsn ?? 0n, last?.position ?? 0)
-      : activityId(lastTruncation.lsn, lastTruncation.position);
+      ? activityId(last ?? { lsn: 0n, position: 0 })
+      : activityId(lastTruncation);
   // A truncation concerns every organization that had rows of the type: wake them all.
   const organizationIds =
     truncated.length > 0 ? null : [...new Set(batch.activities.map((a) => a.organizationId))];

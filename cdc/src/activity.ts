@@ -12,15 +12,12 @@
  * `{ transactionId, undoes }`, and the activity whose transaction id is that `transactionId`
  * names `undoes` as the transaction it undid (later writes leave the stale entry behind).
  */
-import type { activities } from '@sync/backend/db/schema';
-import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/backend/db/tracked-tables';
+import type { ActivityRow } from '@sync/db/schema';
+import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/db/tracked-tables';
 import { decodeColumnValue, sameColumnValue } from './column-values.ts';
 
 /** What a row change is; a TRUNCATE becomes activities of action `truncate` (`truncationsOf`). */
 export type ActivityAction = 'create' | 'update' | 'delete';
-
-/** An `activities` row as the worker writes it; `createdAt` keeps the commit time's microseconds. */
-export type ActivityRow = Omit<typeof activities.$inferSelect, 'createdAt'> & { createdAt: string };
 
 export type RowValues = Record<string, unknown>;
 

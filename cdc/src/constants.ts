@@ -1,25 +1,10 @@
 /**
- * The CDC worker's protocol words and defaults, declared once. The API imports the ones it
- * shares (the NOTIFY channel, the default slot name) from here.
+ * The CDC worker's own protocol words and defaults, declared once. The names it shares with the
+ * API (publication, slot, NOTIFY channel) are in `@sync/db/constants`.
  */
-
-/** Publication listing every tracked table of the registry. */
-export const PUBLICATION_NAME = 'sync_tracked';
-
-/** Default logical replication slot (override with `CDC_SLOT_NAME`). */
-export const DEFAULT_SLOT_NAME = 'sync_activities';
-
-/** Channel the worker NOTIFYs after each committed batch of activities (payload: `ActivityNotification`). */
-export const NOTIFY_CHANNEL = 'sync_activities';
 
 /** pgoutput: protocol version 1 streams committed transactions only, in commit order. */
 export const PGOUTPUT_PROTO_VERSION = 1;
-
-/** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more. */
-export const NOTIFY_PAYLOAD_LIMIT = 7_900;
-
-/** Session-level advisory lock taken while the publication and slot are (re)created. */
-export const SETUP_LOCK_KEY = 727_275;
 
 /**
  * Node flags every launcher of the worker passes (`npm start`, `npm run start -w cdc`, the tests

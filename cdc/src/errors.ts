@@ -11,9 +11,6 @@ export class CdcError extends Error {
   }
 }
 
-/** The slot or its state could not be prepared (bad name, no snapshot, vanished right after setup). */
-export class SlotSetupError extends CdcError {}
-
 /** A setting from the environment is not usable. */
 export class ConfigurationError extends CdcError {}
 

@@ -8,10 +8,12 @@
  * the API; retried until the database answers), starts the worker, and on SIGINT/SIGTERM flushes, acknowledges and closes.
  */
 
-import { createLogger } from '@sync/backend/core/logger';
-import { runMigrations } from '@sync/backend/db/client';
-import { DEFAULT_SLOT_NAME, DEFAULTS } from './constants.ts';
-import { assertSlotName } from './replication-setup.ts';
+import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
+import { createLogger } from '@sync/db/logger';
+import { runMigrations } from '@sync/db/migrations';
+import { assertSlotName } from '@sync/db/replication-setup';
+import { sleep } from '@sync/db/timers';
+import { DEFAULTS } from './constants.ts';
 import { type CdcWorker, startCdcWorker } from './worker.ts';
 
 const logger = createLogger({ name: 'cdc', level: process.env.LOG_LEVEL ?? 'info' });
@@ -50,7 +52,7 @@ while (!stopping) {
     break;
   } catch (error) {
     logger.warn({ err: error, retryInMs: backoffMs }, 'database not ready for migrations; retrying');
-    await new Promise((resolve) => setTimeout(resolve, backoffMs));
+    await sleep(backoffMs);
     backoffMs = Math.min(backoffMs * 2, DEFAULTS.reconnectMaxMs);
   }
 }

@@ -28,13 +28,17 @@
  * confirm `commitLsn + 1` (that transaction is done, the next one's commit lies beyond); after
  * an idle keepalive exactly its LSN (a commit record may start right there).
  */
-import { isDatabaseUnavailable, isSqlState } from '@sync/backend/db/postgres-errors';
+
+import { PUBLICATION_NAME } from '@sync/db/constants';
+import { formatLsn, parseLsn } from '@sync/db/lsn';
+import { errorCode, isDatabaseUnavailable, isSqlState } from '@sync/db/postgres-errors';
+import { sleep, withTimeout } from '@sync/db/timers';
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { isoFromMicros } from './activity.ts';
 import { type ActivityBatch, readWrittenPosition, writeActivityBatch } from './activity-sink.ts';
-import { PGOUTPUT_PROTO_VERSION, PUBLICATION_NAME } from './constants.ts';
+import { PGOUTPUT_PROTO_VERSION } from './constants.ts';
 import {
   asError,
   CdcError,
@@ -45,7 +49,6 @@ import {
   StreamEndedError,
   WrittenPositionConflictError,
 } from './errors.ts';
-import { formatLsn, parseLsn } from './lsn.ts';
 import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
 export interface ReplicationStreamOptions {
@@ -498,8 +501,8 @@ function isWritten(part: TransactionPart, written: WrittenPosition): boolean {
 /** No SQLSTATE at all (a socket error), or one that says the server is unavailable. */
 function isConnectionLoss(error: unknown): boolean {
   if (error instanceof CdcError) return false;
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code !== 'string' || !isSqlState(code) || isDatabaseUnavailable(code);
+  const code = errorCode(error);
+  return !isSqlState(code) || isDatabaseUnavailable(code);
 }
 
 interface PausableStream {
@@ -522,12 +525,4 @@ function socketOf(service: LogicalReplicationService): PausableStream | undefine
   if (typeof connection !== 'object' || connection === null) return undefined;
   const stream: unknown = Reflect.get(connection, 'stream');
   return isPausable(stream) ? stream : undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return Promise.race([promise, sleep(ms).then(() => undefined)]);
 }

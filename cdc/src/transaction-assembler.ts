@@ -17,9 +17,11 @@
  * `written` is what earlier connections persisted. A change at or below it is counted for its
  * position (positions are the change's index, so the keys stay the same) but not mapped.
  */
+
+import { formatLsn, parseLsn } from '@sync/db/lsn';
+import type { ActivityRow } from '@sync/db/schema';
 import type { Pgoutput } from 'pg-logical-replication';
 import {
-  type ActivityRow,
   activityFromChange,
   type CountChange,
   countDeltasOfChange,
@@ -28,7 +30,6 @@ import {
 } from './activity.ts';
 import { keepColumnsAsText } from './column-values.ts';
 import { ReplicationProtocolError } from './errors.ts';
-import { formatLsn, parseLsn } from './lsn.ts';
 
 /** How far the activities of the slot are persisted (cdc_state). */
 export interface WrittenPosition {

@@ -19,11 +19,13 @@
  *
  * Beside it, the retention job deletes old activities and idempotency records.
  */
+
+import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
+import { formatLsn } from '@sync/db/lsn';
+import { inspectSlot, prepareReplication, recordStreaming, SlotSetupError } from '@sync/db/replication-setup';
 import pino, { type Logger } from 'pino';
-import { DEFAULT_SLOT_NAME, DEFAULTS } from './constants.ts';
-import { ConfigurationError, SlotSetupError } from './errors.ts';
-import { formatLsn } from './lsn.ts';
-import { inspectSlot, prepareReplication, recordStreaming } from './replication-setup.ts';
+import { DEFAULTS } from './constants.ts';
+import { ConfigurationError } from './errors.ts';
 import { type BatchReport, ReplicationStream } from './replication-stream.ts';
 import { startRetentionJob } from './retention.ts';
 import { createWriterPool } from './writer-pool.ts';

@@ -3,7 +3,9 @@
  * like pg-logical-replication's pgoutput messages with the decoder's text values.
  */
 
-import { trackedTables } from '@sync/backend/db/tracked-tables';
+import { activityId, formatLsn, parseLsn } from '@sync/db/lsn';
+import { encodeActivityNotification, parseActivityNotification } from '@sync/db/notification';
+import { trackedTables } from '@sync/db/tracked-tables';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -15,8 +17,6 @@ import {
   type RowChange,
 } from '../src/activity.ts';
 import { decodeColumnValue, sameColumnValue } from '../src/column-values.ts';
-import { activityId, formatLsn, parseLsn } from '../src/lsn.ts';
-import { encodeActivityNotification, parseActivityNotification } from '../src/notification.ts';
 
 const TEXT = 25;
 const TIMESTAMPTZ = 1184;
@@ -448,7 +448,7 @@ describe('LSNs and notifications', () => {
   });
 
   it('builds activity ids from the commit LSN and position in decimal', () => {
-    expect(activityId(24_860_416n, 1)).toBe('24860416_1');
+    expect(activityId({ lsn: 24_860_416n, position: 1 })).toBe('24860416_1');
   });
 
   it('keeps NOTIFY payloads under PostgreSQL’s limit by dropping the organization list', () => {

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient, type Member } from '@sync/backend/api-client';
 import { startApiServer } from '@sync/backend/server';
-import { startTestDatabase } from '@sync/backend/testing/database';
+import { readCdcStatus } from '@sync/db/cdc-status';
+import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
 import { expect, it } from 'vitest';
-import { readCdcStatus } from '../src/status.ts';
 import { startCdcWorker } from '../src/worker.ts';
 import { exited, testLogger, waitFor } from './support/tracked-writes.ts';
 

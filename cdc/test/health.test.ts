@@ -6,10 +6,10 @@
  */
 import { ApiClient } from '@sync/backend/api-client';
 import { startApiServer } from '@sync/backend/server';
-import { startTestDatabase } from '@sync/backend/testing/database';
+import { CDC_HEALTH_WORDS } from '@sync/db/cdc-status';
+import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CDC_HEALTH_WORDS } from '../src/status.ts';
 import { startCdcWorker } from '../src/worker.ts';
 import { createPage, seedTenants, testLogger, waitFor } from './support/tracked-writes.ts';
 

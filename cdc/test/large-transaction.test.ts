@@ -6,11 +6,11 @@
  * metric (cdc_state.worker_peak_rss_bytes, its process's peak RSS) stays under 300 MB.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { EmbeddedCluster } from '@sync/backend/db/embedded-postgres';
-import { startTestDatabase } from '@sync/backend/testing/database';
+import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
+import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
+import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DEFAULT_SLOT_NAME } from '../src/constants.ts';
 import {
   exited,
   liveCounts,

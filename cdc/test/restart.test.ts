@@ -2,8 +2,8 @@
  * A database restart under a running worker: the replication connection and the writer pool
  * die; the worker reconnects by itself (backoff) and resumes from the acknowledged position.
  */
-import type { EmbeddedCluster } from '@sync/backend/db/embedded-postgres';
-import { startTestDatabase } from '@sync/backend/testing/database';
+import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
+import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type CdcWorker, startCdcWorker } from '../src/worker.ts';

@@ -3,12 +3,13 @@
  * WAL go — is detected and recovered by the documented resync: epoch + 1, resynced_at set,
  * entity_counts recomputed from the live rows, streaming resumes (cdc/README.md).
  */
-import { runMigrations } from '@sync/backend/db/client';
-import { type EmbeddedCluster, startEmbeddedPostgres } from '@sync/backend/db/embedded-postgres';
+
+import { readCdcStatus } from '@sync/db/cdc-status';
+import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
+import { type EmbeddedCluster, startEmbeddedPostgres } from '@sync/db/embedded-postgres';
+import { runMigrations } from '@sync/db/migrations';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SLOT_NAME } from '../src/constants.ts';
-import { readCdcStatus } from '../src/status.ts';
 import { type CdcWorker, startCdcWorker } from '../src/worker.ts';
 import {
   activityCount,

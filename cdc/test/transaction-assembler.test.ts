@@ -2,11 +2,12 @@
  * Transaction assembly and batching, pure: pgoutput messages (as pg-logical-replication parses
  * them) in, parts out; which parts a batch writes after a crash. No database.
  */
+
+import { formatLsn } from '@sync/db/lsn';
 import type { Pgoutput } from 'pg-logical-replication';
 import { describe, expect, it } from 'vitest';
 import { TRUNCATE_POSITION_SPAN } from '../src/activity.ts';
 import { ReplicationProtocolError, WrittenPositionConflictError } from '../src/errors.ts';
-import { formatLsn } from '../src/lsn.ts';
 import { batchOfParts } from '../src/replication-stream.ts';
 import {
   TransactionAssembler,

@@ -2,15 +2,16 @@
  * The worker against a real PostgreSQL, in-process: one activity per committed change of a
  * tracked table, counts, NOTIFY, idle heartbeats, replays, backpressure, status and retention.
  */
-import type { EmbeddedCluster } from '@sync/backend/db/embedded-postgres';
-import { startTestDatabase } from '@sync/backend/testing/database';
+
+import { readCdcStatus } from '@sync/db/cdc-status';
+import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL } from '@sync/db/constants';
+import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
+import { parseLsn } from '@sync/db/lsn';
+import { parseActivityNotification } from '@sync/db/notification';
+import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL } from '../src/constants.ts';
-import { parseLsn } from '../src/lsn.ts';
-import { parseActivityNotification } from '../src/notification.ts';
 import { applyRetention } from '../src/retention.ts';
-import { readCdcStatus } from '../src/status.ts';
 import { type CdcWorker, startCdcWorker } from '../src/worker.ts';
 import {
   activityCount,

@@ -4,8 +4,8 @@
  * re-establishes the LISTEN after a lost connection; streams also re-check on a slow timer, so
  * a missed notification delays a change but never loses it.
  */
-import { NOTIFY_CHANNEL } from '@sync/cdc/constants';
-import { parseActivityNotification } from '@sync/cdc/notification';
+import { NOTIFY_CHANNEL } from '@sync/db/constants';
+import { parseActivityNotification } from '@sync/db/notification';
 import type { Logger } from 'pino';
 import type { Sql } from '../db/client.ts';
 

@@ -2,10 +2,11 @@
  * One error type for the whole API, mapped to JSON `{ error, code, message, ...extra }` in one
  * place (`errorResponse`), including PostgreSQL errors and Hono's own HTTP exceptions.
  */
+
+import { INVALID_INPUT_SQLSTATES, isDatabaseUnavailable, SQLSTATE } from '@sync/db/postgres-errors';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { INVALID_INPUT_SQLSTATES, isDatabaseUnavailable, SQLSTATE } from '../db/postgres-errors.ts';
 import { ERROR_CODE, type ErrorCode } from './protocol.ts';
 
 export class AppError extends Error {

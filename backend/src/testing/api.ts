@@ -3,12 +3,12 @@
  * benchmarks. Nothing of our own stack is mocked.
  */
 import { startCdcWorker } from '@sync/cdc/worker';
+import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
+import { startTestDatabase } from '@sync/db/testing/database';
 import pino from 'pino';
 import { ApiClient } from '../api-client.ts';
 import type { AppConfig } from '../core/app-env.ts';
-import type { EmbeddedCluster } from '../db/embedded-postgres.ts';
 import { type ApiServer, startApiServer } from '../server.ts';
-import { startTestDatabase } from './database.ts';
 
 export interface TestStack {
   cluster: EmbeddedCluster;

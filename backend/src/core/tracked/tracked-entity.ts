@@ -3,8 +3,8 @@
  * lock-checked writes, CDC, shapes): its registry entry, its own fields and its input schemas.
  */
 import { z } from '@hono/zod-openapi';
+import type { TrackedTable } from '@sync/db/tracked-tables';
 import type { Db } from '../../db/client.ts';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { ID_PATTERN } from '../protocol.ts';
 
 export interface TrackedEntityDefinition<

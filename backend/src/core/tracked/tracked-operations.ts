@@ -20,13 +20,14 @@
  * here depends on the CDC worker having caught up. One statement is one round trip: the
  * tracked path costs about what a plain insert costs (see `npm run bench write`).
  */
+
+import { errorCode, SQLSTATE } from '@sync/db/postgres-errors';
+import type { pages, RowTransactions } from '@sync/db/schema';
 import { and, asc, sql as drizzleSql, eq, getTableColumns, isNull } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { nanoid } from 'nanoid';
 import type postgres from 'postgres';
 import type { Db } from '../../db/client.ts';
-import { errorCode, SQLSTATE } from '../../db/postgres-errors.ts';
-import type { pages, RowTransactions } from '../../db/schema.ts';
 import { AppError } from '../errors.ts';
 import { ERROR_CODE } from '../protocol.ts';
 import type { TrackedEntityDefinition } from './tracked-entity.ts';

@@ -2,9 +2,12 @@
  * Reads of the activity log written by the CDC worker: the feed, a transaction's status and
  * the live-entity counts. All of them see one committed state (guarantee 6).
  */
+
+import { activityId, parseActivityId } from '@sync/db/lsn';
+import type { ActivityRow } from '@sync/db/schema';
+import { trackedTables } from '@sync/db/tracked-tables';
 import type { AppDeps } from '../../core/app-env.ts';
 import type { Sql } from '../../db/client.ts';
-import { trackedTables } from '../../db/tracked-tables.ts';
 
 export interface ActivityFilters {
   entityType?: string | undefined;
@@ -17,47 +20,27 @@ export interface ActivityFilters {
   limit: number;
 }
 
-interface ActivityRow {
+/** An activity as the feed reads it: the LSN as text (an int8 may exceed 2^53), the commit time as a Date. */
+type FeedActivityRow = Omit<ActivityRow, 'lsn' | 'row' | 'xid' | 'createdAt'> & {
   lsn: string;
-  position: number;
-  type: string;
-  action: 'create' | 'update' | 'delete' | 'truncate';
-  entity_type: string;
-  entity_id: string;
-  organization_id: string;
-  user_id: string | null;
-  transaction_id: string | null;
-  client_id: string | null;
-  changed_keys: string[];
-  previous_values: Record<string, unknown> | null;
-  undoes_transaction_id: string | null;
-  created_at: Date;
-}
+  createdAt: Date;
+};
 
-export function activityId(row: { lsn: string | bigint; position: number }): string {
-  return `${row.lsn}_${row.position}`;
-}
-
-export function parseActivityId(id: string): { lsn: string; position: number } {
-  const [lsn, position] = id.split('_');
-  return { lsn: lsn ?? '0', position: Number(position ?? 0) };
-}
-
-export function presentActivity(row: ActivityRow) {
+export function presentActivity(row: FeedActivityRow) {
   return {
     id: activityId(row),
     type: row.type,
     action: row.action,
-    entityType: row.entity_type,
-    entityId: row.entity_id,
-    organizationId: row.organization_id,
-    userId: row.user_id,
-    transactionId: row.transaction_id,
-    clientId: row.client_id,
-    changedKeys: row.changed_keys,
-    ...(row.previous_values ? { previousValues: row.previous_values } : {}),
-    ...(row.undoes_transaction_id ? { undoesTransactionId: row.undoes_transaction_id } : {}),
-    createdAt: row.created_at.toISOString(),
+    entityType: row.entityType,
+    entityId: row.entityId,
+    organizationId: row.organizationId,
+    userId: row.userId,
+    transactionId: row.transactionId,
+    clientId: row.clientId,
+    changedKeys: row.changedKeys,
+    ...(row.previousValues ? { previousValues: row.previousValues } : {}),
+    ...(row.undoesTransactionId ? { undoesTransactionId: row.undoesTransactionId } : {}),
+    createdAt: row.createdAt.toISOString(),
   };
 }
 
@@ -65,13 +48,15 @@ export type Activity = ReturnType<typeof presentActivity>;
 
 /** `lsn` is read as text (an int8 may exceed 2^53): ORDER BY must name `activities.lsn`, or it sorts the text. */
 const ACTIVITY_COLUMNS = (sql: Sql) =>
-  sql`lsn::text as lsn, position, type, action, entity_type, entity_id, organization_id, user_id,
-      transaction_id, client_id, changed_keys, previous_values, undoes_transaction_id, created_at`;
+  sql`lsn::text as lsn, position, type, action, entity_type as "entityType", entity_id as "entityId",
+      organization_id as "organizationId", user_id as "userId", transaction_id as "transactionId",
+      client_id as "clientId", changed_keys as "changedKeys", previous_values as "previousValues",
+      undoes_transaction_id as "undoesTransactionId", created_at as "createdAt"`;
 
 /** Activities of one organization after a cursor, oldest first. */
 export async function listActivities(sql: Sql, organizationId: string, filters: ActivityFilters) {
   const after = filters.after ? parseActivityId(filters.after) : null;
-  const rows = await sql<ActivityRow[]>`
+  const rows = await sql<FeedActivityRow[]>`
     select ${ACTIVITY_COLUMNS(sql)}
     from activities
     where organization_id = ${organizationId}
@@ -91,7 +76,7 @@ export async function listActivities(sql: Sql, organizationId: string, filters: 
 
 /** The activity that recorded a transaction, once the CDC worker has written it. */
 export async function findTransactionActivity(sql: Sql, organizationId: string, transactionId: string) {
-  const [row] = await sql<ActivityRow[]>`
+  const [row] = await sql<FeedActivityRow[]>`
     select ${ACTIVITY_COLUMNS(sql)}
     from activities
     where organization_id = ${organizationId} and transaction_id = ${transactionId}

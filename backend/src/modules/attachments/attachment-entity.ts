@@ -1,10 +1,10 @@
 import { z } from '@hono/zod-openapi';
+import { pages } from '@sync/db/schema';
+import { trackedTables } from '@sync/db/tracked-tables';
 import { and, eq, isNull } from 'drizzle-orm';
 import { AppError } from '../../core/errors.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import { defineTrackedEntity, EntityIdSchema } from '../../core/tracked/tracked-entity.ts';
-import { pages } from '../../db/schema.ts';
-import { trackedTables } from '../../db/tracked-tables.ts';
 
 const fields = {
   pageId: EntityIdSchema.nullable(),

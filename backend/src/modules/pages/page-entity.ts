@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
+import { trackedTables } from '@sync/db/tracked-tables';
 import { defineTrackedEntity } from '../../core/tracked/tracked-entity.ts';
-import { trackedTables } from '../../db/tracked-tables.ts';
 
 const title = z.string().trim().min(1).max(500);
 const content = z.string().max(500_000);

@@ -1,6 +1,6 @@
-import { type CdcHealthWord, type CdcStatusName, cdcHealthWord, readCdcStatus } from '@sync/cdc/status';
+import { type CdcHealthWord, type CdcStatusName, cdcHealthWord, readCdcStatus } from '@sync/db/cdc-status';
+import { withTimeout } from '@sync/db/timers';
 import type { AppDeps } from '../../core/app-env.ts';
-import { withTimeout } from '../../core/timeout.ts';
 
 export interface CdcHealth {
   status: CdcHealthWord;

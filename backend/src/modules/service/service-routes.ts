@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { CDC_HEALTH_WORDS, CDC_STATUS_NAMES } from '@sync/cdc/status';
+import { CDC_HEALTH_WORDS, CDC_STATUS_NAMES } from '@sync/db/cdc-status';
 import { requireMetricsAccess } from '../../core/guards.ts';
 import { errorResponses, jsonContent } from '../../core/openapi.ts';
 

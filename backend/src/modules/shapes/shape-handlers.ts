@@ -20,17 +20,17 @@
  * subset's where clause can only narrow them (see shape-subset.ts).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { activityId } from '@sync/db/lsn';
+import type { TrackedTable } from '@sync/db/tracked-tables';
 import type { Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../../core/app-env.ts';
 import { AppError } from '../../core/errors.ts';
 import { currentOrganization, requireMember } from '../../core/guards.ts';
+import { streamLiveSse } from '../../core/live-sse.ts';
 import { type LiveKind, liveSignal, liveStream } from '../../core/live-stream.ts';
 import { bearerSecurity, errorResponses, OrgParam } from '../../core/openapi.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
-import { activityId } from '../activities/activity-operations.ts';
 import {
   ELECTRIC_HEADER,
   ELECTRIC_PARAM,
@@ -353,38 +353,22 @@ function streamShapeSse(
   const { deps } = c.var;
   for (const [name, value] of Object.entries(headers)) c.header(name, value);
   c.header(ELECTRIC_HEADER.offset, activityId(from));
-  c.header('X-Accel-Buffering', 'no');
   const columns = shapeColumns(tracked);
-  deps.metrics.streamClients.inc({ kind: 'shape-sse' });
-  return streamSSE(c, async (stream) => {
-    const waiter = deps.notifier.waiter(organizationId);
-    const aborted = new AbortController();
-    stream.onAbort(() => aborted.abort());
+  const keepAlive = { everyMs: SSE_KEEP_ALIVE_MS, comment: 'keep-alive' };
+  return streamLiveSse(c, { organizationId, kind: 'shape-sse', keepAlive }, async (live) => {
     let position = from;
     let notifiedAt: number | undefined;
-    let lastWrite = Date.now();
-    try {
-      while (!aborted.signal.aborted) {
-        const entries = await readLog(deps.sql, organizationId, tracked, position, PAGE, notifiedAt);
-        // a truncation renamed the log: end the stream, the reconnect gets 409 must-refetch
-        if (!onlyChanges(entries)) return;
-        for (const entry of entries) {
-          await stream.writeSSE({ data: JSON.stringify(changeMessage(tracked, columns, entry)) });
-          position = entry;
-        }
-        if (entries.length === PAGE) continue;
-        if (entries.length > 0) {
-          await stream.writeSSE({ data: JSON.stringify(upToDateMessage(position.lsn)) });
-          lastWrite = Date.now();
-        } else if (Date.now() - lastWrite >= SSE_KEEP_ALIVE_MS) {
-          await stream.write(': keep-alive\n\n');
-          lastWrite = Date.now();
-        }
-        notifiedAt = await waiter.wait(RECHECK_MS, aborted.signal);
+    while (live.open) {
+      const entries = await readLog(deps.sql, organizationId, tracked, position, PAGE, notifiedAt);
+      // a truncation renamed the log: end the stream, the reconnect gets 409 must-refetch
+      if (!onlyChanges(entries)) return;
+      for (const entry of entries) {
+        await live.send({ data: JSON.stringify(changeMessage(tracked, columns, entry)) });
+        position = entry;
       }
-    } finally {
-      waiter.close();
-      deps.metrics.streamClients.dec({ kind: 'shape-sse' });
+      if (entries.length === PAGE) continue;
+      if (entries.length > 0) await live.send({ data: JSON.stringify(upToDateMessage(position.lsn)) });
+      notifiedAt = await live.idle(RECHECK_MS);
     }
   });
 }

@@ -4,10 +4,10 @@
  * schema header (int8 → BigInt, bool from "t", json/jsonb with JSON.parse).
  */
 import { z } from '@hono/zod-openapi';
+import { parseActivityId } from '@sync/db/lsn';
+import type { TrackedTable } from '@sync/db/tracked-tables';
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
-import { parseActivityId } from '../activities/activity-operations.ts';
 import { ACTIVITY_CURSOR } from '../activities/activity-schema.ts';
 import { CONTROL, LIVE_CURSOR_INTERVAL_MS, OFFSET_BEFORE_ALL, OFFSET_NOW } from './electric-protocol.ts';
 

@@ -15,9 +15,11 @@
  * position and visibility must describe the same moment (the client skips later changes by
  * them), so it reads them in ONE repeatable-read transaction.
  */
+
+import { activityId } from '@sync/db/lsn';
+import type { TrackedTable } from '@sync/db/tracked-tables';
 import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { type LogEntry, messageKey, shapeColumns } from './shape-messages.ts';
 import { compileSubset, type SubsetRequest } from './shape-subset.ts';
 
@@ -242,7 +244,7 @@ export function readLog(
   limit: number,
   notifiedAt?: number,
 ): Promise<LogEntry[]> {
-  const key = `${organizationId}|${tracked.entityType}|${after.lsn}_${after.position}|${limit}`;
+  const key = `${organizationId}|${tracked.entityType}|${activityId(after)}|${limit}`;
   return logReads(
     key,
     async () => {

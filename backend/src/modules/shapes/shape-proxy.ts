@@ -3,11 +3,12 @@
  * parameters go on to the Electric service, with `table`, `where` and its parameter decided by
  * the server, so a client can never widen its shape.
  */
+
+import type { TrackedTable } from '@sync/db/tracked-tables';
 import type { Context } from 'hono';
 import type { AppEnv } from '../../core/app-env.ts';
 import { AppError } from '../../core/errors.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { ELECTRIC_PARAM, PROTOCOL_PARAMS } from './electric-protocol.ts';
 
 const LIVE_ROWS_OF_ORGANIZATION = 'organization_id = $1 AND deleted_at IS NULL';

@@ -20,11 +20,12 @@
  * A comparison casts its values to the column's type, so `"created_at" > $1` compares
  * timestamps; a value PostgreSQL cannot read as that type is a 400, like any invalid input.
  */
+
+import type { TrackedTable } from '@sync/db/tracked-tables';
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { AppError } from '../../core/errors.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
 import { SUBSET_PARAM } from './electric-protocol.ts';
 
 export const MAX_SUBSET_LIMIT = 10_000;

@@ -1,3 +1,8 @@
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** Rejects with `message` when `promise` has not settled within `ms`. */
 export function withTimeout<T>(
   promise: Promise<T>,

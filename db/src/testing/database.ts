@@ -1,5 +1,5 @@
-import { runMigrations } from '../db/client.ts';
-import { type EmbeddedCluster, startEmbeddedPostgres } from '../db/embedded-postgres.ts';
+import { type EmbeddedCluster, startEmbeddedPostgres } from '../embedded-postgres.ts';
+import { runMigrations } from '../migrations.ts';
 
 /** A throwaway, migrated PostgreSQL with `wal_level=logical` for one test file. */
 export async function startTestDatabase(): Promise<EmbeddedCluster> {

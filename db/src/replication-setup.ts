@@ -21,13 +21,20 @@
  * The initial creation is step 3 alone, by the first migration.
  */
 
-import { trackedTables } from '@sync/backend/db/tracked-tables';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
 import { PUBLICATION_NAME, SETUP_LOCK_KEY } from './constants.ts';
-import { SlotSetupError } from './errors.ts';
 import { parseLsn } from './lsn.ts';
+import { trackedTables } from './tracked-tables.ts';
+
+/** The slot or its state could not be prepared (bad name, no snapshot, vanished right after setup). */
+export class SlotSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
 
 export interface SlotInfo {
   exists: boolean;

@@ -191,6 +191,9 @@ export const activities = pgTable(
   ],
 );
 
+/** An `activities` row as the worker writes it; `createdAt` keeps the commit time's microseconds. */
+export type ActivityRow = Omit<typeof activities.$inferSelect, 'createdAt'> & { createdAt: string };
+
 /** Live (not deleted) entities per organization and type, maintained with the activities. */
 export const entityCounts = pgTable(
   'entity_counts',
