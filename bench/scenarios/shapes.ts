@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { Shape as LatestShape, ShapeStream as LatestShapeStream } from '@electric-sql/client-latest';
 import { matchStream } from '@electric-sql/experimental';
+import { NOTIFY_CHANNEL } from '@sync/cdc/constants';
 import postgres from 'postgres';
 import { ApiClient, type Member } from '../../backend/src/api-client.ts';
 import { printTable } from '../support/load.ts';
@@ -23,6 +24,8 @@ const CONFIRM_RATE = 200;
 const CONFIRM_SECONDS = Number(process.env.BENCH_CONFIRM_SECONDS ?? 10);
 const FANOUT_CLIENTS = Number(process.env.BENCH_FANOUT_CLIENTS ?? 1_000);
 const FANOUT_PROCESSES = 4;
+/** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
+const PARTS = new Set((process.env.BENCH_SHAPES_PARTS ?? 'sync,confirm,fanout').split(','));
 
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
@@ -44,7 +47,16 @@ export async function run(): Promise<void> {
   try {
     await waitForCdc(client);
 
-    // 1. initial sync
+    if (PARTS.has('sync')) await initialSync();
+    if (PARTS.has('confirm')) await confirmation();
+    if (PARTS.has('fanout')) await fanOutAll();
+  } finally {
+    for (const controller of controllers) controller.abort();
+    await sql.end();
+    await stack.stop();
+  }
+
+  async function initialSync() {
     const big = await client.newMember();
     await sql`
       insert into pages (id, organization_id, title, content, created_by, transactions)
@@ -128,8 +140,9 @@ export async function run(): Promise<void> {
         'time vs REST': '(baseline)',
       },
     ]);
+  }
 
-    // 2. write confirmation latency
+  async function confirmation() {
     const writer = await client.newMember();
     const confirmStream = stream(writer);
     await new Shape(confirmStream).rows;
@@ -179,8 +192,10 @@ export async function run(): Promise<void> {
         'max ms': responded.at(-1)!.toFixed(1),
       },
     ]);
+  }
 
-    // 3. fan-out, the clients spread over FANOUT_PROCESSES processes
+  async function fanOutAll() {
+    // the clients spread over FANOUT_PROCESSES processes
     const fanOut = async (clients: number, processes: number, liveSse: boolean) => {
       const fan = await client.newMember();
       const rssBefore = stack.apiRssMiB();
@@ -203,7 +218,7 @@ export async function run(): Promise<void> {
       const rssLive = stack.apiRssMiB();
       const tx = `fanout-${Date.now().toString(36)}`;
       const reports = workers.map(
-        (w) => new Promise<{ seenAt: number[] }>((resolve) => w.once('message', resolve as never)),
+        (w) => new Promise<{ seenAt: (number | null)[] }>((resolve) => w.once('message', resolve as never)),
       );
       for (const w of workers) w.send({ awaitTransaction: tx });
       await new Promise((r) => setTimeout(r, 200)); // the workers have subscribed
@@ -213,11 +228,14 @@ export async function run(): Promise<void> {
         body: { title: 'fan-out' },
         headers: { 'x-transaction-id': tx },
       });
-      const delivered = (await Promise.all(reports))
-        .flatMap((r) => r.seenAt.map((t) => t - sentAt))
+      const seenAt = (await Promise.all(reports)).flatMap((r) => r.seenAt);
+      const delivered = seenAt
+        .filter((t) => t !== null)
+        .map((t) => t - sentAt)
         .sort((a, b) => a - b);
+      const missed = seenAt.length - delivered.length;
       return {
-        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}`,
+        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}${missed ? `, ${missed} not within 60 s` : ''}`,
         processes,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
@@ -246,6 +264,12 @@ export async function run(): Promise<void> {
           .then(() => Date.now() - sentAt),
       );
       await new Promise((r) => setTimeout(r, 2_000)); // every request is waiting
+      // the worker's NOTIFY reaches this listener as it reaches the API: right after the
+      // activity commits, so "last response − notified" is the server's own fan-out time
+      let notifiedAt = 0;
+      const listener = await sql.listen(NOTIFY_CHANNEL, () => {
+        notifiedAt ||= Date.now();
+      });
       sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
@@ -253,8 +277,10 @@ export async function run(): Promise<void> {
         headers: { 'x-transaction-id': `fanout-raw-${Date.now().toString(36)}` },
       });
       const delivered = (await Promise.all(answered)).sort((a, b) => a - b);
+      await listener.unlisten();
+      const lastAfterNotify = sentAt + (delivered.at(-1) ?? 0) - notifiedAt;
       return {
-        clients: `${clients} raw long-polls (server side)`,
+        clients: `${clients} raw long-polls (server side; last response ${lastAfterNotify} ms after the NOTIFY)`,
         processes: 1,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
@@ -272,10 +298,6 @@ export async function run(): Promise<void> {
       `\nfan-out: one change (write sent → each client sees it), clients in ${FANOUT_PROCESSES} processes`,
     );
     printTable(fanOutRows);
-  } finally {
-    for (const controller of controllers) controller.abort();
-    await sql.end();
-    await stack.stop();
   }
 }
 
