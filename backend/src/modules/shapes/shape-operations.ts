@@ -11,7 +11,14 @@
 import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
 import type { TrackedTable } from '../../db/tracked-tables.ts';
-import { type LogEntry, messageKey, shapeColumns } from './shape-messages.ts';
+import {
+  type EncodedLogPage,
+  encodeLogPage,
+  type LogEntry,
+  messageKey,
+  onlyChanges,
+  shapeColumns,
+} from './shape-messages.ts';
 import { compileSubset, type SubsetRequest } from './shape-subset.ts';
 
 export interface LogPosition {
@@ -220,36 +227,54 @@ export function readSubsetSnapshot(
   });
 }
 
-const logReads = singleFlight<LogEntry[]>();
+const logPageReads = singleFlight<EncodedLogPage | null>();
 
 /**
- * Log entries after a position, oldest first. Concurrent identical reads share one query; a
- * reader woken by a batch's notification at `notifiedAt` only shares one started since, so it
- * never gets an older read's empty answer and sleeps until the next recheck.
+ * The page of log entries after a position, oldest first, encoded (`encodeLogPage`); null when
+ * a truncation is among them (the log was renamed: the request answers must-refetch). Concurrent
+ * identical reads share one query and one encoding: after a change, every live request of the
+ * shape at that offset is answered with the same body. A reader woken by a batch's notification
+ * at `notifiedAt` only shares a read started since, so it never gets an older read's empty page
+ * and sleeps until the next recheck.
  */
-export function readLog(
+export function readLogPage(
   sql: Sql,
   organizationId: string,
   tracked: TrackedTable,
   after: LogPosition,
   limit: number,
   notifiedAt?: number,
-): Promise<LogEntry[]> {
+): Promise<EncodedLogPage | null> {
   const key = `${organizationId}|${tracked.entityType}|${after.lsn}_${after.position}|${limit}`;
-  return logReads(
+  return logPageReads(
     key,
     async () => {
-      const rows = await sql<
-        {
-          lsn: string;
-          position: number;
-          action: LogEntry['action'];
-          entity_id: string;
-          row: Record<string, unknown>;
-          xid: string;
-          restored: boolean;
-        }[]
-      >`
+      const entries = await readLog(sql, organizationId, tracked, after, limit);
+      return onlyChanges(entries) ? encodeLogPage(tracked, entries, after, limit) : null;
+    },
+    notifiedAt,
+  );
+}
+
+/** Log entries after a position, oldest first. */
+async function readLog(
+  sql: Sql,
+  organizationId: string,
+  tracked: TrackedTable,
+  after: LogPosition,
+  limit: number,
+): Promise<LogEntry[]> {
+  const rows = await sql<
+    {
+      lsn: string;
+      position: number;
+      action: LogEntry['action'];
+      entity_id: string;
+      row: Record<string, unknown>;
+      xid: string;
+      restored: boolean;
+    }[]
+  >`
     select lsn::text as lsn, position, action, entity_id, row, xid,
            action = 'update' and ${tracked.table.deletedAt.name}::text = any(changed_keys) as restored
     from activities
@@ -257,18 +282,15 @@ export function readLog(
       and (lsn, position) > (${after.lsn}::bigint, ${after.position}::int)
     order by activities.lsn, activities.position
     limit ${limit}`;
-      return rows.map((r) => ({
-        lsn: r.lsn,
-        position: r.position,
-        action: r.action,
-        entityId: r.entity_id,
-        row: r.row,
-        xid: Number(r.xid),
-        restored: r.restored,
-      }));
-    },
-    notifiedAt,
-  );
+  return rows.map((r) => ({
+    lsn: r.lsn,
+    position: r.position,
+    action: r.action,
+    entityId: r.entity_id,
+    row: r.row,
+    xid: Number(r.xid),
+    restored: r.restored,
+  }));
 }
 
 /**
