@@ -274,7 +274,7 @@ async function serveLog(
   const waiter = live ? c.var.deps.notifier.waiter(organizationId) : undefined;
   const deadline = Date.now() + config.shapeLongPollMs;
   try {
-    let page = await readLogPage(sql, organizationId, tracked, from, PAGE);
+    let page = await readLogPage(sql, organizationId, tracked, from, PAGE, waiter?.lastNotifiedAt);
     const signal = liveSignal(c);
     while (waiter && page?.changes.length === 0 && Date.now() < deadline && !signal.aborted) {
       const notifiedAt = await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), signal);
@@ -355,7 +355,7 @@ function streamShapeSse(
     const aborted = new AbortController();
     stream.onAbort(() => aborted.abort());
     let position = from;
-    let notifiedAt: number | undefined;
+    let notifiedAt: number | undefined = waiter.lastNotifiedAt;
     let lastWrite = Date.now();
     try {
       while (!aborted.signal.aborted) {
