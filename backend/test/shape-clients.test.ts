@@ -4,10 +4,13 @@
  */
 import { Shape as PinnedShape, ShapeStream as PinnedShapeStream } from '@electric-sql/client';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client-latest';
+import { parseActivityId } from '@sync/db/lsn';
+import { trackedTableByName } from '@sync/db/tracked-tables';
 import { createCollection, createLiveQueryCollection, eq } from '@tanstack/db';
 import { electricCollectionOptions, isChangeMessage } from '@tanstack/electric-db-collection';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readLogPage } from '../src/modules/shapes/shape-operations.ts';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
 import { orgPath, txId } from './support/contract.ts';
 
@@ -530,5 +533,51 @@ describe('waking live requests after a change', () => {
     const times = answers.map((answer) => answer.at);
     // a request that shared a read started before the change would sleep until its 2 s recheck
     expect(Math.max(...times) - Math.min(...times)).toBeLessThan(1_000);
+  });
+
+  it('does not let a live request share a read that started before a change it was not woken for', async () => {
+    const m = await stack.client.newMember();
+    const first = await get(m, 'offset=-1&log=full');
+    const handle = first.res.headers.get('electric-handle') ?? '';
+    const offset = first.res.headers.get('electric-offset') ?? '';
+    // a read of the same page that takes its snapshot now and answers 2 s later: `activities`
+    // resolves, for this connection only, to a view that sleeps before it reads
+    await sql.unsafe(`create schema if not exists slow_reads;
+      create or replace view slow_reads.activities as
+        select * from public.activities where (select true from pg_sleep(2))`);
+    const slowSql = postgres(stack.cluster.url, {
+      onnotice: () => {},
+      connection: { search_path: 'slow_reads, public' },
+    });
+    cleanups.push(() => slowSql.end());
+    const pages = trackedTableByName('pages');
+    if (!pages) throw new Error('pages is not a tracked table');
+    // another organization's live request: the API's LISTEN is up (it starts with the first waiter)
+    const other = await stack.client.newMember();
+    const listening = new AbortController();
+    const otherLive = fetch(`${shapeUrl(other)}?offset=now&live=true`, {
+      headers: auth(other),
+      signal: listening.signal,
+    }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    const slowRead = readLogPage(slowSql, m.org.id, pages, parseActivityId(offset), 1_000);
+    await new Promise((r) => setTimeout(r, 100)); // its snapshot is taken
+    const transactionId = txId('tx-behind-read');
+    await createPage(m, { title: 'committed during the slow read' }, transactionId);
+    await waitForActivity(transactionId);
+    await new Promise((r) => setTimeout(r, 100)); // the API has its NOTIFY
+    const started = Date.now();
+    const res = await fetch(
+      `${shapeUrl(m)}?${new URLSearchParams({ cursor: '', handle, live: 'true', offset })}`,
+      {
+        headers: auth(m),
+      },
+    );
+    expect(await res.text()).toContain('committed during the slow read');
+    // sharing the slow read would answer its empty page, then sleep until the 2 s recheck
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect((await slowRead)?.changes).toEqual([]);
+    listening.abort();
+    await otherLive;
   });
 });

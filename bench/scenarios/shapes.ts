@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { Shape as LatestShape, ShapeStream as LatestShapeStream } from '@electric-sql/client-latest';
 import { matchStream } from '@electric-sql/experimental';
+import { NOTIFY_CHANNEL } from '@sync/db/constants';
+import { parseActivityId } from '@sync/db/lsn';
+import { parseActivityNotification } from '@sync/db/notification';
 import postgres from 'postgres';
 import { ApiClient, type Member } from '../../backend/src/api-client.ts';
 import { printTable } from '../support/load.ts';
@@ -23,6 +26,8 @@ const CONFIRM_RATE = 200;
 const CONFIRM_SECONDS = Number(process.env.BENCH_CONFIRM_SECONDS ?? 10);
 const FANOUT_CLIENTS = Number(process.env.BENCH_FANOUT_CLIENTS ?? 1_000);
 const FANOUT_PROCESSES = 4;
+/** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
+const PARTS = new Set((process.env.BENCH_SHAPES_PARTS ?? 'sync,confirm,fanout').split(','));
 
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
@@ -44,7 +49,16 @@ export async function run(): Promise<void> {
   try {
     await waitForCdc(client);
 
-    // 1. initial sync
+    if (PARTS.has('sync')) await initialSync();
+    if (PARTS.has('confirm')) await confirmation();
+    if (PARTS.has('fanout')) await fanOutAll();
+  } finally {
+    for (const controller of controllers) controller.abort();
+    await sql.end();
+    await stack.stop();
+  }
+
+  async function initialSync() {
     const big = await client.newMember();
     await sql`
       insert into pages (id, organization_id, title, content, created_by, transactions)
@@ -128,13 +142,23 @@ export async function run(): Promise<void> {
         'time vs REST': '(baseline)',
       },
     ]);
+  }
 
-    // 2. write confirmation latency
+  async function confirmation() {
     const writer = await client.newMember();
     const confirmStream = stream(writer);
     await new Shape(confirmStream).rows;
-    const latencies: number[] = [];
-    const responded: number[] = [];
+    // the worker's NOTIFY after each batch, as the API hears it: the split between the worker
+    // (send → its activity committed) and the stream (that NOTIFY → matchStream resolves)
+    const notified: { lsn: bigint; position: number; at: number }[] = [];
+    const listener = await sql.listen(NOTIFY_CHANNEL, (payload) => {
+      const at = performance.now();
+      const id = parseActivityNotification(payload)?.id;
+      if (!id) return;
+      const { lsn, position } = parseActivityId(id);
+      notified.push({ lsn: BigInt(lsn), position, at });
+    });
+    const writes: { tx: string; sent: number; responded?: number; confirmed?: number }[] = [];
     const pending: Promise<void>[] = [];
     const started = performance.now();
     const total = CONFIRM_RATE * CONFIRM_SECONDS;
@@ -142,45 +166,79 @@ export async function run(): Promise<void> {
       const due = started + (i * 1000) / CONFIRM_RATE;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const tx = `confirm-${i}-${Date.now().toString(36)}`;
-      const sent = performance.now();
+      const write: (typeof writes)[number] = { tx: `confirm-${i}-${Date.now().toString(36)}`, sent: 0 };
+      writes.push(write);
+      write.sent = performance.now();
       const confirmed = matchStream(
         confirmStream,
         ['insert'],
-        (m: any) => m.value.transactions?.insert === tx,
+        (m: any) => m.value.transactions?.insert === write.tx,
         30_000,
       );
       pending.push(
-        postOnce(client, `/api/organizations/${writer.org.id}/pages`, writer.token, tx)
+        postOnce(client, `/api/organizations/${writer.org.id}/pages`, writer.token, write.tx)
           .then(() => {
-            responded.push(performance.now() - sent);
+            write.responded = performance.now();
             return confirmed;
           })
           .then(() => {
-            latencies.push(performance.now() - sent);
+            write.confirmed = performance.now();
           }),
       );
     }
     await Promise.all(pending);
-    latencies.sort((a, b) => a - b);
-    responded.sort((a, b) => a - b);
+    await listener.unlisten();
+    const logged = await sql<{ transaction_id: string; lsn: string; position: number }[]>`
+      select transaction_id, lsn::text as lsn, position from activities
+      where organization_id = ${writer.org.id} and transaction_id = any(${writes.map((w) => w.tx)})`;
+    const loggedAt = new Map(
+      logged.map((row) => [row.transaction_id, { lsn: BigInt(row.lsn), position: row.position }]),
+    );
+    /** When the NOTIFY of the batch holding a write's activity arrived. */
+    const notifiedAt = (tx: string) => {
+      const at = loggedAt.get(tx);
+      const batch =
+        at && notified.find((n) => n.lsn > at.lsn || (n.lsn === at.lsn && n.position >= at.position));
+      return batch?.at;
+    };
+    const figures = (label: string, values: number[]) => {
+      const sorted = values.sort((a, b) => a - b);
+      return {
+        figure: label,
+        'p50 ms': percentile(sorted, 0.5).toFixed(1),
+        'p99 ms': percentile(sorted, 0.99).toFixed(1),
+        'max ms': (sorted.at(-1) ?? 0).toFixed(1),
+      };
+    };
+    const split = writes.flatMap((w) => {
+      const at = notifiedAt(w.tx);
+      return at === undefined || w.confirmed === undefined
+        ? []
+        : [{ worker: at - w.sent, stream: w.confirmed - at }];
+    });
     console.log(`\nwrite confirmation (send → matchStream resolves), ${total} writes at ${CONFIRM_RATE}/s`);
     printTable([
-      {
-        figure: 'send → matchStream resolves',
-        'p50 ms': percentile(latencies, 0.5).toFixed(1),
-        'p99 ms': percentile(latencies, 0.99).toFixed(1),
-        'max ms': latencies.at(-1)!.toFixed(1),
-      },
-      {
-        figure: 'send → write response (baseline)',
-        'p50 ms': percentile(responded, 0.5).toFixed(1),
-        'p99 ms': percentile(responded, 0.99).toFixed(1),
-        'max ms': responded.at(-1)!.toFixed(1),
-      },
+      figures(
+        'send → matchStream resolves',
+        writes.map((w) => (w.confirmed ?? 0) - w.sent),
+      ),
+      figures(
+        'send → write response (baseline)',
+        writes.map((w) => (w.responded ?? 0) - w.sent),
+      ),
+      figures(
+        '  of which send → its batch NOTIFY (API + worker)',
+        split.map((s) => s.worker),
+      ),
+      figures(
+        '  of which NOTIFY → matchStream (the stream)',
+        split.map((s) => s.stream),
+      ),
     ]);
+  }
 
-    // 3. fan-out, the clients spread over FANOUT_PROCESSES processes
+  async function fanOutAll() {
+    // the clients spread over FANOUT_PROCESSES processes
     const fanOut = async (clients: number, processes: number, liveSse: boolean) => {
       const fan = await client.newMember();
       const rssBefore = stack.apiRssMiB();
@@ -203,7 +261,7 @@ export async function run(): Promise<void> {
       const rssLive = stack.apiRssMiB();
       const tx = `fanout-${Date.now().toString(36)}`;
       const reports = workers.map(
-        (w) => new Promise<{ seenAt: number[] }>((resolve) => w.once('message', resolve as never)),
+        (w) => new Promise<{ seenAt: (number | null)[] }>((resolve) => w.once('message', resolve as never)),
       );
       for (const w of workers) w.send({ awaitTransaction: tx });
       await new Promise((r) => setTimeout(r, 200)); // the workers have subscribed
@@ -213,11 +271,14 @@ export async function run(): Promise<void> {
         body: { title: 'fan-out' },
         headers: { 'x-transaction-id': tx },
       });
-      const delivered = (await Promise.all(reports))
-        .flatMap((r) => r.seenAt.map((t) => t - sentAt))
+      const seenAt = (await Promise.all(reports)).flatMap((r) => r.seenAt);
+      const delivered = seenAt
+        .filter((t) => t !== null)
+        .map((t) => t - sentAt)
         .sort((a, b) => a - b);
+      const missed = seenAt.length - delivered.length;
       return {
-        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}`,
+        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}${missed ? `, ${missed} not within 60 s` : ''}`,
         processes,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
@@ -246,6 +307,12 @@ export async function run(): Promise<void> {
           .then(() => Date.now() - sentAt),
       );
       await new Promise((r) => setTimeout(r, 2_000)); // every request is waiting
+      // the worker's NOTIFY reaches this listener as it reaches the API: right after the
+      // activity commits, so "last response − notified" is the server's own fan-out time
+      let notifiedAt = 0;
+      const listener = await sql.listen(NOTIFY_CHANNEL, () => {
+        notifiedAt ||= Date.now();
+      });
       sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
@@ -253,8 +320,10 @@ export async function run(): Promise<void> {
         headers: { 'x-transaction-id': `fanout-raw-${Date.now().toString(36)}` },
       });
       const delivered = (await Promise.all(answered)).sort((a, b) => a - b);
+      await listener.unlisten();
+      const lastAfterNotify = sentAt + (delivered.at(-1) ?? 0) - notifiedAt;
       return {
-        clients: `${clients} raw long-polls (server side)`,
+        clients: `${clients} raw long-polls (server side; last response ${lastAfterNotify} ms after the NOTIFY)`,
         processes: 1,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
@@ -272,10 +341,6 @@ export async function run(): Promise<void> {
       `\nfan-out: one change (write sent → each client sees it), clients in ${FANOUT_PROCESSES} processes`,
     );
     printTable(fanOutRows);
-  } finally {
-    for (const controller of controllers) controller.abort();
-    await sql.end();
-    await stack.stop();
   }
 }
 

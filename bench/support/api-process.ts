@@ -12,6 +12,8 @@ import { startApiServer } from '../../backend/src/server.ts';
 const api = await startApiServer({
   databaseUrl: process.env.DATABASE_URL!,
   logger: pino({ level: 'warn' }),
+  // the fan-out opens 1,000 SSE streams as one user: a benchmark's load, not one person's tabs
+  config: { maxStreamsPerUser: 5_000 },
   extend: (app) => {
     app.post('/api/bench/organizations/:org/plain-pages', requireMember, async (c) => {
       const body = pageEntity.createBody.parse(await c.req.json());

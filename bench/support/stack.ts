@@ -18,8 +18,8 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
-function spawnTs(entry: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', entry], {
+function spawnTs(entry: string, env: Record<string, string>, nodeFlags: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeFlags, '--import', 'tsx', entry], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -44,7 +44,13 @@ export async function startBenchStack(
   const cluster = await startEmbeddedPostgres();
   await runMigrations(cluster.url);
   const env = { DATABASE_URL: cluster.url, LOG_LEVEL: 'warn', ...options.env };
-  const api = spawnTs(fileURLToPath(new URL('./api-process.ts', import.meta.url)), env);
+  // BENCH_API_PROFILE=<dir>: a CPU profile of the API process, written there when it stops
+  const profileDir = process.env.BENCH_API_PROFILE;
+  const api = spawnTs(
+    fileURLToPath(new URL('./api-process.ts', import.meta.url)),
+    env,
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  );
   const apiUrl = await new Promise<string>((resolve, reject) => {
     api.once('exit', (code) => reject(new Error(`API process exited (${code})`)));
     createInterface({ input: api.stdout! }).once('line', (line) => resolve(JSON.parse(line).url));

@@ -22,6 +22,13 @@ export interface ActivityWaiter {
    * abort; after a batch, with the time its notification arrived (a read started later sees it).
    */
   wait(timeoutMs: number, signal?: AbortSignal): Promise<number | undefined>;
+  /**
+   * When the last notification before this waiter subscribed arrived (of any organization;
+   * -Infinity if none): a read started later sees every batch committed before the waiter
+   * subscribed, and later batches wake it. A read started earlier may have missed a batch whose
+   * notification the waiter never sees, so its first read must not share such a read.
+   */
+  readonly lastNotifiedAt: number;
   close(): void;
 }
 
@@ -33,12 +40,14 @@ export interface ActivityNotifier {
 export function createActivityNotifier(sql: Sql, logger: Logger): ActivityNotifier {
   const byOrganization = new Map<string, Set<Wake>>();
   let listening: Promise<{ unlisten(): Promise<void> }> | undefined;
+  let lastNotifiedAt = Number.NEGATIVE_INFINITY;
 
   const deliver = (payload: string) => {
     const notification = parseActivityNotification(payload);
     if (!notification) return;
     const targets = notification.organizationIds ?? [...byOrganization.keys()];
     const notifiedAt = performance.now();
+    lastNotifiedAt = notifiedAt;
     for (const organizationId of targets) {
       for (const wake of byOrganization.get(organizationId) ?? []) wake(notifiedAt);
     }
@@ -68,6 +77,7 @@ export function createActivityNotifier(sql: Sql, logger: Logger): ActivityNotifi
         release?.();
       });
       return {
+        lastNotifiedAt,
         wait(timeoutMs, signal) {
           if (wokenAt !== undefined || signal?.aborted) {
             const at = wokenAt;

@@ -17,6 +17,11 @@ import type { AppEnv } from './app-env.ts';
 export interface LiveSse {
   /** False once the client is gone or its access was revoked (live-stream.ts ends the body). */
   readonly open: boolean;
+  /**
+   * When the last notification before the stream subscribed arrived: the first read may share
+   * only a read started after it (activity-notifier.ts, `lastNotifiedAt`).
+   */
+  readonly notifiedBeforeOpen: number;
   send(message: SSEMessage): Promise<void>;
   /**
    * The keep-alive comment when it is due, then wait for the organization's next batch or `ms`;
@@ -47,6 +52,7 @@ export function streamLiveSse(
     stream.onAbort(() => aborted.abort());
     let lastSentAt = Date.now();
     const live: LiveSse = {
+      notifiedBeforeOpen: waiter.lastNotifiedAt,
       get open() {
         return !aborted.signal.aborted;
       },

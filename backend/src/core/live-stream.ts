@@ -48,9 +48,10 @@ export function liveStream(kindOf: (c: Context<AppEnv>) => LiveKind): Middleware
       hold.release();
       throw err;
     }
-    // a long-poll has answered (early, if revoked); a stream's body is still to come
-    const body = c.res.body;
-    if (kind === 'poll' || !body) {
+    // a long-poll has answered (early, if revoked); a stream's body is still to come. Only a
+    // stream's body is touched: reading `body` turns the adapter's string response into a stream
+    const body = kind === 'sse' ? c.res.body : null;
+    if (!body) {
       hold.release();
       return;
     }

@@ -39,14 +39,11 @@ import {
   SUBSET_PARAM,
 } from './electric-protocol.ts';
 import {
-  changeMessage,
   MUST_REFETCH,
   nextCursor,
-  onlyChanges,
   parseShapeOffset,
   type ShapeOffset,
   type SnapshotChunkOffset,
-  shapeColumns,
   shapeSchema,
   snapshotChunkOffset,
   snapshotEndMessage,
@@ -57,8 +54,8 @@ import {
   isHandleOf,
   isPruned,
   type LogPosition,
-  readLog,
   readLogHead,
+  readLogPage,
   readLogState,
   readSharedLogState,
   readSnapshotChunk,
@@ -274,30 +271,28 @@ async function serveLog(
     return streamShapeSse(c, tracked, organizationId, from, headers);
   }
 
-  const columns = shapeColumns(tracked);
   const waiter = live ? c.var.deps.notifier.waiter(organizationId) : undefined;
   const deadline = Date.now() + config.shapeLongPollMs;
   try {
-    let entries = await readLog(sql, organizationId, tracked, from, PAGE);
+    let page = await readLogPage(sql, organizationId, tracked, from, PAGE, waiter?.lastNotifiedAt);
     const signal = liveSignal(c);
-    while (waiter && entries.length === 0 && Date.now() < deadline && !signal.aborted) {
+    while (waiter && page?.changes.length === 0 && Date.now() < deadline && !signal.aborted) {
       const notifiedAt = await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), signal);
-      entries = await readLog(sql, organizationId, tracked, from, PAGE, notifiedAt);
+      page = await readLogPage(sql, organizationId, tracked, from, PAGE, notifiedAt);
     }
-    if (!onlyChanges(entries)) {
+    if (!page) {
       const renamed = await readLogState(sql, c.var.deps.config.cdcSlotName);
       return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(renamed) });
     }
-    const last = entries.at(-1) ?? from;
-    const messages: unknown[] = entries.map((entry) => changeMessage(tracked, columns, entry));
-    if (entries.length < PAGE) messages.push(upToDateMessage(last.lsn));
     // same handle + offset + cursor → same bytes: a cache in front answers identical live
-    // requests of one caller once (keyed by the credentials, see `vary`)
+    // requests of one caller once (keyed by the credentials, see `vary`); the body is the one
+    // encoding every request waiting at this offset shares
     if (live) c.header('cache-control', LIVE_CACHE_CONTROL);
-    return c.json(messages, 200, {
+    return c.body(page.body, 200, {
+      ...JSON_CONTENT,
       ...headers,
-      [ELECTRIC_HEADER.offset]: activityId(last),
-      ...(entries.length < PAGE ? { [ELECTRIC_HEADER.upToDate]: '' } : {}),
+      [ELECTRIC_HEADER.offset]: activityId(page.last),
+      ...(page.upToDate === null ? {} : { [ELECTRIC_HEADER.upToDate]: '' }),
     });
   } finally {
     waiter?.close();
@@ -353,21 +348,18 @@ function streamShapeSse(
   const { deps } = c.var;
   for (const [name, value] of Object.entries(headers)) c.header(name, value);
   c.header(ELECTRIC_HEADER.offset, activityId(from));
-  const columns = shapeColumns(tracked);
   const keepAlive = { everyMs: SSE_KEEP_ALIVE_MS, comment: 'keep-alive' };
   return streamLiveSse(c, { organizationId, kind: 'shape-sse', keepAlive }, async (live) => {
     let position = from;
-    let notifiedAt: number | undefined;
+    let notifiedAt: number | undefined = live.notifiedBeforeOpen;
     while (live.open) {
-      const entries = await readLog(deps.sql, organizationId, tracked, position, PAGE, notifiedAt);
+      const page = await readLogPage(deps.sql, organizationId, tracked, position, PAGE, notifiedAt);
       // a truncation renamed the log: end the stream, the reconnect gets 409 must-refetch
-      if (!onlyChanges(entries)) return;
-      for (const entry of entries) {
-        await live.send({ data: JSON.stringify(changeMessage(tracked, columns, entry)) });
-        position = entry;
-      }
-      if (entries.length === PAGE) continue;
-      if (entries.length > 0) await live.send({ data: JSON.stringify(upToDateMessage(position.lsn)) });
+      if (!page) return;
+      for (const change of page.changes) await live.send({ data: change });
+      position = page.last;
+      if (page.upToDate === null) continue;
+      if (page.changes.length > 0) await live.send({ data: page.upToDate });
       notifiedAt = await live.idle(RECHECK_MS);
     }
   });

@@ -106,6 +106,38 @@ export function changeMessage(tracked: TrackedTable, columns: string[], entry: C
   };
 }
 
+/**
+ * A page of one shape's log encoded once, for every request that reads the same entries: a
+ * long-poll response's body, or an SSE stream's events. Same entries → same bytes, so
+ * identical live requests get identical responses (cacheable, and written without re-encoding).
+ */
+export interface EncodedLogPage {
+  /** The change messages as JSON text, oldest first (one SSE event each). */
+  changes: string[];
+  /** The up-to-date message as JSON text when the page reached the head of the log; null when more follow. */
+  upToDate: string | null;
+  /** The last entry, or the position read after when the page is empty. */
+  last: { lsn: string; position: number };
+  /** The long-poll body: the changes, then up-to-date when there is one. */
+  body: string;
+}
+
+/** Entries read with `limit` after `after` (fewer than `limit`: the head of the log was reached). */
+export function encodeLogPage(
+  tracked: TrackedTable,
+  entries: ChangeEntry[],
+  after: { lsn: string; position: number },
+  limit: number,
+): EncodedLogPage {
+  const columns = shapeColumns(tracked);
+  const changes = entries.map((entry) => JSON.stringify(changeMessage(tracked, columns, entry)));
+  const lastEntry = entries.at(-1);
+  const last = lastEntry ? { lsn: lastEntry.lsn, position: lastEntry.position } : after;
+  const upToDate = entries.length < limit ? JSON.stringify(upToDateMessage(last.lsn)) : null;
+  const body = `[${(upToDate === null ? changes : [...changes, upToDate]).join(',')}]`;
+  return { changes, upToDate, last, body };
+}
+
 export function upToDateMessage(lsn: string) {
   return { headers: { control: CONTROL.upToDate, global_last_seen_lsn: lsn } };
 }
