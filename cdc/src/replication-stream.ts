@@ -29,7 +29,7 @@
  * an idle keepalive exactly its LSN (a commit record may start right there).
  */
 import { isDatabaseUnavailable, isSqlState } from '@sync/backend/db/postgres-errors';
-import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { isoFromMicros } from './activity.ts';
@@ -46,6 +46,7 @@ import {
   WrittenPositionConflictError,
 } from './errors.ts';
 import { formatLsn, parseLsn } from './lsn.ts';
+import { PgoutputDecoder, type PgoutputMessage } from './pgoutput-decoder.ts';
 import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
 export interface ReplicationStreamOptions {
@@ -153,7 +154,7 @@ export class ReplicationStream {
     } catch (error) {
       return asError(error);
     }
-    this.service.on('data', (_lsn: string, message: Pgoutput.Message) => this.onMessage(message));
+    this.service.on('data', (_lsn: string, message: PgoutputMessage) => this.onMessage(message));
     this.service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) =>
       this.onKeepalive(lsn, shouldRespond),
     );
@@ -162,12 +163,8 @@ export class ReplicationStream {
       this.statusTimer = setInterval(() => this.sendStatus(), this.options.statusIntervalMs);
       this.options.onStreaming?.();
     });
-    const plugin = new PgoutputPlugin({
-      protoVersion: PGOUTPUT_PROTO_VERSION,
-      publicationNames: [PUBLICATION_NAME],
-    });
     // Without a start LSN the server resumes at the slot's confirmed_flush_lsn.
-    this.service.subscribe(plugin, this.options.slotName).then(
+    this.service.subscribe(pgoutputWithOwnDecoder(), this.options.slotName).then(
       () => this.end(this.phase.name === 'draining' ? null : new StreamEndedError()),
       (error: unknown) => this.end(asError(error)),
     );
@@ -207,7 +204,7 @@ export class ReplicationStream {
 
   // ── Receiving ────────────────────────────────────────────────────────────────────────────
 
-  private onMessage(message: Pgoutput.Message): void {
+  private onMessage(message: PgoutputMessage): void {
     if (this.phase.name === 'closed' || this.phase.name === 'draining') return;
     this.lastMessageAt = Date.now();
     try {
@@ -493,6 +490,26 @@ function isWritten(part: TransactionPart, written: WrittenPosition): boolean {
     );
   }
   return false;
+}
+
+type OutputPlugin = Parameters<LogicalReplicationService['subscribe']>[0];
+
+/**
+ * The library's pgoutput plugin starts the replication (START_REPLICATION with our options);
+ * each message is decoded by pgoutput-decoder.ts instead of the library's parser.
+ */
+function pgoutputWithOwnDecoder(): OutputPlugin {
+  const library = new PgoutputPlugin({
+    protoVersion: PGOUTPUT_PROTO_VERSION,
+    publicationNames: [PUBLICATION_NAME],
+  });
+  const decoder = new PgoutputDecoder();
+  return {
+    options: library.options,
+    name: library.name,
+    start: (client, slotName, lastLsn) => library.start(client, slotName, lastLsn),
+    parse: (buffer: Buffer): PgoutputMessage => decoder.decode(buffer),
+  };
 }
 
 /** No SQLSTATE at all (a socket error), or one that says the server is unavailable. */

@@ -1,7 +1,7 @@
 /**
  * Source transactions from pgoutput messages, cut into parts of at most `partSize` activities.
  *
- *            relation: column values stay PostgreSQL's text (keepColumnsAsText)
+ *            (pgoutput-decoder.ts: column values are PostgreSQL's text output)
  *
  *   idle ──begin {commit LSN, commit time, xid}──► open ──insert/update/delete/truncate──► open
  *    ▲                                              │       (partSize activities collected:
@@ -17,7 +17,6 @@
  * `written` is what earlier connections persisted. A change at or below it is counted for its
  * position (positions are the change's index, so the keys stay the same) but not mapped.
  */
-import type { Pgoutput } from 'pg-logical-replication';
 import {
   type ActivityRow,
   activityFromChange,
@@ -26,9 +25,9 @@ import {
   TRUNCATE_POSITION_SPAN,
   truncationsOf,
 } from './activity.ts';
-import { keepColumnsAsText } from './column-values.ts';
 import { ReplicationProtocolError } from './errors.ts';
-import { formatLsn, parseLsn } from './lsn.ts';
+import { formatLsn } from './lsn.ts';
+import type { DecodedRelation, PgoutputMessage } from './pgoutput-decoder.ts';
 
 /** How far the activities of the slot are persisted (cdc_state). */
 export interface WrittenPosition {
@@ -98,11 +97,8 @@ export class TransactionAssembler {
     this.phase = { name: 'idle' };
   }
 
-  receive(message: Pgoutput.Message): void {
+  receive(message: PgoutputMessage): void {
     switch (message.tag) {
-      case 'relation':
-        keepColumnsAsText(message);
-        return;
       case 'begin':
         this.begin(message);
         return;
@@ -122,10 +118,10 @@ export class TransactionAssembler {
     }
   }
 
-  private begin(message: Pgoutput.MessageBegin): void {
+  private begin(message: Extract<PgoutputMessage, { tag: 'begin' }>): void {
     if (this.phase.name === 'open') throw new ReplicationProtocolError('begin inside an open transaction');
-    if (!message.commitLsn) throw new ReplicationProtocolError('begin message without a commit LSN');
-    const commitLsn = parseLsn(message.commitLsn);
+    const { commitLsn } = message;
+    if (commitLsn === 0n) throw new ReplicationProtocolError('begin message without a commit LSN');
     const written = this.written;
     const skipBelow =
       written === null
@@ -139,8 +135,7 @@ export class TransactionAssembler {
       name: 'open',
       tx: {
         commitLsn,
-        // the parser's declared type is the BigInt wrapper; the value is a bigint primitive
-        commitTime: message.commitTime as bigint,
+        commitTime: message.commitTime,
         xid: message.xid,
         nextPosition: 0,
         skipBelow,
@@ -156,7 +151,7 @@ export class TransactionAssembler {
     return this.phase.tx;
   }
 
-  private change(change: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): void {
+  private change(change: Extract<PgoutputMessage, { tag: 'insert' | 'update' | 'delete' }>): void {
     const tx = this.openTransaction(change.tag);
     const position = tx.nextPosition++;
     if (position < tx.skipBelow) return;
@@ -172,7 +167,7 @@ export class TransactionAssembler {
     if (tx.activities.length >= this.partSize) this.cut(tx, false);
   }
 
-  private truncate(relations: readonly Pgoutput.MessageRelation[]): void {
+  private truncate(relations: readonly DecodedRelation[]): void {
     const tx = this.openTransaction('truncate');
     const position = tx.nextPosition;
     const truncations = truncationsOf(relations, {
@@ -186,11 +181,11 @@ export class TransactionAssembler {
     for (const truncation of truncations) tx.countChanges.push(truncation);
   }
 
-  private commit(message: Pgoutput.MessageCommit): void {
+  private commit(message: Extract<PgoutputMessage, { tag: 'commit' }>): void {
     const tx = this.openTransaction('commit');
-    if (message.commitLsn && parseLsn(message.commitLsn) !== tx.commitLsn) {
+    if (message.commitLsn !== tx.commitLsn) {
       throw new ReplicationProtocolError(
-        `commit LSN ${message.commitLsn} differs from its begin's ${formatLsn(tx.commitLsn)}`,
+        `commit LSN ${formatLsn(message.commitLsn)} differs from its begin's ${formatLsn(tx.commitLsn)}`,
       );
     }
     this.phase = { name: 'idle' };

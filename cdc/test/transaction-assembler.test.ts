@@ -1,12 +1,11 @@
 /**
- * Transaction assembly and batching, pure: pgoutput messages (as pg-logical-replication parses
+ * Transaction assembly and batching, pure: pgoutput messages (as pgoutput-decoder.ts decodes
  * them) in, parts out; which parts a batch writes after a crash. No database.
  */
-import type { Pgoutput } from 'pg-logical-replication';
 import { describe, expect, it } from 'vitest';
 import { TRUNCATE_POSITION_SPAN } from '../src/activity.ts';
 import { ReplicationProtocolError, WrittenPositionConflictError } from '../src/errors.ts';
-import { formatLsn } from '../src/lsn.ts';
+import type { DecodedRelation, PgoutputMessage, RelationColumn } from '../src/pgoutput-decoder.ts';
 import { batchOfParts } from '../src/replication-stream.ts';
 import {
   TransactionAssembler,
@@ -14,17 +13,9 @@ import {
   type WrittenPosition,
 } from '../src/transaction-assembler.ts';
 
-const column = (name: string, typeOid: number): Pgoutput.RelationColumn => ({
-  name,
-  flags: 0,
-  typeOid,
-  typeMod: -1,
-  typeSchema: null,
-  typeName: null,
-  parser: (raw: unknown) => raw,
-});
+const column = (name: string, typeOid: number): RelationColumn => ({ name, flags: 0, typeOid });
 
-const pages: Pgoutput.MessageRelation = {
+const pages: DecodedRelation = {
   tag: 'relation',
   relationOid: 1,
   schema: 'public',
@@ -44,23 +35,22 @@ const pages: Pgoutput.MessageRelation = {
 
 const COMMIT_LSN = 0x1_0000_0000n + 0x2000n;
 
-const begin = (lsn = COMMIT_LSN): Pgoutput.MessageBegin => ({
+const begin = (lsn = COMMIT_LSN): PgoutputMessage => ({
   tag: 'begin',
-  commitLsn: formatLsn(lsn),
+  commitLsn: lsn,
   commitTime: 1_700_000_000_000_000n,
   xid: 42,
 });
-const commit = (lsn = COMMIT_LSN): Pgoutput.MessageCommit => ({
+const commit = (lsn = COMMIT_LSN): PgoutputMessage => ({
   tag: 'commit',
-  flags: 0,
-  commitLsn: formatLsn(lsn),
-  commitEndLsn: formatLsn(lsn + 1n),
+  commitLsn: lsn,
+  endLsn: lsn + 1n,
   commitTime: 1_700_000_000_000_000n,
 });
-const insert = (i: number, org = 'org_a'): Pgoutput.MessageInsert => ({
+const insert = (i: number, org = 'org_a'): PgoutputMessage => ({
   tag: 'insert',
   relation: pages,
-  new: Object.assign(Object.create(null), {
+  new: {
     id: `p${i}`,
     organization_id: org,
     created_by: 'u1',
@@ -68,10 +58,10 @@ const insert = (i: number, org = 'org_a'): Pgoutput.MessageInsert => ({
     transactions: `{"insert": "tx_${i}", "update": null, "delete": null}`,
     last_client_id: 'c1',
     title: `page ${i}`,
-  }),
+  },
 });
 
-function assemble(messages: Pgoutput.Message[], partSize: number, written: WrittenPosition | null = null) {
+function assemble(messages: PgoutputMessage[], partSize: number, written: WrittenPosition | null = null) {
   const parts: TransactionPart[] = [];
   const assembler = new TransactionAssembler(partSize, (part) => parts.push(part));
   assembler.setWritten(written);
@@ -79,7 +69,7 @@ function assemble(messages: Pgoutput.Message[], partSize: number, written: Writt
   return parts;
 }
 
-const transaction = (changes: number, lsn = COMMIT_LSN): Pgoutput.Message[] => [
+const transaction = (changes: number, lsn = COMMIT_LSN): PgoutputMessage[] => [
   begin(lsn),
   ...Array.from({ length: changes }, (_, i) => insert(i)),
   commit(lsn),
