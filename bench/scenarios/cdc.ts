@@ -5,6 +5,8 @@
  *   (p) ceiling    pg_recvlogical (PostgreSQL 15's, when /usr/lib/postgresql/15/bin has it)
  *                  with pgoutput into /dev/null: the walsender's decoding, nothing parsed
  *   (a) baseline   pg-logical-replication + PgoutputPlugin, manual acknowledge per commit, no
+ *                  sink, decoding the WAL of N single-row transactions; (a') the same with the
+ *                  worker's own decoder (pgoutput-decoder.ts) in place of the library's parser
  *                  sink, decoding the WAL of N single-row transactions
  *   (b) catch-up   the worker (in-process) turning the same WAL into activity rows
  *   (c) live       steady ~1,000 single-row inserts/s (direct SQL, one transaction each);
@@ -25,7 +27,9 @@ import { fileURLToPath } from 'node:url';
 import { runMigrations } from '@sync/backend/db/client';
 import { startEmbeddedPostgres } from '@sync/backend/db/embedded-postgres';
 import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME, WORKER_NODE_FLAGS } from '@sync/cdc/constants';
+import { formatLsn } from '@sync/cdc/lsn';
 import { parseActivityNotification } from '@sync/cdc/notification';
+import { type PgoutputMessage, pgoutputPlugin } from '@sync/cdc/pgoutput-decoder';
 import { prepareReplication } from '@sync/cdc/replication-setup';
 import { startCdcWorker } from '@sync/cdc/worker';
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
@@ -37,6 +41,7 @@ const LIVE_SECONDS = Number(process.env.BENCH_CDC_SECONDS ?? 120);
 const LIVE_RATE = 1_000;
 const ORGANIZATIONS = 20;
 const BASELINE_SLOT = 'bench_baseline';
+const DECODER_SLOT = 'bench_decoder';
 const RECVLOGICAL_SLOT = 'bench_recvlogical';
 /** A reference tool of the machine, not of the product: the bench skips it when it is absent. */
 const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
@@ -51,6 +56,7 @@ export async function run(): Promise<void> {
     await seedOrganizations(sql);
     await prepareReplication(sql, cluster.url, DEFAULT_SLOT_NAME, quiet);
     await sql`select pg_create_logical_replication_slot(${BASELINE_SLOT}, 'pgoutput')`;
+    await sql`select pg_create_logical_replication_slot(${DECODER_SLOT}, 'pgoutput')`;
     const recvlogical = existsSync(PG_RECVLOGICAL);
     if (recvlogical) await sql`select pg_create_logical_replication_slot(${RECVLOGICAL_SLOT}, 'pgoutput')`;
 
@@ -65,7 +71,8 @@ export async function run(): Promise<void> {
     const ceiling = recvlogical
       ? await decodeWithPgRecvlogical(sql, cluster.url, end?.lsn ?? '0/0', CHANGES)
       : null;
-    const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES);
+    const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES, 'library');
+    const ownDecoder = await decodeWithoutSink(sql, cluster.url, CHANGES, 'worker');
     const worker = await profiled(process.env.BENCH_CDC_PROFILE, () =>
       catchUpWithWorker(sql, cluster.url, CHANGES, quiet),
     );
@@ -82,6 +89,11 @@ export async function run(): Promise<void> {
           ? ['(p) pg_recvlogical', `not found at ${PG_RECVLOGICAL}`, 'ceiling']
           : ['(p) pg_recvlogical, pgoutput → /dev/null', `${fmt(ceiling.perSecond)} changes/s`, 'ceiling'],
         ['(a) library decode, no sink', `${fmt(baseline.perSecond)} changes/s`, 'baseline'],
+        [
+          "(a') the worker's decoder, no sink",
+          `${fmt(ownDecoder.perSecond)} changes/s`,
+          `CPU µs per change: ${micros(ownDecoder.cpu.client)}, (a) ${micros(baseline.cpu.client)}`,
+        ],
         ['(b) worker catch-up', `${fmt(worker.perSecond)} activities/s`, '≥ 50,000/s'],
         ...(ceiling === null
           ? []
@@ -218,8 +230,16 @@ async function decodeWithPgRecvlogical(
   };
 }
 
-/** (a) The library alone: count changes, acknowledge each commit, nothing else. */
-async function decodeWithoutSink(sql: postgres.Sql, url: string, expected: number): Promise<CatchUp> {
+/**
+ * (a) The library alone: count changes, acknowledge each commit, nothing else; (a') the same
+ * with the worker's decoder parsing each message.
+ */
+async function decodeWithoutSink(
+  sql: postgres.Sql,
+  url: string,
+  expected: number,
+  decoder: 'library' | 'worker',
+): Promise<CatchUp> {
   const service = new LogicalReplicationService(
     { connectionString: url, application_name: 'bench-baseline' },
     { acknowledge: { auto: false, timeoutSeconds: 0 } },
@@ -233,18 +253,21 @@ async function decodeWithoutSink(sql: postgres.Sql, url: string, expected: numbe
       started = performance.now();
       cpuStart = process.cpuUsage();
     });
-    service.on('data', (_lsn: string, message: Pgoutput.Message) => {
+    service.on('data', (_lsn: string, message: Pgoutput.Message | PgoutputMessage) => {
       if (message.tag === 'insert' || message.tag === 'update' || message.tag === 'delete') changes++;
       if (message.tag === 'commit' && message.commitLsn) {
-        void service.acknowledge(message.commitLsn);
+        const lsn = typeof message.commitLsn === 'bigint' ? formatLsn(message.commitLsn) : message.commitLsn;
+        void service.acknowledge(lsn);
         if (changes >= expected) resolve(performance.now() - started);
       }
     });
     service.on('error', reject);
   });
-  service
-    .subscribe(new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] }), BASELINE_SLOT)
-    .catch(() => {});
+  const plugin =
+    decoder === 'library'
+      ? new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] })
+      : pgoutputPlugin(PUBLICATION_NAME);
+  service.subscribe(plugin, decoder === 'library' ? BASELINE_SLOT : DECODER_SLOT).catch(() => {});
   const ms = await done;
   const used = process.cpuUsage(cpuStart);
   const server = walsender.stop();

@@ -194,14 +194,14 @@ export function countDeltasOfChange(change: RowChange): CountDelta[] {
   const liveOrganization = (values: RowValues | null) =>
     values && isNull(values[columns.deletedAt]) ? String(values[columns.organizationId]) : null;
 
-  const deltas = new Map<string, number>();
   const wasLiveIn = liveOrganization(before);
   const isLiveIn = liveOrganization(after);
-  if (wasLiveIn !== null) deltas.set(wasLiveIn, (deltas.get(wasLiveIn) ?? 0) - 1);
-  if (isLiveIn !== null) deltas.set(isLiveIn, (deltas.get(isLiveIn) ?? 0) + 1);
-  return [...deltas]
-    .filter(([, delta]) => delta !== 0)
-    .map(([organizationId, delta]) => ({ organizationId, entityType: tracked.entityType, delta }));
+  if (wasLiveIn === isLiveIn) return [];
+  const deltas: CountDelta[] = [];
+  if (wasLiveIn !== null)
+    deltas.push({ organizationId: wasLiveIn, entityType: tracked.entityType, delta: -1 });
+  if (isLiveIn !== null) deltas.push({ organizationId: isLiveIn, entityType: tracked.entityType, delta: 1 });
+  return deltas;
 }
 
 /**
@@ -261,9 +261,10 @@ function previousValuesOf(
   changedKeys: readonly string[],
 ): RowValues | null {
   if (!before || !after || changedKeys.length === 0) return null;
-  const typeOf = new Map(relation.columns.map((c) => [c.name, c.typeOid]));
   const previous: RowValues = {};
-  for (const key of changedKeys) previous[key] = decodeColumnValue(typeOf.get(key) ?? 0, before[key]);
+  for (const { name, typeOid } of relation.columns) {
+    if (changedKeys.includes(name)) previous[name] = decodeColumnValue(typeOid, before[name]);
+  }
   return previous;
 }
 
@@ -284,11 +285,13 @@ let lastIso = '';
 export function isoFromMicros(micros: bigint): string {
   // The changes of one transaction share their commit time: remember the last conversion.
   if (micros === lastMicros) return lastIso;
-  const millis = micros / 1000n;
-  const extraMicros = Number(micros % 1000n);
-  const iso = new Date(Number(millis)).toISOString();
+  // microseconds since 1970 stay exact in a double until the year 2255
+  const exact = Number(micros);
+  const millis = Math.floor(exact / 1000);
+  const extraMicros = exact - millis * 1000;
+  const iso = new Date(millis).toISOString();
   lastMicros = micros;
-  lastIso = `${iso.slice(0, -1)}${String(extraMicros).padStart(3, '0')}Z`;
+  lastIso = `${iso.slice(0, -1)}${extraMicros < 10 ? '00' : extraMicros < 100 ? '0' : ''}${extraMicros}Z`;
   return lastIso;
 }
 

@@ -24,6 +24,8 @@
  * else stays undefined; a key tuple keeps only the key columns. `pgoutput-decoder.test.ts`
  * decodes the same WAL with both and compares.
  */
+import { type LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import { PGOUTPUT_PROTO_VERSION } from './constants.ts';
 import { ReplicationProtocolError } from './errors.ts';
 
 export interface RelationColumn {
@@ -284,4 +286,24 @@ export class PgoutputDecoder {
     this.offset = end + 1;
     return text;
   }
+}
+
+type OutputPlugin = Parameters<LogicalReplicationService['subscribe']>[0];
+
+/**
+ * The output plugin to subscribe with: the library's pgoutput plugin starts the replication
+ * (START_REPLICATION with protocol 1 and the publication), this module decodes each message.
+ */
+export function pgoutputPlugin(publicationName: string): OutputPlugin {
+  const library = new PgoutputPlugin({
+    protoVersion: PGOUTPUT_PROTO_VERSION,
+    publicationNames: [publicationName],
+  });
+  const decoder = new PgoutputDecoder();
+  return {
+    options: library.options,
+    name: library.name,
+    start: (client, slotName, lastLsn) => library.start(client, slotName, lastLsn),
+    parse: (buffer: Buffer): PgoutputMessage => decoder.decode(buffer),
+  };
 }

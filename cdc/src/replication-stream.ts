@@ -29,12 +29,12 @@
  * an idle keepalive exactly its LSN (a commit record may start right there).
  */
 import { isDatabaseUnavailable, isSqlState } from '@sync/backend/db/postgres-errors';
-import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { isoFromMicros } from './activity.ts';
 import { type ActivityBatch, readWrittenPosition, writeActivityBatch } from './activity-sink.ts';
-import { PGOUTPUT_PROTO_VERSION, PUBLICATION_NAME } from './constants.ts';
+import { PUBLICATION_NAME } from './constants.ts';
 import {
   asError,
   CdcError,
@@ -46,7 +46,7 @@ import {
   WrittenPositionConflictError,
 } from './errors.ts';
 import { formatLsn, parseLsn } from './lsn.ts';
-import { PgoutputDecoder, type PgoutputMessage } from './pgoutput-decoder.ts';
+import { type PgoutputMessage, pgoutputPlugin } from './pgoutput-decoder.ts';
 import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
 export interface ReplicationStreamOptions {
@@ -164,7 +164,7 @@ export class ReplicationStream {
       this.options.onStreaming?.();
     });
     // Without a start LSN the server resumes at the slot's confirmed_flush_lsn.
-    this.service.subscribe(pgoutputWithOwnDecoder(), this.options.slotName).then(
+    this.service.subscribe(pgoutputPlugin(PUBLICATION_NAME), this.options.slotName).then(
       () => this.end(this.phase.name === 'draining' ? null : new StreamEndedError()),
       (error: unknown) => this.end(asError(error)),
     );
@@ -490,26 +490,6 @@ function isWritten(part: TransactionPart, written: WrittenPosition): boolean {
     );
   }
   return false;
-}
-
-type OutputPlugin = Parameters<LogicalReplicationService['subscribe']>[0];
-
-/**
- * The library's pgoutput plugin starts the replication (START_REPLICATION with our options);
- * each message is decoded by pgoutput-decoder.ts instead of the library's parser.
- */
-function pgoutputWithOwnDecoder(): OutputPlugin {
-  const library = new PgoutputPlugin({
-    protoVersion: PGOUTPUT_PROTO_VERSION,
-    publicationNames: [PUBLICATION_NAME],
-  });
-  const decoder = new PgoutputDecoder();
-  return {
-    options: library.options,
-    name: library.name,
-    start: (client, slotName, lastLsn) => library.start(client, slotName, lastLsn),
-    parse: (buffer: Buffer): PgoutputMessage => decoder.decode(buffer),
-  };
 }
 
 /** No SQLSTATE at all (a socket error), or one that says the server is unavailable. */
