@@ -33,6 +33,7 @@ import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { isoFromMicros } from './activity.ts';
+import { contiguousRuns } from './activity-copy.ts';
 import { type ActivityBatch, readWrittenPosition, writeActivityBatch } from './activity-sink.ts';
 import { PUBLICATION_NAME } from './constants.ts';
 import {
@@ -222,7 +223,7 @@ export class ReplicationStream {
 
   private onPart(part: TransactionPart): void {
     this.ready.push(part);
-    this.readyActivities += part.activities.length;
+    this.readyActivities += part.activityCount;
     this.updateFlow();
     this.scheduleFlush();
   }
@@ -297,7 +298,7 @@ export class ReplicationStream {
     let take = 0;
     let activities = 0;
     while (take < this.ready.length) {
-      const next = (this.ready[take] as TransactionPart).activities.length;
+      const next = (this.ready[take] as TransactionPart).activityCount;
       if (take > 0 && activities + next > this.options.batchSize) break;
       activities += next;
       take++;
@@ -344,7 +345,7 @@ export class ReplicationStream {
     // Batches commit in order, so this position covers every earlier batch too.
     if (entry.acknowledgeLsn !== null) this.confirm(entry.acknowledgeLsn + 1n);
     this.options.onBatch?.({
-      activities: entry.batch?.activities.length ?? 0,
+      activities: entry.batch?.activityCount ?? 0,
       parts: entry.parts.length,
       lastCommitLsn: (entry.parts.at(-1) as TransactionPart).commitLsn,
       writeMs: performance.now() - entry.started,
@@ -362,7 +363,7 @@ export class ReplicationStream {
       .sort((a, b) => (a.commitLsn === b.commitLsn ? a.from - b.from : a.commitLsn < b.commitLsn ? -1 : 1));
     this.failed = [];
     this.ready.unshift(...parts);
-    this.readyActivities += parts.reduce((sum, p) => sum + p.activities.length, 0);
+    this.readyActivities += parts.reduce((sum, p) => sum + p.activityCount, 0);
     this.onWriteError(error);
   }
 
@@ -467,8 +468,15 @@ export function batchOfParts(
     );
   }
   const lastFinal = fresh.findLast((p) => p.final);
+  const lastWithActivity = fresh.findLast((p) => p.lastActivityPosition !== null);
   return {
-    activities: fresh.length === 1 ? first.activities : fresh.flatMap((p) => p.activities),
+    copyLines: contiguousRuns(fresh.map((p) => p.copyLines)),
+    activityCount: fresh.reduce((sum, p) => sum + p.activityCount, 0),
+    lastActivity:
+      lastWithActivity?.lastActivityPosition == null
+        ? null
+        : { lsn: lastWithActivity.commitLsn, position: lastWithActivity.lastActivityPosition },
+    organizationIds: [...new Set(fresh.flatMap((p) => p.organizationIds))],
     countChanges: fresh.length === 1 ? first.countChanges : fresh.flatMap((p) => p.countChanges),
     from: { commitLsn: first.commitLsn, position: first.from },
     to: {

@@ -18,13 +18,13 @@
  * position (positions are the change's index, so the keys stay the same) but not mapped.
  */
 import {
-  type ActivityRow,
   activityFromChange,
   type CountChange,
   countDeltasOfChange,
   TRUNCATE_POSITION_SPAN,
   truncationsOf,
 } from './activity.ts';
+import { CopyLineBuffer } from './activity-copy.ts';
 import { ReplicationProtocolError } from './errors.ts';
 import { formatLsn } from './lsn.ts';
 import type { DecodedRelation, PgoutputMessage } from './pgoutput-decoder.ts';
@@ -48,7 +48,13 @@ export interface TransactionPart {
   to: number;
   /** The transaction's last part: once it is written the commit LSN may be acknowledged. */
   final: boolean;
-  activities: ActivityRow[];
+  /** Its activities as COPY text lines (activity-copy.ts). */
+  copyLines: Buffer;
+  activityCount: number;
+  /** Position of its last activity (null: none). */
+  lastActivityPosition: number | null;
+  /** The organization of each activity, in order (repeats included). */
+  organizationIds: string[];
   /** Count deltas and truncations, in transaction order. */
   countChanges: CountChange[];
   /** performance.now() when the part was cut. */
@@ -63,7 +69,10 @@ interface OpenTransaction {
   /** Positions below this were written by an earlier connection. */
   skipBelow: number;
   partFrom: number;
-  activities: ActivityRow[];
+  /** Activities of the current part, their lines in the assembler's CopyLineBuffer. */
+  activityCount: number;
+  lastActivityPosition: number | null;
+  organizationIds: string[];
   countChanges: CountChange[];
 }
 
@@ -72,6 +81,7 @@ type AssemblerPhase = { name: 'idle' } | { name: 'open'; tx: OpenTransaction };
 export class TransactionAssembler {
   private phase: AssemblerPhase = { name: 'idle' };
   private written: WrittenPosition | null = null;
+  private readonly copyLines = new CopyLineBuffer();
 
   constructor(
     private readonly partSize: number,
@@ -85,7 +95,7 @@ export class TransactionAssembler {
 
   /** Activities collected for the open transaction and not yet handed out as a part. */
   pendingActivities(): number {
-    return this.phase.name === 'open' ? this.phase.tx.activities.length : 0;
+    return this.phase.name === 'open' ? this.phase.tx.activityCount : 0;
   }
 
   isOpen(): boolean {
@@ -95,6 +105,7 @@ export class TransactionAssembler {
   /** Forget an incomplete transaction (the connection ends; it is re-sent from its begin). */
   reset(): void {
     this.phase = { name: 'idle' };
+    this.copyLines.discard();
   }
 
   receive(message: PgoutputMessage): void {
@@ -140,7 +151,9 @@ export class TransactionAssembler {
         nextPosition: 0,
         skipBelow,
         partFrom: Number.isFinite(skipBelow) ? skipBelow : 0,
-        activities: [],
+        activityCount: 0,
+        lastActivityPosition: null,
+        organizationIds: [],
         countChanges: [],
       },
     };
@@ -162,9 +175,12 @@ export class TransactionAssembler {
       xid: tx.xid,
     });
     if (!activity) return;
-    tx.activities.push(activity);
+    this.copyLines.append(activity);
+    tx.activityCount++;
+    tx.lastActivityPosition = position;
+    tx.organizationIds.push(activity.organizationId);
     for (const delta of countDeltasOfChange(change)) tx.countChanges.push(delta);
-    if (tx.activities.length >= this.partSize) this.cut(tx, false);
+    if (tx.activityCount >= this.partSize) this.cut(tx, false);
   }
 
   private truncate(relations: readonly DecodedRelation[]): void {
@@ -201,12 +217,17 @@ export class TransactionAssembler {
       from: tx.partFrom,
       to,
       final,
-      activities: tx.activities,
+      copyLines: this.copyLines.take(),
+      activityCount: tx.activityCount,
+      lastActivityPosition: tx.lastActivityPosition,
+      organizationIds: tx.organizationIds,
       countChanges: tx.countChanges,
       readyAt: performance.now(),
     };
     tx.partFrom = to;
-    tx.activities = [];
+    tx.activityCount = 0;
+    tx.lastActivityPosition = null;
+    tx.organizationIds = [];
     tx.countChanges = [];
     this.onPart(part);
   }

@@ -75,15 +75,27 @@ const transaction = (changes: number, lsn = COMMIT_LSN): PgoutputMessage[] => [
   commit(lsn),
 ];
 
+/** The (commit LSN, position) key of each COPY line, the first two fields. */
+function keysOf(...chunks: Buffer[]): { lsn: bigint; position: number }[] {
+  const lines = Buffer.concat(chunks)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '');
+  return lines.map((line) => {
+    const [lsn, position] = line.split('\t');
+    return { lsn: BigInt(lsn ?? ''), position: Number(position) };
+  });
+}
+
 describe('TransactionAssembler', () => {
   it('cuts a large transaction into parts of partSize before its commit, keyed by commit LSN and position', () => {
     const parts = assemble(transaction(25), 10);
-    expect(parts.map((p) => [p.from, p.to, p.final, p.activities.length])).toEqual([
+    expect(parts.map((p) => [p.from, p.to, p.final, p.activityCount])).toEqual([
       [0, 10, false, 10],
       [10, 20, false, 10],
       [20, 25, true, 5],
     ]);
-    const activities = parts.flatMap((p) => p.activities);
+    const activities = keysOf(...parts.map((p) => p.copyLines));
     expect(activities.map((a) => a.position)).toEqual(Array.from({ length: 25 }, (_, i) => i));
     expect(new Set(activities.map((a) => a.lsn))).toEqual(new Set([COMMIT_LSN]));
     expect(parts.flatMap((p) => p.countChanges)).toHaveLength(25);
@@ -96,7 +108,7 @@ describe('TransactionAssembler', () => {
 
   it('does not map a transaction that is written, and resumes a half-written one at open_position', () => {
     const done = assemble(transaction(5), 10, { lastLsn: COMMIT_LSN, open: null });
-    expect(done.map((p) => [p.from, p.to, p.final, p.activities.length])).toEqual([[0, 5, true, 0]]);
+    expect(done.map((p) => [p.from, p.to, p.final, p.activityCount])).toEqual([[0, 5, true, 0]]);
 
     const resumed = assemble(transaction(25), 10, {
       lastLsn: COMMIT_LSN - 100n,
@@ -106,7 +118,7 @@ describe('TransactionAssembler', () => {
       [10, 20, false],
       [20, 25, true],
     ]);
-    expect(resumed[0]?.activities[0]?.position).toBe(10);
+    expect(keysOf(resumed[0]?.copyLines ?? Buffer.alloc(0))[0]?.position).toBe(10);
   });
 
   it('reserves a block of positions per truncated table, so the keys after it do not depend on the database', () => {
@@ -121,7 +133,10 @@ describe('TransactionAssembler', () => {
       100,
     );
     const [part] = parts;
-    expect(part?.activities.map((a) => a.position)).toEqual([0, 1 + TRUNCATE_POSITION_SPAN]);
+    expect(keysOf(part?.copyLines ?? Buffer.alloc(0)).map((a) => a.position)).toEqual([
+      0,
+      1 + TRUNCATE_POSITION_SPAN,
+    ]);
     expect(part?.countChanges.map((c) => ('position' in c ? `truncate@${c.position}` : c.delta))).toEqual([
       1,
       'truncate@1',
@@ -141,7 +156,12 @@ describe('batchOfParts', () => {
 
   it('writes every part from scratch, ending with the last whole commit', () => {
     const batch = batchOfParts(parts, { lastLsn: 0n, open: null });
-    expect(batch?.activities).toHaveLength(28);
+    expect(batch?.activityCount).toBe(28);
+    expect(keysOf(...(batch?.copyLines ?? []))).toHaveLength(28);
+    // the parts were cut from one buffer: the batch hands COPY one chunk
+    expect(batch?.copyLines).toHaveLength(1);
+    expect(batch?.lastActivity).toEqual({ lsn: COMMIT_LSN + 0x100n, position: 2 });
+    expect(batch?.organizationIds).toEqual(['org_a']);
     expect(batch?.from).toEqual({ commitLsn: COMMIT_LSN, position: 0 });
     expect(batch?.to).toEqual({ lastLsn: COMMIT_LSN + 0x100n, open: null });
   });
@@ -154,7 +174,7 @@ describe('batchOfParts', () => {
   it('leaves out the parts a previous connection wrote, and starts at the written position', () => {
     const batch = batchOfParts(parts, { lastLsn: 0n, open: { lsn: COMMIT_LSN, position: 20 } });
     expect(batch?.from).toEqual({ commitLsn: COMMIT_LSN, position: 20 });
-    expect(batch?.activities.map((a) => a.position)).toEqual([20, 21, 22, 23, 24, 0, 1, 2]);
+    expect(keysOf(...(batch?.copyLines ?? [])).map((a) => a.position)).toEqual([20, 21, 22, 23, 24, 0, 1, 2]);
     expect(batchOfParts(parts, { lastLsn: COMMIT_LSN + 0x100n, open: null })).toBeNull();
   });
 
