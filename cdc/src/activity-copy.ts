@@ -90,8 +90,8 @@ export function copyLine(a: ActivityRow): string {
   return `${a.lsn}\t${a.position}\t${text(a.type)}\t${a.action}\t${text(a.entityType)}\t${text(a.entityId)}\t${text(
     a.organizationId,
   )}\t${text(a.userId)}\t${text(a.transactionId)}\t${text(a.clientId)}\t${text(textArray(a.changedKeys))}\t${json(
-    a.row,
-  )}\t${a.previousValues === null ? '\\N' : json(a.previousValues)}\t${text(a.undoesTransactionId)}\t${a.xid}\t${
+    a.rowJson,
+  )}\t${a.previousValuesJson === null ? '\\N' : json(a.previousValuesJson)}\t${text(a.undoesTransactionId)}\t${a.xid}\t${
     a.createdAt
   }\n`;
 }
@@ -106,9 +106,8 @@ function text(value: string | null): string {
   return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPE[c] as string) : value;
 }
 
-/** JSON text never holds a raw newline, CR or tab; only its backslashes need doubling. */
-function json(value: unknown): string {
-  const serialised = JSON.stringify(value);
+/** JSON text (as JSON.stringify and jsonb write it) holds no raw newline, CR or tab; only its backslashes need doubling. */
+function json(serialised: string): string {
   return serialised.includes('\\') ? serialised.replaceAll('\\', '\\\\') : serialised;
 }
 

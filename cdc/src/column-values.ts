@@ -81,6 +81,26 @@ export function decodeColumnValue(typeOid: number, value: unknown): unknown {
   }
 }
 
+/**
+ * `decodeColumnValue`'s result as JSON text. Text-like values and jsonb (whose text output is
+ * JSON already) are written as they are, without a value in between.
+ */
+export function columnValueJson(typeOid: number, value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') {
+    switch (typeOid) {
+      case OID.text:
+      case OID.varchar:
+      case OID.timestamp:
+      case OID.timestamptz:
+        return JSON.stringify(value);
+      case OID.jsonb:
+        return value;
+    }
+  }
+  return JSON.stringify(decodeColumnValue(typeOid, value)) ?? 'null';
+}
+
 function safeInteger(text: string): number | string {
   const number = Number(text);
   return Number.isSafeInteger(number) ? number : text;
