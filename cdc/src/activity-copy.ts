@@ -60,9 +60,10 @@ export class CopyLineBuffer {
     this.end = this.start;
   }
 
+  /** The lines not taken move along; a part larger than a slab doubles it (no copy per line). */
   private moveToNewSlab(room: number): void {
     const pending = this.slab.subarray(this.start, this.end);
-    const slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, pending.length + room));
+    const slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, 2 * (pending.length + room)));
     pending.copy(slab);
     this.slab = slab;
     this.start = 0;

@@ -187,3 +187,13 @@ describe('batchOfParts', () => {
     );
   });
 });
+
+describe('CopyLineBuffer', () => {
+  it('keeps the lines of a part larger than one slab whole and in order', () => {
+    const parts = assemble(transaction(20_000), 30_000);
+    expect(parts).toHaveLength(1);
+    expect(keysOf(parts[0]?.copyLines ?? Buffer.alloc(0)).map((k) => k.position)).toEqual(
+      Array.from({ length: 20_000 }, (_, i) => i),
+    );
+  });
+});
