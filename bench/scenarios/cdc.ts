@@ -5,6 +5,8 @@
  *   (p) ceiling    pg_recvlogical (PostgreSQL 15's, when /usr/lib/postgresql/15/bin has it)
  *                  with pgoutput into /dev/null: the walsender's decoding, nothing parsed
  *   (a) baseline   pg-logical-replication + PgoutputPlugin, manual acknowledge per commit, no
+ *                  sink, decoding the WAL of N single-row transactions; (a') the same with the
+ *                  worker's own decoder (pgoutput-decoder.ts) in place of the library's parser
  *                  sink, decoding the WAL of N single-row transactions
  *   (b) catch-up   the worker (in-process) turning the same WAL into activity rows
  *   (c) live       steady ~1,000 single-row inserts/s (direct SQL, one transaction each);
@@ -23,9 +25,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { WORKER_NODE_FLAGS } from '@sync/cdc/constants';
+import { type PgoutputMessage, pgoutputPlugin } from '@sync/cdc/pgoutput-decoder';
 import { startCdcWorker } from '@sync/cdc/worker';
 import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME } from '@sync/db/constants';
 import { startEmbeddedPostgres } from '@sync/db/embedded-postgres';
+import { formatLsn } from '@sync/db/lsn';
 import { runMigrations } from '@sync/db/migrations';
 import { parseActivityNotification } from '@sync/db/notification';
 import { prepareReplication } from '@sync/db/replication-setup';
@@ -38,6 +42,7 @@ const LIVE_SECONDS = Number(process.env.BENCH_CDC_SECONDS ?? 120);
 const LIVE_RATE = 1_000;
 const ORGANIZATIONS = 20;
 const BASELINE_SLOT = 'bench_baseline';
+const DECODER_SLOT = 'bench_decoder';
 const RECVLOGICAL_SLOT = 'bench_recvlogical';
 /** A reference tool of the machine, not of the product: the bench skips it when it is absent. */
 const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
@@ -52,6 +57,7 @@ export async function run(): Promise<void> {
     await seedOrganizations(sql);
     await prepareReplication(sql, cluster.url, DEFAULT_SLOT_NAME, quiet);
     await sql`select pg_create_logical_replication_slot(${BASELINE_SLOT}, 'pgoutput')`;
+    await sql`select pg_create_logical_replication_slot(${DECODER_SLOT}, 'pgoutput')`;
     const recvlogical = existsSync(PG_RECVLOGICAL);
     if (recvlogical) await sql`select pg_create_logical_replication_slot(${RECVLOGICAL_SLOT}, 'pgoutput')`;
 
@@ -64,10 +70,11 @@ export async function run(): Promise<void> {
 
     const [end] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
     const ceiling = recvlogical
-      ? await decodeWithPgRecvlogical(cluster.url, end?.lsn ?? '0/0', CHANGES)
+      ? await decodeWithPgRecvlogical(sql, cluster.url, end?.lsn ?? '0/0', CHANGES)
       : null;
-    const baseline = await decodeWithoutSink(cluster.url, CHANGES);
-    const { perSecond: catchUp, cpu } = await profiled(process.env.BENCH_CDC_PROFILE, () =>
+    const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES, 'library');
+    const ownDecoder = await decodeWithoutSink(sql, cluster.url, CHANGES, 'worker');
+    const worker = await profiled(process.env.BENCH_CDC_PROFILE, () =>
       catchUpWithWorker(sql, cluster.url, CHANGES, quiet),
     );
     const [written] = await sql<{ count: number }[]>`select count(*)::int as count from activities`;
@@ -81,17 +88,31 @@ export async function run(): Promise<void> {
       [
         ceiling === null
           ? ['(p) pg_recvlogical', `not found at ${PG_RECVLOGICAL}`, 'ceiling']
-          : ['(p) pg_recvlogical, pgoutput → /dev/null', `${fmt(ceiling)} changes/s`, 'ceiling'],
-        ['(a) library decode, no sink', `${fmt(baseline)} changes/s`, 'baseline'],
-        ['(b) worker catch-up', `${fmt(catchUp)} activities/s`, '≥ 50,000/s'],
-        ...(ceiling === null ? [] : [['(b)/(p)', `${(catchUp / ceiling).toFixed(2)}x`, '≥ 0.80x']]),
+          : ['(p) pg_recvlogical, pgoutput → /dev/null', `${fmt(ceiling.perSecond)} changes/s`, 'ceiling'],
+        ['(a) library decode, no sink', `${fmt(baseline.perSecond)} changes/s`, 'baseline'],
+        [
+          "(a') the worker's decoder, no sink",
+          `${fmt(ownDecoder.perSecond)} changes/s`,
+          `CPU µs per change: ${micros(ownDecoder.cpu.client)}, (a) ${micros(baseline.cpu.client)}`,
+        ],
+        ['(b) worker catch-up', `${fmt(worker.perSecond)} activities/s`, '≥ 50,000/s'],
+        ...(ceiling === null
+          ? []
+          : [['(b)/(p)', `${(worker.perSecond / ceiling.perSecond).toFixed(2)}x`, '≥ 0.80x']]),
+        ['(a)/(p)', ceiling === null ? '' : `${(baseline.perSecond / ceiling.perSecond).toFixed(2)}x`, ''],
+        ['(b)/(a)', `${(worker.perSecond / baseline.perSecond).toFixed(2)}x`, ''],
         [
           '(b) CPU during catch-up: worker / walsender / writers',
-          `${pct(cpu.worker)} / ${pct(cpu.walsender)} / ${pct(cpu.writers)} of a core`,
+          `${share(worker.cpu, 'client')} / ${share(worker.cpu, 'walsender')} / ${share(worker.cpu, 'writers')} of a core`,
           '',
         ],
-        ['(a)/(p)', ceiling === null ? '' : `${(baseline / ceiling).toFixed(2)}x`, ''],
-        ['(b)/(a)', `${(catchUp / baseline).toFixed(2)}x`, ''],
+        [
+          '(b) CPU µs per activity: worker / walsender / writers',
+          `${micros(worker.cpu.client)} / ${micros(worker.cpu.walsender)} / ${micros(worker.cpu.writers)}`,
+          `(a): library ${micros(baseline.cpu.client)} / walsender ${micros(baseline.cpu.walsender)}${
+            ceiling === null ? '' : `; (p): walsender ${micros(ceiling.cpu.walsender)}`
+          }`,
+        ],
         [
           `(c) live p50 commit→activity (${fmt(live.writesPerSecond)} writes/s)`,
           `${live.p50.toFixed(1)} ms`,
@@ -171,8 +192,14 @@ async function writeBacklog(sql: postgres.Sql, changes: number): Promise<void> {
 }
 
 /** (p) PostgreSQL's decoding alone: pg_recvlogical reads the slot to `endLsn` and exits. */
-async function decodeWithPgRecvlogical(url: string, endLsn: string, expected: number): Promise<number> {
+async function decodeWithPgRecvlogical(
+  sql: postgres.Sql,
+  url: string,
+  endLsn: string,
+  expected: number,
+): Promise<CatchUp> {
   const started = performance.now();
+  const walsender = watchBackendCpu(sql, ['pg_recvlogical']);
   const child = spawn(
     PG_RECVLOGICAL,
     [
@@ -194,37 +221,67 @@ async function decodeWithPgRecvlogical(url: string, endLsn: string, expected: nu
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const seconds = (performance.now() - started) / 1000;
+  const server = walsender.stop();
   if (code !== 0) throw new Error(`pg_recvlogical exited with ${code}`);
-  return (expected / (performance.now() - started)) * 1000;
+  return {
+    perSecond: expected / seconds,
+    // pg_recvlogical only copies bytes to /dev/null: its own CPU is left out
+    cpu: { seconds, client: 0, walsender: server.pg_recvlogical ?? 0, writers: 0 },
+  };
 }
 
-/** (a) The library alone: count changes, acknowledge each commit, nothing else. */
-async function decodeWithoutSink(url: string, expected: number): Promise<number> {
+/**
+ * (a) The library alone: count changes, acknowledge each commit, nothing else; (a') the same
+ * with the worker's decoder parsing each message.
+ */
+async function decodeWithoutSink(
+  sql: postgres.Sql,
+  url: string,
+  expected: number,
+  decoder: 'library' | 'worker',
+): Promise<CatchUp> {
   const service = new LogicalReplicationService(
-    { connectionString: url },
+    { connectionString: url, application_name: 'bench-baseline' },
     { acknowledge: { auto: false, timeoutSeconds: 0 } },
   );
   let changes = 0;
   let started = 0;
+  let cpuStart = process.cpuUsage();
+  const walsender = watchBackendCpu(sql, ['bench-baseline']);
   const done = new Promise<number>((resolve, reject) => {
     service.on('start', () => {
       started = performance.now();
+      cpuStart = process.cpuUsage();
     });
-    service.on('data', (_lsn: string, message: Pgoutput.Message) => {
+    service.on('data', (_lsn: string, message: Pgoutput.Message | PgoutputMessage) => {
       if (message.tag === 'insert' || message.tag === 'update' || message.tag === 'delete') changes++;
       if (message.tag === 'commit' && message.commitLsn) {
-        void service.acknowledge(message.commitLsn);
+        const lsn = typeof message.commitLsn === 'bigint' ? formatLsn(message.commitLsn) : message.commitLsn;
+        void service.acknowledge(lsn);
         if (changes >= expected) resolve(performance.now() - started);
       }
     });
     service.on('error', reject);
   });
-  service
-    .subscribe(new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] }), BASELINE_SLOT)
-    .catch(() => {});
+  const plugin =
+    decoder === 'library'
+      ? new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] })
+      : pgoutputPlugin(PUBLICATION_NAME);
+  service.subscribe(plugin, decoder === 'library' ? BASELINE_SLOT : DECODER_SLOT).catch(() => {});
   const ms = await done;
+  const used = process.cpuUsage(cpuStart);
+  const server = walsender.stop();
   await service.destroy();
-  return (expected / ms) * 1000;
+  return {
+    perSecond: (expected / ms) * 1000,
+    cpu: {
+      seconds: ms / 1000,
+      client: (used.user + used.system) / 1e6,
+      walsender: server['bench-baseline'] ?? 0,
+      writers: 0,
+    },
+  };
 }
 
 /** Runs `work` under the V8 profiler when a file is given (open it in Chrome's DevTools). */
@@ -245,16 +302,58 @@ async function profiled<T>(file: string | undefined, work: () => Promise<T>): Pr
 }
 
 /** CPU seconds of a process so far (utime + stime from /proc, in clock ticks of 10 ms). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+async function cpuSeconds(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return null;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
 }
 
+/**
+ * CPU seconds the server processes of the given application names use from now to `stop()`:
+ * every 20 ms each backend's CPU time is read, so one that exits (pg_recvlogical's walsender)
+ * counts up to its last sample.
+ */
+function watchBackendCpu(sql: postgres.Sql, names: readonly string[]): { stop(): Record<string, number> } {
+  const backends = new Map<number, { name: string; first: number; last: number }>();
+  let sampling = Promise.resolve();
+  const sample = setInterval(() => {
+    sampling = sampling.then(async () => {
+      const rows = await sql<{ pid: number; application_name: string }[]>`
+        select pid, application_name from pg_stat_activity where application_name in ${sql(names)}`;
+      for (const row of rows) {
+        const cpu = await cpuSeconds(row.pid);
+        if (cpu === null) continue;
+        const known = backends.get(row.pid);
+        if (known) known.last = cpu;
+        else backends.set(row.pid, { name: row.application_name, first: cpu, last: cpu });
+      }
+    });
+  }, 20);
+  return {
+    stop() {
+      clearInterval(sample);
+      const totals: Record<string, number> = Object.fromEntries(names.map((name) => [name, 0]));
+      for (const b of backends.values()) totals[b.name] = (totals[b.name] ?? 0) + b.last - b.first;
+      return totals;
+    },
+  };
+}
+
+/** CPU seconds on each side, and the wall time they were spent in. */
+interface CpuUse {
+  seconds: number;
+  /** The decoding (or worker) process itself. */
+  client: number;
+  /** The walsender that decodes the WAL for it. */
+  walsender: number;
+  /** The worker's writer connections (COPY, counts, commit). */
+  writers: number;
+}
+
 interface CatchUp {
   perSecond: number;
-  /** Share of one core each side used during the catch-up. */
-  cpu: { worker: number; walsender: number; writers: number };
+  cpu: CpuUse;
 }
 
 /** (b) From worker start to the last activity committed, with each side's CPU use. */
@@ -271,18 +370,7 @@ async function catchUpWithWorker(
   });
   const started = performance.now();
   const workerCpuStart = process.cpuUsage();
-  let backends: { pid: number; application_name: string; cpu: number }[] = [];
-  const sampleBackends = setInterval(() => {
-    void sql<{ pid: number; application_name: string }[]>`
-      select pid, application_name from pg_stat_activity where application_name in ('sync-cdc', 'sync-cdc-writer')`.then(
-      async (rows) => {
-        for (const row of rows) {
-          if (!backends.some((b) => b.pid === row.pid))
-            backends.push({ ...row, cpu: await cpuSeconds(row.pid) });
-        }
-      },
-    );
-  }, 20);
+  const backends = watchBackendCpu(sql, ['sync-cdc', 'sync-cdc-writer']);
   const worker = startCdcWorker({
     databaseUrl: url,
     logger,
@@ -292,23 +380,19 @@ async function catchUpWithWorker(
     },
   });
   await done;
-  const ms = performance.now() - started;
-  clearInterval(sampleBackends);
+  const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(workerCpuStart);
-  const backendCpu = async (name: string) => {
-    let total = 0;
-    for (const b of backends.filter((b) => b.application_name === name))
-      total += (await cpuSeconds(b.pid)) - b.cpu;
-    return total / (ms / 1000);
-  };
-  const cpu = {
-    worker: (used.user + used.system) / 1000 / ms,
-    walsender: await backendCpu('sync-cdc'),
-    writers: await backendCpu('sync-cdc-writer'),
-  };
-  backends = [];
+  const server = backends.stop();
   await worker.stop();
-  return { perSecond: (expected / ms) * 1000, cpu };
+  return {
+    perSecond: expected / seconds,
+    cpu: {
+      seconds,
+      client: (used.user + used.system) / 1e6,
+      walsender: server['sync-cdc'] ?? 0,
+      writers: server['sync-cdc-writer'] ?? 0,
+    },
+  };
 }
 
 interface LiveResult {
@@ -474,8 +558,14 @@ async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
-function pct(share: number): string {
-  return `${Math.round(share * 100)}%`;
+/** CPU µs per change of the backlog. */
+function micros(seconds: number): string {
+  return ((seconds / CHANGES) * 1e6).toFixed(1);
+}
+
+/** Share of one core a side used during its run. */
+function share(cpu: CpuUse, side: 'client' | 'walsender' | 'writers'): string {
+  return `${Math.round((cpu[side] / cpu.seconds) * 100)}%`;
 }
 
 function fmt(n: number): string {

@@ -22,6 +22,7 @@
  *
  * COPY instead of INSERT … SELECT: parsing is the costly part of a bulk insert here (about a
  * third of the time with json_to_recordset), and COPY's text format is the cheapest to parse.
+ * The lines were encoded when the changes were mapped (activity-copy.ts).
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,11 +38,18 @@ import {
   type TableTruncation,
   TRUNCATE_POSITION_SPAN,
 } from './activity.ts';
+import { COPY_COLUMNS } from './activity-copy.ts';
 import { EarlierBatchFailedError, WrittenPositionConflictError } from './errors.ts';
 import type { WrittenPosition } from './transaction-assembler.ts';
 
 export interface ActivityBatch {
-  activities: ActivityRow[];
+  /** The activities as COPY text lines (activity-copy.ts), in a few large chunks. */
+  copyLines: Buffer[];
+  activityCount: number;
+  /** Key of the batch's last activity (null: none). */
+  lastActivity: { lsn: bigint; position: number } | null;
+  /** Organizations of its activities, each once. */
+  organizationIds: string[];
   /** Count deltas and truncations of the batch, in WAL order. */
   countChanges: CountChange[];
   /** Where the batch starts: cdc_state must say exactly this before it is written. */
@@ -51,25 +59,6 @@ export interface ActivityBatch {
   /** Commit time of the batch's last source transaction (ISO, microseconds). */
   lastCommitTime: string;
 }
-
-const COLUMNS = [
-  'lsn',
-  'position',
-  'type',
-  'action',
-  'entity_type',
-  'entity_id',
-  'organization_id',
-  'user_id',
-  'transaction_id',
-  'client_id',
-  'changed_keys',
-  'row',
-  'previous_values',
-  'undoes_transaction_id',
-  'xid',
-  'created_at',
-] as const;
 
 /**
  * How far the slot's activities are committed. Waits for a concurrent writer of this slot's
@@ -101,9 +90,9 @@ export async function writeActivityBatch(
   previous: Promise<boolean> = Promise.resolve(true),
 ): Promise<void> {
   await sql.begin(async (tx) => {
-    if (batch.activities.length > 0) {
-      const copy = await tx`copy activities (${tx.unsafe(COLUMNS.join(', '))}) from stdin`.writable();
-      await pipeline(Readable.from(copyChunks(batch.activities)), copy);
+    if (batch.activityCount > 0) {
+      const copy = await tx`copy activities (${tx.unsafe(COPY_COLUMNS.join(', '))}) from stdin`.writable();
+      await pipeline(Readable.from(batch.copyLines), copy);
     }
     if (!(await previous)) throw new EarlierBatchFailedError();
     const truncated = await applyCountChanges(tx, batch.countChanges);
@@ -189,48 +178,6 @@ async function applyTruncation(tx: postgres.TransactionSql, truncation: TableTru
     update entity_counts set count = 0 where entity_type = ${truncation.entityType}`;
 }
 
-/** COPY text format, in chunks of rows so no single string gets huge. */
-function* copyChunks(activities: readonly ActivityRow[]): Generator<string> {
-  const rowsPerChunk = 1_000;
-  for (let start = 0; start < activities.length; start += rowsPerChunk) {
-    let chunk = '';
-    const end = Math.min(start + rowsPerChunk, activities.length);
-    for (let i = start; i < end; i++) chunk += copyLine(activities[i] as ActivityRow);
-    yield chunk;
-  }
-}
-
-function copyLine(a: ActivityRow): string {
-  return `${a.lsn}\t${a.position}\t${text(a.type)}\t${a.action}\t${text(a.entityType)}\t${text(a.entityId)}\t${text(
-    a.organizationId,
-  )}\t${text(a.userId)}\t${text(a.transactionId)}\t${text(a.clientId)}\t${text(textArray(a.changedKeys))}\t${json(
-    a.row,
-  )}\t${a.previousValues === null ? '\\N' : json(a.previousValues)}\t${text(a.undoesTransactionId)}\t${a.xid}\t${
-    a.createdAt
-  }\n`;
-}
-
-const COPY_SPECIAL = /[\\\n\r\t]/;
-const COPY_SPECIAL_ALL = /[\\\n\r\t]/g;
-const COPY_ESCAPE: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-/** A text value in COPY's text format: NULL is \N; backslash, newline, CR and tab are escaped. */
-function text(value: string | null): string {
-  if (value === null) return '\\N';
-  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPE[c] as string) : value;
-}
-
-/** JSON text never holds a raw newline, CR or tab; only its backslashes need doubling. */
-function json(value: unknown): string {
-  const serialised = JSON.stringify(value);
-  return serialised.includes('\\') ? serialised.replaceAll('\\', '\\\\') : serialised;
-}
-
-/** A PostgreSQL array literal of quoted strings: {"a","b"}. */
-function textArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
-}
-
 function sumDeltas(
   deltas: readonly CountDelta[],
 ): { organization_id: string; entity_type: string; delta: number }[] {
@@ -248,11 +195,11 @@ function sumDeltas(
 }
 
 function notificationPayload(batch: ActivityBatch, truncated: readonly TableTruncation[]): string | null {
-  const last = batch.activities.at(-1);
+  const last = batch.lastActivity;
   const lastTruncation = truncated.at(-1);
   if (!last && !lastTruncation) return null;
   const lastIsRow =
-    last !== undefined &&
+    last !== null &&
     (lastTruncation === undefined ||
       last.lsn > lastTruncation.lsn ||
       (last.lsn === lastTruncation.lsn && last.position > lastTruncation.position));
@@ -261,7 +208,6 @@ function notificationPayload(batch: ActivityBatch, truncated: readonly TableTrun
       ? activityId(last ?? { lsn: 0n, position: 0 })
       : activityId(lastTruncation);
   // A truncation concerns every organization that had rows of the type: wake them all.
-  const organizationIds =
-    truncated.length > 0 ? null : [...new Set(batch.activities.map((a) => a.organizationId))];
+  const organizationIds = truncated.length > 0 ? null : batch.organizationIds;
   return encodeActivityNotification({ id: lastId, organizationIds });
 }

@@ -14,10 +14,20 @@
  */
 import type { ActivityRow } from '@sync/db/schema';
 import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/db/tracked-tables';
-import { decodeColumnValue, sameColumnValue } from './column-values.ts';
+import { columnValueJson, sameColumnValue } from './column-values.ts';
 
 /** What a row change is; a TRUNCATE becomes activities of action `truncate` (`truncationsOf`). */
 export type ActivityAction = 'create' | 'update' | 'delete';
+
+/**
+ * An `activities` row as the worker writes it: `createdAt` keeps the commit time's microseconds,
+ * `row` and `previous_values` are their JSON text, built straight from the WAL's text values
+ * (the COPY line embeds them as they are).
+ */
+export type MappedActivity = Omit<ActivityRow, 'row' | 'previousValues'> & {
+  rowJson: string;
+  previousValuesJson: string | null;
+};
 
 export type RowValues = Record<string, unknown>;
 
@@ -92,6 +102,8 @@ interface TrackedColumnNames {
 interface TrackedRelation {
   tracked: TrackedTable;
   columns: TrackedColumnNames;
+  /** `<type>.created` etc., built once. */
+  types: Record<ActivityAction, string>;
 }
 
 const bookkeeping: ReadonlySet<string> = new Set(BOOKKEEPING_COLUMNS);
@@ -108,7 +120,12 @@ const trackedByName = new Map<string, TrackedRelation>(
       transactions: table.transactions.name,
       lastClientId: table.lastClientId.name,
     };
-    return [tracked.tableName, { tracked, columns }];
+    const types = {
+      create: `${tracked.entityType}.created`,
+      update: `${tracked.entityType}.updated`,
+      delete: `${tracked.entityType}.deleted`,
+    };
+    return [tracked.tableName, { tracked, columns, types }];
   }),
 );
 
@@ -123,46 +140,41 @@ const TRANSACTION_KEY: Record<ActivityAction, 'insert' | 'update' | 'delete'> = 
   delete: 'delete',
 };
 
-const PAST_TENSE: Record<ActivityAction, string> = {
-  create: 'created',
-  update: 'updated',
-  delete: 'deleted',
-};
-
 /** The activity for one change, or null when the table is not tracked. */
-export function activityFromChange(change: RowChange, context: ChangeContext): ActivityRow | null {
+export function activityFromChange(change: RowChange, context: ChangeContext): MappedActivity | null {
   const relation = trackedRelation(change.relation);
   if (!relation) return null;
-  const { tracked, columns } = relation;
+  const { tracked, columns, types } = relation;
 
   const before = change.tag === 'insert' ? null : (change.old ?? null);
   const after = change.tag === 'delete' ? null : change.new;
   const action = actionOf(change, before, after, columns);
   // A hard delete without the old row (replica identity not FULL) still has the key.
   const current = after ?? before ?? (change.tag === 'delete' ? (change.key ?? {}) : {});
-  const row = decodeRow(change.relation, current);
   const changedKeys = changedKeysOf(change, before, after);
 
-  const transactions = row[columns.transactions] as Partial<Record<string, unknown>> | null | undefined;
+  const transactions = transactionsOf(current[columns.transactions]);
   const transactionId = transactions?.[TRANSACTION_KEY[action]];
   const userId =
-    action === 'create' ? row[columns.createdBy] : (row[columns.modifiedBy] ?? row[columns.createdBy]);
+    action === 'create'
+      ? current[columns.createdBy]
+      : (current[columns.modifiedBy] ?? current[columns.createdBy]);
 
   return {
     lsn: context.commitLsn,
     position: context.position,
-    type: `${tracked.entityType}.${PAST_TENSE[action]}`,
+    type: types[action],
     action,
     entityType: tracked.entityType,
-    entityId: String(row[columns.id] ?? ''),
-    organizationId: String(row[columns.organizationId] ?? ''),
+    entityId: String(current[columns.id] ?? ''),
+    organizationId: String(current[columns.organizationId] ?? ''),
     userId: textOrNull(userId),
     transactionId: textOrNull(transactionId),
-    clientId: textOrNull(row[columns.lastClientId]),
+    clientId: textOrNull(current[columns.lastClientId]),
     changedKeys,
-    row,
-    previousValues: tracked.keepPreviousValues
-      ? previousValuesOf(change.relation, before, after, changedKeys)
+    rowJson: rowJsonOf(change.relation, current),
+    previousValuesJson: tracked.keepPreviousValues
+      ? previousValuesJsonOf(change.relation, before, after, changedKeys)
       : null,
     undoesTransactionId: change.tag === 'delete' ? null : undoneBy(transactions, transactionId),
     xid: context.xid >>> 0,
@@ -170,8 +182,16 @@ export function activityFromChange(change: RowChange, context: ChangeContext): A
   };
 }
 
+type Transactions = Partial<Record<string, unknown>>;
+
+/** The `transactions` jsonb: its text from the WAL (or a value a caller already parsed). */
+function transactionsOf(value: unknown): Transactions | null {
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  return typeof parsed === 'object' && parsed !== null ? (parsed as Transactions) : null;
+}
+
 /** The transaction an undo undid, when this change is that undo. */
-function undoneBy(transactions: Partial<Record<string, unknown>> | null | undefined, transactionId: unknown) {
+function undoneBy(transactions: Transactions | null, transactionId: unknown) {
   const undo = transactions?.undo as Partial<Record<string, unknown>> | null | undefined;
   if (!undo || typeof undo !== 'object' || transactionId == null) return null;
   return undo.transactionId === transactionId ? textOrNull(undo.undoes) : null;
@@ -191,14 +211,14 @@ export function countDeltasOfChange(change: RowChange): CountDelta[] {
   const liveOrganization = (values: RowValues | null) =>
     values && isNull(values[columns.deletedAt]) ? String(values[columns.organizationId]) : null;
 
-  const deltas = new Map<string, number>();
   const wasLiveIn = liveOrganization(before);
   const isLiveIn = liveOrganization(after);
-  if (wasLiveIn !== null) deltas.set(wasLiveIn, (deltas.get(wasLiveIn) ?? 0) - 1);
-  if (isLiveIn !== null) deltas.set(isLiveIn, (deltas.get(isLiveIn) ?? 0) + 1);
-  return [...deltas]
-    .filter(([, delta]) => delta !== 0)
-    .map(([organizationId, delta]) => ({ organizationId, entityType: tracked.entityType, delta }));
+  if (wasLiveIn === isLiveIn) return [];
+  const deltas: CountDelta[] = [];
+  if (wasLiveIn !== null)
+    deltas.push({ organizationId: wasLiveIn, entityType: tracked.entityType, delta: -1 });
+  if (isLiveIn !== null) deltas.push({ organizationId: isLiveIn, entityType: tracked.entityType, delta: 1 });
+  return deltas;
 }
 
 /**
@@ -251,41 +271,67 @@ function changedKeysOf(change: RowChange, before: RowValues | null, after: RowVa
   return keys;
 }
 
-function previousValuesOf(
+function previousValuesJsonOf(
   relation: ChangeRelation,
   before: RowValues | null,
   after: RowValues | null,
   changedKeys: readonly string[],
-): RowValues | null {
+): string | null {
   if (!before || !after || changedKeys.length === 0) return null;
-  const typeOf = new Map(relation.columns.map((c) => [c.name, c.typeOid]));
-  const previous: RowValues = {};
-  for (const key of changedKeys) previous[key] = decodeColumnValue(typeOf.get(key) ?? 0, before[key]);
-  return previous;
+  const keys = jsonKeysOf(relation);
+  let json = '';
+  relation.columns.forEach(({ name, typeOid }, i) => {
+    if (!changedKeys.includes(name)) return;
+    json += `${json === '' ? '{' : ','}${keys[i]}:${columnValueJson(typeOid, before[name])}`;
+  });
+  return `${json}}`;
 }
 
-/** Column name → JSON value, in the table's column order (a plain object, unlike pgoutput's). */
-function decodeRow(relation: ChangeRelation, values: RowValues): RowValues {
-  const row: RowValues = {};
-  for (const { name, typeOid } of relation.columns) {
+/** Column name → JSON value, in the table's column order; columns without a value are left out. */
+function rowJsonOf(relation: ChangeRelation, values: RowValues): string {
+  const keys = jsonKeysOf(relation);
+  let json = '';
+  const { columns } = relation;
+  for (let i = 0; i < columns.length; i++) {
+    const { name, typeOid } = columns[i] as ChangeRelation['columns'][number];
     const value = values[name];
-    if (value !== undefined) row[name] = decodeColumnValue(typeOid, value);
+    if (value !== undefined)
+      json += `${json === '' ? '{' : ','}${keys[i]}:${columnValueJson(typeOid, value)}`;
   }
-  return row;
+  return json === '' ? '{}' : `${json}}`;
+}
+
+/** The relation's column names as JSON strings, built once per relation message. */
+const jsonKeys = new WeakMap<ChangeRelation, string[]>();
+
+function jsonKeysOf(relation: ChangeRelation): string[] {
+  let keys = jsonKeys.get(relation);
+  if (!keys) {
+    keys = relation.columns.map(({ name }) => JSON.stringify(name));
+    jsonKeys.set(relation, keys);
+  }
+  return keys;
 }
 
 let lastMicros = -1n;
 let lastIso = '';
+let lastSecond = -1;
+let lastSecondIso = '';
 
 /** `2024-05-01T10:00:00.123456Z` from microseconds since the Unix epoch. */
 export function isoFromMicros(micros: bigint): string {
-  // The changes of one transaction share their commit time: remember the last conversion.
+  // The changes of one transaction share their commit time, and a catch-up's transactions
+  // mostly share their second: remember the last conversion and the last second's text.
   if (micros === lastMicros) return lastIso;
-  const millis = micros / 1000n;
-  const extraMicros = Number(micros % 1000n);
-  const iso = new Date(Number(millis)).toISOString();
+  // microseconds since 1970 stay exact in a double until the year 2255
+  const exact = Number(micros);
+  const second = Math.floor(exact / 1_000_000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastSecondIso = new Date(second * 1000).toISOString().slice(0, -5);
+  }
   lastMicros = micros;
-  lastIso = `${iso.slice(0, -1)}${String(extraMicros).padStart(3, '0')}Z`;
+  lastIso = `${lastSecondIso}.${String(exact - second * 1_000_000).padStart(6, '0')}Z`;
   return lastIso;
 }
 

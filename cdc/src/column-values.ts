@@ -1,9 +1,9 @@
 /**
  * How column values travel from the WAL into an activity's `row`.
  *
- * pgoutput sends every value as PostgreSQL's text output. The replication decoder keeps that
- * text untouched (`keepColumnsAsText`): the default pg parsers would turn a timestamptz into a
- * JS Date and drop its microseconds. `decodeColumnValue` then gives JSON-friendly values:
+ * pgoutput sends every value as PostgreSQL's text output, and pgoutput-decoder.ts keeps that
+ * text untouched (pg's type parsers would turn a timestamptz into a JS Date and drop its
+ * microseconds). `decodeColumnValue` then gives JSON-friendly values:
  * booleans, numbers and json/jsonb as JSON, int8 as a number when it is a safe integer (else
  * the decimal string), arrays of those as arrays, and everything else — timestamps, numeric,
  * uuid, text — as PostgreSQL's text form (what Electric sends as `col::text`). Values a caller
@@ -81,6 +81,26 @@ export function decodeColumnValue(typeOid: number, value: unknown): unknown {
   }
 }
 
+/**
+ * `decodeColumnValue`'s result as JSON text. Text-like values and jsonb (whose text output is
+ * JSON already) are written as they are, without a value in between.
+ */
+export function columnValueJson(typeOid: number, value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') {
+    switch (typeOid) {
+      case OID.text:
+      case OID.varchar:
+      case OID.timestamp:
+      case OID.timestamptz:
+        return JSON.stringify(value);
+      case OID.jsonb:
+        return value;
+    }
+  }
+  return JSON.stringify(decodeColumnValue(typeOid, value)) ?? 'null';
+}
+
 function safeInteger(text: string): number | string {
   const number = Number(text);
   return Number.isSafeInteger(number) ? number : text;
@@ -114,18 +134,4 @@ export function sameColumnValue(a: unknown, b: unknown): boolean {
   if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
   if (typeof a === 'object' && typeof b === 'object') return JSON.stringify(a) === JSON.stringify(b);
   return false;
-}
-
-interface ParsedColumn {
-  parser: (raw: string) => unknown;
-}
-
-const keepText = (raw: string) => raw;
-
-/**
- * Make pgoutput's parser keep every column of this relation as its text output. The library
- * caches the relation object it just emitted and reads `parser` from it for the following rows.
- */
-export function keepColumnsAsText(relation: { columns: readonly ParsedColumn[] }): void {
-  for (const column of relation.columns) column.parser = keepText;
 }

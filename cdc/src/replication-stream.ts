@@ -33,10 +33,11 @@ import { PUBLICATION_NAME } from '@sync/db/constants';
 import { formatLsn, parseLsn } from '@sync/db/lsn';
 import { errorCode, isDatabaseUnavailable, isSqlState } from '@sync/db/postgres-errors';
 import { sleep, withTimeout } from '@sync/db/timers';
-import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
+import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { isoFromMicros } from './activity.ts';
+import { contiguousRuns } from './activity-copy.ts';
 import { type ActivityBatch, readWrittenPosition, writeActivityBatch } from './activity-sink.ts';
 import { PGOUTPUT_PROTO_VERSION } from './constants.ts';
 import {
@@ -49,6 +50,7 @@ import {
   StreamEndedError,
   WrittenPositionConflictError,
 } from './errors.ts';
+import { type PgoutputMessage, pgoutputPlugin } from './pgoutput-decoder.ts';
 import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
 export interface ReplicationStreamOptions {
@@ -156,7 +158,7 @@ export class ReplicationStream {
     } catch (error) {
       return asError(error);
     }
-    this.service.on('data', (_lsn: string, message: Pgoutput.Message) => this.onMessage(message));
+    this.service.on('data', (_lsn: string, message: PgoutputMessage) => this.onMessage(message));
     this.service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) =>
       this.onKeepalive(lsn, shouldRespond),
     );
@@ -165,12 +167,8 @@ export class ReplicationStream {
       this.statusTimer = setInterval(() => this.sendStatus(), this.options.statusIntervalMs);
       this.options.onStreaming?.();
     });
-    const plugin = new PgoutputPlugin({
-      protoVersion: PGOUTPUT_PROTO_VERSION,
-      publicationNames: [PUBLICATION_NAME],
-    });
     // Without a start LSN the server resumes at the slot's confirmed_flush_lsn.
-    this.service.subscribe(plugin, this.options.slotName).then(
+    this.service.subscribe(pgoutputPlugin(PUBLICATION_NAME), this.options.slotName).then(
       () => this.end(this.phase.name === 'draining' ? null : new StreamEndedError()),
       (error: unknown) => this.end(asError(error)),
     );
@@ -210,7 +208,7 @@ export class ReplicationStream {
 
   // ── Receiving ────────────────────────────────────────────────────────────────────────────
 
-  private onMessage(message: Pgoutput.Message): void {
+  private onMessage(message: PgoutputMessage): void {
     if (this.phase.name === 'closed' || this.phase.name === 'draining') return;
     this.lastMessageAt = Date.now();
     try {
@@ -228,7 +226,7 @@ export class ReplicationStream {
 
   private onPart(part: TransactionPart): void {
     this.ready.push(part);
-    this.readyActivities += part.activities.length;
+    this.readyActivities += part.activityCount;
     this.updateFlow();
     this.scheduleFlush();
   }
@@ -303,7 +301,7 @@ export class ReplicationStream {
     let take = 0;
     let activities = 0;
     while (take < this.ready.length) {
-      const next = (this.ready[take] as TransactionPart).activities.length;
+      const next = (this.ready[take] as TransactionPart).activityCount;
       if (take > 0 && activities + next > this.options.batchSize) break;
       activities += next;
       take++;
@@ -350,7 +348,7 @@ export class ReplicationStream {
     // Batches commit in order, so this position covers every earlier batch too.
     if (entry.acknowledgeLsn !== null) this.confirm(entry.acknowledgeLsn + 1n);
     this.options.onBatch?.({
-      activities: entry.batch?.activities.length ?? 0,
+      activities: entry.batch?.activityCount ?? 0,
       parts: entry.parts.length,
       lastCommitLsn: (entry.parts.at(-1) as TransactionPart).commitLsn,
       writeMs: performance.now() - entry.started,
@@ -368,7 +366,7 @@ export class ReplicationStream {
       .sort((a, b) => (a.commitLsn === b.commitLsn ? a.from - b.from : a.commitLsn < b.commitLsn ? -1 : 1));
     this.failed = [];
     this.ready.unshift(...parts);
-    this.readyActivities += parts.reduce((sum, p) => sum + p.activities.length, 0);
+    this.readyActivities += parts.reduce((sum, p) => sum + p.activityCount, 0);
     this.onWriteError(error);
   }
 
@@ -473,8 +471,15 @@ export function batchOfParts(
     );
   }
   const lastFinal = fresh.findLast((p) => p.final);
+  const lastWithActivity = fresh.findLast((p) => p.lastActivityPosition !== null);
   return {
-    activities: fresh.length === 1 ? first.activities : fresh.flatMap((p) => p.activities),
+    copyLines: contiguousRuns(fresh.map((p) => p.copyLines)),
+    activityCount: fresh.reduce((sum, p) => sum + p.activityCount, 0),
+    lastActivity:
+      lastWithActivity?.lastActivityPosition == null
+        ? null
+        : { lsn: lastWithActivity.commitLsn, position: lastWithActivity.lastActivityPosition },
+    organizationIds: [...new Set(fresh.flatMap((p) => p.organizationIds))],
     countChanges: fresh.length === 1 ? first.countChanges : fresh.flatMap((p) => p.countChanges),
     from: { commitLsn: first.commitLsn, position: first.from },
     to: {

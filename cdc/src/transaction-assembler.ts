@@ -1,7 +1,7 @@
 /**
  * Source transactions from pgoutput messages, cut into parts of at most `partSize` activities.
  *
- *            relation: column values stay PostgreSQL's text (keepColumnsAsText)
+ *            (pgoutput-decoder.ts: column values are PostgreSQL's text output)
  *
  *   idle ──begin {commit LSN, commit time, xid}──► open ──insert/update/delete/truncate──► open
  *    ▲                                              │       (partSize activities collected:
@@ -18,9 +18,7 @@
  * position (positions are the change's index, so the keys stay the same) but not mapped.
  */
 
-import { formatLsn, parseLsn } from '@sync/db/lsn';
-import type { ActivityRow } from '@sync/db/schema';
-import type { Pgoutput } from 'pg-logical-replication';
+import { formatLsn } from '@sync/db/lsn';
 import {
   activityFromChange,
   type CountChange,
@@ -28,8 +26,9 @@ import {
   TRUNCATE_POSITION_SPAN,
   truncationsOf,
 } from './activity.ts';
-import { keepColumnsAsText } from './column-values.ts';
+import { CopyLineBuffer } from './activity-copy.ts';
 import { ReplicationProtocolError } from './errors.ts';
+import type { DecodedRelation, PgoutputMessage } from './pgoutput-decoder.ts';
 
 /** How far the activities of the slot are persisted (cdc_state). */
 export interface WrittenPosition {
@@ -50,7 +49,13 @@ export interface TransactionPart {
   to: number;
   /** The transaction's last part: once it is written the commit LSN may be acknowledged. */
   final: boolean;
-  activities: ActivityRow[];
+  /** Its activities as COPY text lines (activity-copy.ts). */
+  copyLines: Buffer;
+  activityCount: number;
+  /** Position of its last activity (null: none). */
+  lastActivityPosition: number | null;
+  /** The organization of each activity, in order (repeats included). */
+  organizationIds: string[];
   /** Count deltas and truncations, in transaction order. */
   countChanges: CountChange[];
   /** performance.now() when the part was cut. */
@@ -65,7 +70,10 @@ interface OpenTransaction {
   /** Positions below this were written by an earlier connection. */
   skipBelow: number;
   partFrom: number;
-  activities: ActivityRow[];
+  /** Activities of the current part, their lines in the assembler's CopyLineBuffer. */
+  activityCount: number;
+  lastActivityPosition: number | null;
+  organizationIds: string[];
   countChanges: CountChange[];
 }
 
@@ -74,6 +82,7 @@ type AssemblerPhase = { name: 'idle' } | { name: 'open'; tx: OpenTransaction };
 export class TransactionAssembler {
   private phase: AssemblerPhase = { name: 'idle' };
   private written: WrittenPosition | null = null;
+  private readonly copyLines = new CopyLineBuffer();
 
   constructor(
     private readonly partSize: number,
@@ -87,7 +96,7 @@ export class TransactionAssembler {
 
   /** Activities collected for the open transaction and not yet handed out as a part. */
   pendingActivities(): number {
-    return this.phase.name === 'open' ? this.phase.tx.activities.length : 0;
+    return this.phase.name === 'open' ? this.phase.tx.activityCount : 0;
   }
 
   isOpen(): boolean {
@@ -97,13 +106,11 @@ export class TransactionAssembler {
   /** Forget an incomplete transaction (the connection ends; it is re-sent from its begin). */
   reset(): void {
     this.phase = { name: 'idle' };
+    this.copyLines.discard();
   }
 
-  receive(message: Pgoutput.Message): void {
+  receive(message: PgoutputMessage): void {
     switch (message.tag) {
-      case 'relation':
-        keepColumnsAsText(message);
-        return;
       case 'begin':
         this.begin(message);
         return;
@@ -123,10 +130,10 @@ export class TransactionAssembler {
     }
   }
 
-  private begin(message: Pgoutput.MessageBegin): void {
+  private begin(message: Extract<PgoutputMessage, { tag: 'begin' }>): void {
     if (this.phase.name === 'open') throw new ReplicationProtocolError('begin inside an open transaction');
-    if (!message.commitLsn) throw new ReplicationProtocolError('begin message without a commit LSN');
-    const commitLsn = parseLsn(message.commitLsn);
+    const { commitLsn } = message;
+    if (commitLsn === 0n) throw new ReplicationProtocolError('begin message without a commit LSN');
     const written = this.written;
     const skipBelow =
       written === null
@@ -140,13 +147,14 @@ export class TransactionAssembler {
       name: 'open',
       tx: {
         commitLsn,
-        // the parser's declared type is the BigInt wrapper; the value is a bigint primitive
-        commitTime: message.commitTime as bigint,
+        commitTime: message.commitTime,
         xid: message.xid,
         nextPosition: 0,
         skipBelow,
         partFrom: Number.isFinite(skipBelow) ? skipBelow : 0,
-        activities: [],
+        activityCount: 0,
+        lastActivityPosition: null,
+        organizationIds: [],
         countChanges: [],
       },
     };
@@ -157,7 +165,7 @@ export class TransactionAssembler {
     return this.phase.tx;
   }
 
-  private change(change: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): void {
+  private change(change: Extract<PgoutputMessage, { tag: 'insert' | 'update' | 'delete' }>): void {
     const tx = this.openTransaction(change.tag);
     const position = tx.nextPosition++;
     if (position < tx.skipBelow) return;
@@ -168,12 +176,15 @@ export class TransactionAssembler {
       xid: tx.xid,
     });
     if (!activity) return;
-    tx.activities.push(activity);
+    this.copyLines.append(activity);
+    tx.activityCount++;
+    tx.lastActivityPosition = position;
+    tx.organizationIds.push(activity.organizationId);
     for (const delta of countDeltasOfChange(change)) tx.countChanges.push(delta);
-    if (tx.activities.length >= this.partSize) this.cut(tx, false);
+    if (tx.activityCount >= this.partSize) this.cut(tx, false);
   }
 
-  private truncate(relations: readonly Pgoutput.MessageRelation[]): void {
+  private truncate(relations: readonly DecodedRelation[]): void {
     const tx = this.openTransaction('truncate');
     const position = tx.nextPosition;
     const truncations = truncationsOf(relations, {
@@ -187,11 +198,11 @@ export class TransactionAssembler {
     for (const truncation of truncations) tx.countChanges.push(truncation);
   }
 
-  private commit(message: Pgoutput.MessageCommit): void {
+  private commit(message: Extract<PgoutputMessage, { tag: 'commit' }>): void {
     const tx = this.openTransaction('commit');
-    if (message.commitLsn && parseLsn(message.commitLsn) !== tx.commitLsn) {
+    if (message.commitLsn !== tx.commitLsn) {
       throw new ReplicationProtocolError(
-        `commit LSN ${message.commitLsn} differs from its begin's ${formatLsn(tx.commitLsn)}`,
+        `commit LSN ${formatLsn(message.commitLsn)} differs from its begin's ${formatLsn(tx.commitLsn)}`,
       );
     }
     this.phase = { name: 'idle' };
@@ -207,12 +218,17 @@ export class TransactionAssembler {
       from: tx.partFrom,
       to,
       final,
-      activities: tx.activities,
+      copyLines: this.copyLines.take(),
+      activityCount: tx.activityCount,
+      lastActivityPosition: tx.lastActivityPosition,
+      organizationIds: tx.organizationIds,
       countChanges: tx.countChanges,
       readyAt: performance.now(),
     };
     tx.partFrom = to;
-    tx.activities = [];
+    tx.activityCount = 0;
+    tx.lastActivityPosition = null;
+    tx.organizationIds = [];
     tx.countChanges = [];
     this.onPart(part);
   }

@@ -1,13 +1,12 @@
 /**
- * Transaction assembly and batching, pure: pgoutput messages (as pg-logical-replication parses
+ * Transaction assembly and batching, pure: pgoutput messages (as pgoutput-decoder.ts decodes
  * them) in, parts out; which parts a batch writes after a crash. No database.
  */
-
 import { formatLsn } from '@sync/db/lsn';
-import type { Pgoutput } from 'pg-logical-replication';
 import { describe, expect, it } from 'vitest';
 import { TRUNCATE_POSITION_SPAN } from '../src/activity.ts';
 import { ReplicationProtocolError, WrittenPositionConflictError } from '../src/errors.ts';
+import type { DecodedRelation, PgoutputMessage, RelationColumn } from '../src/pgoutput-decoder.ts';
 import { batchOfParts } from '../src/replication-stream.ts';
 import {
   TransactionAssembler,
@@ -15,17 +14,9 @@ import {
   type WrittenPosition,
 } from '../src/transaction-assembler.ts';
 
-const column = (name: string, typeOid: number): Pgoutput.RelationColumn => ({
-  name,
-  flags: 0,
-  typeOid,
-  typeMod: -1,
-  typeSchema: null,
-  typeName: null,
-  parser: (raw: unknown) => raw,
-});
+const column = (name: string, typeOid: number): RelationColumn => ({ name, flags: 0, typeOid });
 
-const pages: Pgoutput.MessageRelation = {
+const pages: DecodedRelation = {
   tag: 'relation',
   relationOid: 1,
   schema: 'public',
@@ -45,23 +36,22 @@ const pages: Pgoutput.MessageRelation = {
 
 const COMMIT_LSN = 0x1_0000_0000n + 0x2000n;
 
-const begin = (lsn = COMMIT_LSN): Pgoutput.MessageBegin => ({
+const begin = (lsn = COMMIT_LSN): PgoutputMessage => ({
   tag: 'begin',
-  commitLsn: formatLsn(lsn),
+  commitLsn: lsn,
   commitTime: 1_700_000_000_000_000n,
   xid: 42,
 });
-const commit = (lsn = COMMIT_LSN): Pgoutput.MessageCommit => ({
+const commit = (lsn = COMMIT_LSN): PgoutputMessage => ({
   tag: 'commit',
-  flags: 0,
-  commitLsn: formatLsn(lsn),
-  commitEndLsn: formatLsn(lsn + 1n),
+  commitLsn: lsn,
+  endLsn: lsn + 1n,
   commitTime: 1_700_000_000_000_000n,
 });
-const insert = (i: number, org = 'org_a'): Pgoutput.MessageInsert => ({
+const insert = (i: number, org = 'org_a'): PgoutputMessage => ({
   tag: 'insert',
   relation: pages,
-  new: Object.assign(Object.create(null), {
+  new: {
     id: `p${i}`,
     organization_id: org,
     created_by: 'u1',
@@ -69,10 +59,10 @@ const insert = (i: number, org = 'org_a'): Pgoutput.MessageInsert => ({
     transactions: `{"insert": "tx_${i}", "update": null, "delete": null}`,
     last_client_id: 'c1',
     title: `page ${i}`,
-  }),
+  },
 });
 
-function assemble(messages: Pgoutput.Message[], partSize: number, written: WrittenPosition | null = null) {
+function assemble(messages: PgoutputMessage[], partSize: number, written: WrittenPosition | null = null) {
   const parts: TransactionPart[] = [];
   const assembler = new TransactionAssembler(partSize, (part) => parts.push(part));
   assembler.setWritten(written);
@@ -80,21 +70,33 @@ function assemble(messages: Pgoutput.Message[], partSize: number, written: Writt
   return parts;
 }
 
-const transaction = (changes: number, lsn = COMMIT_LSN): Pgoutput.Message[] => [
+const transaction = (changes: number, lsn = COMMIT_LSN): PgoutputMessage[] => [
   begin(lsn),
   ...Array.from({ length: changes }, (_, i) => insert(i)),
   commit(lsn),
 ];
 
+/** The (commit LSN, position) key of each COPY line, the first two fields. */
+function keysOf(...chunks: Buffer[]): { lsn: bigint; position: number }[] {
+  const lines = Buffer.concat(chunks)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '');
+  return lines.map((line) => {
+    const [lsn, position] = line.split('\t');
+    return { lsn: BigInt(lsn ?? ''), position: Number(position) };
+  });
+}
+
 describe('TransactionAssembler', () => {
   it('cuts a large transaction into parts of partSize before its commit, keyed by commit LSN and position', () => {
     const parts = assemble(transaction(25), 10);
-    expect(parts.map((p) => [p.from, p.to, p.final, p.activities.length])).toEqual([
+    expect(parts.map((p) => [p.from, p.to, p.final, p.activityCount])).toEqual([
       [0, 10, false, 10],
       [10, 20, false, 10],
       [20, 25, true, 5],
     ]);
-    const activities = parts.flatMap((p) => p.activities);
+    const activities = keysOf(...parts.map((p) => p.copyLines));
     expect(activities.map((a) => a.position)).toEqual(Array.from({ length: 25 }, (_, i) => i));
     expect(new Set(activities.map((a) => a.lsn))).toEqual(new Set([COMMIT_LSN]));
     expect(parts.flatMap((p) => p.countChanges)).toHaveLength(25);
@@ -107,7 +109,7 @@ describe('TransactionAssembler', () => {
 
   it('does not map a transaction that is written, and resumes a half-written one at open_position', () => {
     const done = assemble(transaction(5), 10, { lastLsn: COMMIT_LSN, open: null });
-    expect(done.map((p) => [p.from, p.to, p.final, p.activities.length])).toEqual([[0, 5, true, 0]]);
+    expect(done.map((p) => [p.from, p.to, p.final, p.activityCount])).toEqual([[0, 5, true, 0]]);
 
     const resumed = assemble(transaction(25), 10, {
       lastLsn: COMMIT_LSN - 100n,
@@ -117,7 +119,7 @@ describe('TransactionAssembler', () => {
       [10, 20, false],
       [20, 25, true],
     ]);
-    expect(resumed[0]?.activities[0]?.position).toBe(10);
+    expect(keysOf(resumed[0]?.copyLines ?? Buffer.alloc(0))[0]?.position).toBe(10);
   });
 
   it('reserves a block of positions per truncated table, so the keys after it do not depend on the database', () => {
@@ -132,7 +134,10 @@ describe('TransactionAssembler', () => {
       100,
     );
     const [part] = parts;
-    expect(part?.activities.map((a) => a.position)).toEqual([0, 1 + TRUNCATE_POSITION_SPAN]);
+    expect(keysOf(part?.copyLines ?? Buffer.alloc(0)).map((a) => a.position)).toEqual([
+      0,
+      1 + TRUNCATE_POSITION_SPAN,
+    ]);
     expect(part?.countChanges.map((c) => ('position' in c ? `truncate@${c.position}` : c.delta))).toEqual([
       1,
       'truncate@1',
@@ -152,7 +157,12 @@ describe('batchOfParts', () => {
 
   it('writes every part from scratch, ending with the last whole commit', () => {
     const batch = batchOfParts(parts, { lastLsn: 0n, open: null });
-    expect(batch?.activities).toHaveLength(28);
+    expect(batch?.activityCount).toBe(28);
+    expect(keysOf(...(batch?.copyLines ?? []))).toHaveLength(28);
+    // the parts were cut from one buffer: the batch hands COPY one chunk
+    expect(batch?.copyLines).toHaveLength(1);
+    expect(batch?.lastActivity).toEqual({ lsn: COMMIT_LSN + 0x100n, position: 2 });
+    expect(batch?.organizationIds).toEqual(['org_a']);
     expect(batch?.from).toEqual({ commitLsn: COMMIT_LSN, position: 0 });
     expect(batch?.to).toEqual({ lastLsn: COMMIT_LSN + 0x100n, open: null });
   });
@@ -165,7 +175,7 @@ describe('batchOfParts', () => {
   it('leaves out the parts a previous connection wrote, and starts at the written position', () => {
     const batch = batchOfParts(parts, { lastLsn: 0n, open: { lsn: COMMIT_LSN, position: 20 } });
     expect(batch?.from).toEqual({ commitLsn: COMMIT_LSN, position: 20 });
-    expect(batch?.activities.map((a) => a.position)).toEqual([20, 21, 22, 23, 24, 0, 1, 2]);
+    expect(keysOf(...(batch?.copyLines ?? [])).map((a) => a.position)).toEqual([20, 21, 22, 23, 24, 0, 1, 2]);
     expect(batchOfParts(parts, { lastLsn: COMMIT_LSN + 0x100n, open: null })).toBeNull();
   });
 
@@ -175,6 +185,16 @@ describe('batchOfParts', () => {
     );
     expect(() => batchOfParts(parts.slice(1), { lastLsn: 0n, open: null })).toThrow(
       WrittenPositionConflictError,
+    );
+  });
+});
+
+describe('CopyLineBuffer', () => {
+  it('keeps the lines of a part larger than one slab whole and in order', () => {
+    const parts = assemble(transaction(20_000), 30_000);
+    expect(parts).toHaveLength(1);
+    expect(keysOf(parts[0]?.copyLines ?? Buffer.alloc(0)).map((k) => k.position)).toEqual(
+      Array.from({ length: 20_000 }, (_, i) => i),
     );
   });
 });
