@@ -1,5 +1,6 @@
 /**
- * Scenario `web`: the web app in Debian's Chromium against the real API, worker and PostgreSQL.
+ * Scenario `web`: the web app in Debian's Chromium against the real API, worker and PostgreSQL
+ * (durable, as `npm start` runs it: not the tests' fast mode).
  *   1. JavaScript shipped on first load (gzip), beside the 150 kB budget;
  *   2. click `Save` → the item's `confirmed` mark, beside a plain PATCH from the same page;
  *   3. reconnect after 500 queued changes → all `confirmed`, beside 500 sequential POSTs;
@@ -37,7 +38,7 @@ const ms = (value: number) => value.toFixed(1);
 
 export async function run(): Promise<void> {
   await ensureWebAppBuilt();
-  const stack = await startAppStack();
+  const stack = await startAppStack({ durable: true });
   try {
     await firstLoadJavaScript(stack);
     const device = await benchDevice(stack);
