@@ -6,7 +6,9 @@
  *
  *   wake (timer · new entry; online · visible · drain(): writes that found the network down
  *         are due at once)
- *     └► pass: for each pending entry, oldest first
+ *     └► pass (none while the browser says it is offline: what is made then was never sent,
+ *        so it has no lost answer to settle when the connection returns)
+ *          for each pending entry, oldest first
  *          ├ its entity is blocked (earlier entry retrying or in conflict) → skip
  *          ├ not due yet (backoff) → block its entity, wake again when due
  *          ├ wait: the previous write of its entity answered, earlier creates of other entity
@@ -45,6 +47,8 @@ export interface DrainerOptions {
   requestTimeoutMs: number;
   /** Requests in flight at once (writes of one entity always go one after another). */
   concurrency: number;
+  /** False while the browser says it has no network: nothing is sent until it returns. */
+  browserOnline(): boolean;
   /** Called after every answer (true) or lost request (false). */
   onReachable(reachable: boolean): void;
   /**
@@ -305,6 +309,8 @@ export function startDrainer(options: DrainerOptions): Drainer {
   }
 
   async function pass(connectionBack: boolean): Promise<void> {
+    // no request would leave the device; the `online` event wakes the drainer
+    if (!options.browserOnline()) return;
     // only what may be sent, or holds back its entity: not the confirmed history
     const entries = await db.transactions
       .where('[organization+status]')
@@ -331,13 +337,13 @@ export function startDrainer(options: DrainerOptions): Drainer {
     ): Promise<boolean> => {
       if (!(await after)) return false; // an earlier write of this entity is still pending
       await creates;
-      if (offline || stopped) return false;
+      if (offline || stopped || !options.browserOnline()) return false;
       const release = await slots.acquire();
       try {
         // an earlier outcome (cascade, rebase) or another tab (keepMine) may have changed it
         const entry = await db.transactions.get(seq);
         if (entry?.status !== 'pending') return true;
-        if (offline || stopped) return false;
+        if (offline || stopped || !options.browserOnline()) return false;
         const { answered, retryAt } = await attempt(entry);
         options.onReachable(answered);
         if (!answered) offline = true; // the rest would fail the same way; retry when due or online

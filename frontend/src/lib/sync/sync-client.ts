@@ -313,6 +313,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       entity: (name) => collections.get(name)?.definition,
       requestTimeoutMs,
       concurrency: options.concurrency ?? 4,
+      browserOnline: () => browserOnline,
       onReachable(answered) {
         if (answered && !reachable) live?.reconnect();
         reachable = answered;
