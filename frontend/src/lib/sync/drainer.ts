@@ -278,9 +278,12 @@ export function startDrainer(options: DrainerOptions): Drainer {
 
   /**
    * One attempt for one entry: `answered` when the server gave an answer, `retryAt` when the
-   * entry is still pending afterwards.
+   * entry is still pending afterwards. `requestsDone` is called once no more requests follow.
    */
-  async function attempt(entry: OutboxEntry): Promise<{ answered: boolean; retryAt?: number | undefined }> {
+  async function attempt(
+    entry: OutboxEntry,
+    requestsDone: () => void,
+  ): Promise<{ answered: boolean; retryAt?: number | undefined }> {
     if (needsStatusCheck(entry.lastError)) {
       const applied = await appliedOnServer(entry);
       if (applied === undefined) {
@@ -304,6 +307,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
     const answer = await call(send, headers);
     const outcome = outcomeOf(answer);
     const learned = outcome.kind === 'conflict' && entry.action === 'undo' ? await undoneWrite(entry) : {};
+    requestsDone();
     const retryAt = await record(entry, outcome, learned);
     return { answered: answer.response !== undefined, retryAt };
   }
@@ -339,19 +343,25 @@ export function startDrainer(options: DrainerOptions): Drainer {
       await creates;
       if (offline || stopped || !options.browserOnline()) return false;
       const release = await slots.acquire();
+      let released = false;
+      // the slot is free once the answer is in: storing what it meant need not hold a request back
+      const answered = () => {
+        if (!released) release();
+        released = true;
+      };
       try {
         // an earlier outcome (cascade, rebase) or another tab (keepMine) may have changed it
         const entry = await db.transactions.get(seq);
         if (entry?.status !== 'pending') return true;
         if (offline || stopped || !options.browserOnline()) return false;
-        const { answered, retryAt } = await attempt(entry);
-        options.onReachable(answered);
-        if (!answered) offline = true; // the rest would fail the same way; retry when due or online
-        if (retryAt === undefined) return true;
-        nextDue = Math.min(nextDue, retryAt);
+        const result = await attempt(entry, answered);
+        options.onReachable(result.answered);
+        if (!result.answered) offline = true; // the rest would fail the same way; retry when due or online
+        if (result.retryAt === undefined) return true;
+        nextDue = Math.min(nextDue, result.retryAt);
         return false;
       } finally {
-        release();
+        answered();
       }
     };
 

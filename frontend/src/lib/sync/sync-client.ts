@@ -103,8 +103,10 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   function recompute(collection: Collection) {
     const own = entries.filter((entry) => entry.entityType === collection.definition.name);
-    collection.items = overlay(collection.rows, own);
-    queryClient.setQueryData(queryKey(collection.definition), collection.items);
+    const items = overlay(collection.rows, own, collection.items);
+    if (items === collection.items) return;
+    collection.items = items;
+    queryClient.setQueryData(queryKey(collection.definition), items);
   }
 
   function onOutbox(next: OutboxEntry[]) {
@@ -289,18 +291,23 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   /**
    * Changes this tab made to entries, shown together at most once a frame: a replay records
-   * hundreds of outcomes a second, and each showing recomputes every list.
+   * hundreds of outcomes a second, and each showing recomputes every list. A change after a
+   * quiet frame is shown at once (a single Save's `sent` and `confirmed` do not wait a frame).
    */
+  const PATCH_INTERVAL_MS = 16;
   const entryPatches: ((entry: OutboxEntry) => OutboxEntry)[] = [];
   let patchTimer: ReturnType<typeof setTimeout> | undefined;
+  let patchesShownAt = 0;
+  function showPatches(): void {
+    patchTimer = undefined;
+    patchesShownAt = Date.now();
+    const patches = entryPatches.splice(0);
+    onOutbox(entries.map((entry) => patches.reduce((patched, apply) => apply(patched), entry)));
+  }
   function patchEntries(patch: (entry: OutboxEntry) => OutboxEntry): void {
     storedLocally((outbox) => outbox.map(patch));
     entryPatches.push(patch);
-    patchTimer ??= setTimeout(() => {
-      patchTimer = undefined;
-      const patches = entryPatches.splice(0);
-      onOutbox(entries.map((entry) => patches.reduce((patched, apply) => apply(patched), entry)));
-    }, 16);
+    patchTimer ??= setTimeout(showPatches, Math.max(0, patchesShownAt + PATCH_INTERVAL_MS - Date.now()));
   }
   cleanups.push(() => clearTimeout(patchTimer));
 
