@@ -382,8 +382,12 @@ export function startDrainer(options: DrainerOptions): Drainer {
         earlierCreatesOtherThan(entry.entityType),
       );
       lastOfEntity.set(key, run);
-      if (entry.action === 'create')
-        createsByType.set(entry.entityType, Promise.all([createsByType.get(entry.entityType), run]));
+      if (entry.action === 'create') {
+        const creates = Promise.all([createsByType.get(entry.entityType), run]);
+        // awaited only by later writes of other types, if any: a storage error must not go unhandled
+        creates.catch(() => {});
+        createsByType.set(entry.entityType, creates);
+      }
     }
     await Promise.all(lastOfEntity.values());
     if (nextDue !== Number.POSITIVE_INFINITY) schedule(nextDue);

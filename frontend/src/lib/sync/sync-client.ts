@@ -78,6 +78,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   let reachable = true;
   let browserOnline = environment.isOnline();
   let snapshot: SyncSnapshot = {
+    ready: false,
     online: browserOnline,
     leader: false,
     outbox: [],
@@ -118,6 +119,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     for (const collection of collections.values()) recompute(collection);
     const rowOf = (entry: OutboxEntry) => collections.get(entry.entityType)?.rows.get(entry.entityId);
     setSnapshot({
+      ready: true,
       outbox: next,
       queued: next.filter((entry) => entry.status === 'pending').length,
       conflicts: conflictsOf(next, rowOf),
@@ -377,7 +379,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   });
   post({ type: 'hello' });
 
-  void ready.then(() => {
+  const electLeader = () => {
     if (closing.signal.aborted) return;
     if (!environment.locks) {
       becomeLeader();
@@ -391,7 +393,10 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         await new Promise<void>((resolve) => closing.signal.addEventListener('abort', () => resolve()));
       })
       .catch(() => {});
-  });
+  };
+  // a first read that fails (the client closed, or its page went away, while it ran) elects no
+  // leader; whoever awaits `ready` sees the error, nothing is left unhandled
+  ready.then(electLeader, () => {});
 
   cleanups.push(
     environment.onWake(() => {
