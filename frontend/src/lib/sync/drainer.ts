@@ -345,7 +345,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
       const release = await slots.acquire();
       let released = false;
       // the slot is free once the answer is in: storing what it meant need not hold a request back
-      const answered = () => {
+      const freeSlot = () => {
         if (!released) release();
         released = true;
       };
@@ -354,14 +354,14 @@ export function startDrainer(options: DrainerOptions): Drainer {
         const entry = await db.transactions.get(seq);
         if (entry?.status !== 'pending') return true;
         if (offline || stopped || !options.browserOnline()) return false;
-        const result = await attempt(entry, answered);
+        const result = await attempt(entry, freeSlot);
         options.onReachable(result.answered);
         if (!result.answered) offline = true; // the rest would fail the same way; retry when due or online
         if (result.retryAt === undefined) return true;
         nextDue = Math.min(nextDue, result.retryAt);
         return false;
       } finally {
-        answered();
+        freeSlot();
       }
     };
 
