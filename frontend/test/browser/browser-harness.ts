@@ -65,10 +65,11 @@ function watchConsole(page: Page, errors: string[]): void {
   );
 }
 
-export async function startAppStack(): Promise<AppStack> {
+/** `durable`: PostgreSQL with its default, durable settings (the benchmarks), else the tests' fast mode. */
+export async function startAppStack(options: { durable?: boolean } = {}): Promise<AppStack> {
   if (!existsSync(CHROMIUM))
     throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
-  const cluster = await startTestDatabase();
+  const cluster = await startTestDatabase({ fast: !options.durable });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const worker = startCdcWorker({ databaseUrl: cluster.url, logger });
   // served the way `npm start` serves it, with the product's Content-Security-Policy

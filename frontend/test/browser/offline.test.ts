@@ -83,8 +83,22 @@ describe('working offline', () => {
     expect(await syncStatusOf(page, 'Offline 5')).toBe('pending');
 
     // a reload while offline: the service worker serves the app, IndexedDB the queue and rows
+    await page.addInitScript(() => {
+      // every text the banner shows from the first render on
+      const shown: string[] = [];
+      Reflect.set(globalThis, 'bannerTexts', shown);
+      new MutationObserver(() => {
+        for (const status of document.querySelectorAll('[role="status"]')) {
+          const text = status.textContent ?? '';
+          if (text.startsWith('Offline') && shown.at(-1) !== text) shown.push(text);
+        }
+      }).observe(document, { subtree: true, childList: true, characterData: true });
+    });
     await page.reload();
     await expect.poll(() => banner(a).textContent()).toBe('Offline · 20 changes queued');
+    // never a count before the queue is read (it showed "0 changes queued" first)
+    const bannerTexts: string[] = await page.evaluate(() => Reflect.get(globalThis, 'bannerTexts'));
+    expect(bannerTexts).toEqual(['Offline · 20 changes queued']);
     // the last known totals, not blanks, until the stream can send new ones
     expect(await counts.textContent()).toMatch(/Pages\s*4(?!\d)/);
     await expect.poll(async () => (await listedTitles(page)).sort()).toEqual(expected);

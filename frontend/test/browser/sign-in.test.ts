@@ -24,8 +24,14 @@ describe('signing up, signing in and organizations', () => {
 
   it('shows the sign-in screen at / when signed out', async () => {
     const { page } = device;
+    const askedWhoIsSignedIn: number[] = [];
+    page.on('response', (response) => {
+      if (new URL(response.url()).pathname === '/api/me') askedWhoIsSignedIn.push(response.status());
+    });
     await page.goto('/');
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    // a device that never signed in does not ask (a 401 the browser logs as an error)
+    expect(askedWhoIsSignedIn).toEqual([]);
     await page.getByRole('link', { name: 'Create account' }).click();
     await page.waitForURL('**/sign-up');
     expect(device.consoleErrors).toEqual([]);

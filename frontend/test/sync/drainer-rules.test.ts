@@ -198,6 +198,44 @@ describe('undo', () => {
   });
 });
 
+it('sends nothing while the browser says it is offline, and what was queued then without status checks', async () => {
+  const network = switchableNetwork();
+  network.offline = true;
+  let browserOnline = false;
+  const connectivity = new Set<(online: boolean) => void>();
+  let writesTriedOffline = 0;
+  const sync = client({
+    device: newDevice(),
+    environment: {
+      fetch: (input, init) => {
+        const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+        if (network.offline && method !== 'GET') writesTriedOffline++;
+        return network.fetch(input, init);
+      },
+      isOnline: () => browserOnline,
+      onConnectivity(listener) {
+        connectivity.add(listener);
+        return () => connectivity.delete(listener);
+      },
+    },
+  });
+  const txIds: string[] = [];
+  for (let i = 0; i < 20; i++)
+    txIds.push((await sync.create(pageEntity, { title: `made offline ${i}` })).txId);
+  await sync.update(pageEntity, (await sync.create(pageEntity, { title: 'edited offline' })).id, {
+    title: 'edited offline, twice',
+  });
+  network.offline = false;
+  browserOnline = true;
+  for (const listener of connectivity) listener(true);
+  for (const txId of txIds) await sync.waitFor(txId, ['confirmed'], 20_000);
+  await until(() => sync.getSnapshot().queued === 0, 15_000, 'drained');
+  expect(writesTriedOffline).toBe(0);
+  // a write that never left the device has no lost answer to ask the status endpoint about
+  expect(network.log.filter((request) => request.path.includes('/transactions/'))).toEqual([]);
+  expect(sync.getSnapshot().outbox.every((entry) => entry.retries === 0)).toBe(true);
+});
+
 it('reports offline when the API cannot be reached and online when it answers again', async () => {
   const network = switchableNetwork();
   network.offline = true;

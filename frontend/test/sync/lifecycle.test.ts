@@ -96,3 +96,24 @@ describe('a transaction from outbox to confirmed', () => {
     }
   });
 });
+
+describe('closing', () => {
+  it('leaves nothing unhandled when a client is closed while it is still opening', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const sync = openClient(stack, member, { device: newDevice() });
+        await sync.close();
+        await sync.ready.catch(() => {}); // what a caller of `ready` sees is theirs to handle
+      }
+      // a rejection nobody handles is reported after the microtasks and I/O callbacks it followed
+      await new Promise((resolve) => setImmediate(resolve));
+      await until(() => true);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+    expect(unhandled).toEqual([]);
+  });
+});

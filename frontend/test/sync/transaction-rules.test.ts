@@ -169,6 +169,24 @@ describe('overlay', () => {
     });
   });
 
+  it('keeps unchanged items (and an unchanged list) the same objects, so a view redraws only what changed', () => {
+    const rows = new Map([
+      ['a', row('a', 'A')],
+      ['b', row('b', 'B')],
+    ]);
+    const first = overlay(rows, []);
+    expect(overlay(new Map(rows), [], first)).toBe(first);
+    const edit = entry({ entityId: 'b', action: 'update', payload: { title: 'B2' } });
+    const edited = overlay(rows, [edit], first);
+    expect(edited).not.toBe(first);
+    expect(edited[0]).toBe(first[0]);
+    expect(edited[1]).toMatchObject({ value: { title: 'B2' }, status: 'pending' });
+    expect(overlay(rows, [{ ...edit, status: 'confirmed' }], edited)[1]).toMatchObject({
+      value: { title: 'B' },
+      status: 'confirmed',
+    });
+  });
+
   it('gives an optimistic create the transaction as its version, so later edits chain on it', () => {
     const create = entry({ entityId: 'n', action: 'create', payload: { title: 'New' } });
     expect(overlay(new Map(), [create])[0]?.value.transactions).toEqual({

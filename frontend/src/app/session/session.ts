@@ -1,9 +1,12 @@
 /**
  * Who is signed in, from `GET /api/me` (the HttpOnly session cookie authenticates every call).
- * The last answer is kept in localStorage so that the app opens signed in while offline.
+ * The last answer is kept in localStorage so that the app opens signed in while offline. The
+ * cookie is only ever set by a sign-in or sign-up, which store the answer, so a device without
+ * one is signed out and does not ask (a signed-out `/api/me` is a 401 the browser logs).
  *
- *   unknown ──/api/me 200──► signed in (me)      ──sign-out──► signed out (null)
- *           └─/api/me 401──► signed out (null)   ──sign-in───► signed in
+ *   stored me ──/api/me 200──► signed in (me)      ──sign-out──► signed out (null)
+ *             └─/api/me 401──► signed out (null)   ──sign-in───► signed in
+ *   none ─────────────────────► signed out (null)
  */
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { getMe, type Me, signIn, signOut, signUp } from '../../api.gen/index.ts';
@@ -32,9 +35,15 @@ async function fetchMe(): Promise<Me | null> {
   return data;
 }
 
-/** `undefined` while unknown, `null` when signed out. */
+/** `null` when signed out (`undefined` only while a sign-in's answer is being read). */
 export function useMe(): { me: Me | null | undefined; isFetching: boolean } {
-  const query = useQuery({ queryKey: ME_KEY, queryFn: fetchMe, initialData: storedMe, staleTime: 30_000 });
+  const query = useQuery({
+    queryKey: ME_KEY,
+    queryFn: fetchMe,
+    initialData: () => storedMe() ?? null,
+    // signed out stays so until a sign-in asks again
+    staleTime: (current) => (current.state.data === null ? Number.POSITIVE_INFINITY : 30_000),
+  });
   return { me: query.data, isFetching: query.isFetching };
 }
 

@@ -6,7 +6,9 @@
  *
  *   wake (timer · new entry; online · visible · drain(): writes that found the network down
  *         are due at once)
- *     └► pass: for each pending entry, oldest first
+ *     └► pass (none while the browser says it is offline: what is made then was never sent,
+ *        so it has no lost answer to settle when the connection returns)
+ *          for each pending entry, oldest first
  *          ├ its entity is blocked (earlier entry retrying or in conflict) → skip
  *          ├ not due yet (backoff) → block its entity, wake again when due
  *          ├ wait: the previous write of its entity answered, earlier creates of other entity
@@ -45,6 +47,8 @@ export interface DrainerOptions {
   requestTimeoutMs: number;
   /** Requests in flight at once (writes of one entity always go one after another). */
   concurrency: number;
+  /** False while the browser says it has no network: nothing is sent until it returns. */
+  browserOnline(): boolean;
   /** Called after every answer (true) or lost request (false). */
   onReachable(reachable: boolean): void;
   /**
@@ -274,9 +278,12 @@ export function startDrainer(options: DrainerOptions): Drainer {
 
   /**
    * One attempt for one entry: `answered` when the server gave an answer, `retryAt` when the
-   * entry is still pending afterwards.
+   * entry is still pending afterwards. `requestsDone` is called once no more requests follow.
    */
-  async function attempt(entry: OutboxEntry): Promise<{ answered: boolean; retryAt?: number | undefined }> {
+  async function attempt(
+    entry: OutboxEntry,
+    requestsDone: () => void,
+  ): Promise<{ answered: boolean; retryAt?: number | undefined }> {
     if (needsStatusCheck(entry.lastError)) {
       const applied = await appliedOnServer(entry);
       if (applied === undefined) {
@@ -300,11 +307,14 @@ export function startDrainer(options: DrainerOptions): Drainer {
     const answer = await call(send, headers);
     const outcome = outcomeOf(answer);
     const learned = outcome.kind === 'conflict' && entry.action === 'undo' ? await undoneWrite(entry) : {};
+    requestsDone();
     const retryAt = await record(entry, outcome, learned);
     return { answered: answer.response !== undefined, retryAt };
   }
 
   async function pass(connectionBack: boolean): Promise<void> {
+    // no request would leave the device; the `online` event wakes the drainer
+    if (!options.browserOnline()) return;
     // only what may be sent, or holds back its entity: not the confirmed history
     const entries = await db.transactions
       .where('[organization+status]')
@@ -331,21 +341,27 @@ export function startDrainer(options: DrainerOptions): Drainer {
     ): Promise<boolean> => {
       if (!(await after)) return false; // an earlier write of this entity is still pending
       await creates;
-      if (offline || stopped) return false;
+      if (offline || stopped || !options.browserOnline()) return false;
       const release = await slots.acquire();
+      let released = false;
+      // the slot is free once the answer is in: storing what it meant need not hold a request back
+      const freeSlot = () => {
+        if (!released) release();
+        released = true;
+      };
       try {
         // an earlier outcome (cascade, rebase) or another tab (keepMine) may have changed it
         const entry = await db.transactions.get(seq);
         if (entry?.status !== 'pending') return true;
-        if (offline || stopped) return false;
-        const { answered, retryAt } = await attempt(entry);
-        options.onReachable(answered);
-        if (!answered) offline = true; // the rest would fail the same way; retry when due or online
-        if (retryAt === undefined) return true;
-        nextDue = Math.min(nextDue, retryAt);
+        if (offline || stopped || !options.browserOnline()) return false;
+        const result = await attempt(entry, freeSlot);
+        options.onReachable(result.answered);
+        if (!result.answered) offline = true; // the rest would fail the same way; retry when due or online
+        if (result.retryAt === undefined) return true;
+        nextDue = Math.min(nextDue, result.retryAt);
         return false;
       } finally {
-        release();
+        freeSlot();
       }
     };
 
@@ -368,7 +384,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
       lastOfEntity.set(key, run);
       if (entry.action === 'create') {
         const creates = Promise.all([createsByType.get(entry.entityType), run]);
-        // awaited only by a later write of another type; a storage error still rejects those
+        // awaited only by later writes of other types, if any: a storage error must not go unhandled
         creates.catch(() => {});
         createsByType.set(entry.entityType, creates);
       }

@@ -48,12 +48,16 @@ function applyEntry(
 /**
  * The items of one entity type: `rows` from the server, `entries` this entity type's outbox
  * entries in sequence order. An item's status is its newest entry's that is not confirmed
- * (failed ones until dismissed), else `confirmed`.
+ * (failed ones until dismissed), else `confirmed`. An item equal to one of `previous` (the
+ * same value object, status and transaction) is that item, and a list equal to `previous` is
+ * `previous` itself, so a view redraws only what changed.
  */
 export function overlay<T extends TrackedEntity>(
   rows: ReadonlyMap<string, Record<string, unknown>>,
   entries: readonly OutboxEntry[],
+  previous: SyncedItem<T>[] = [],
 ): SyncedItem<T>[] {
+  const before = new Map(previous.map((item) => [item.id, item]));
   const values = new Map<string, Record<string, unknown> | undefined>(rows);
   const latest = new Map<string, OutboxEntry>();
   for (const entry of entries) {
@@ -63,12 +67,21 @@ export function overlay<T extends TrackedEntity>(
     if (OVERLAID.has(entry.status)) values.set(entry.entityId, applyEntry(values.get(entry.entityId), entry));
   }
   const items: SyncedItem<T>[] = [];
+  let unchanged = true;
   for (const [id, value] of values) {
     if (!value || value.deletedAt) continue;
     const entry = latest.get(id);
-    items.push({ id, value: value as T, status: entry?.status ?? 'confirmed', txId: entry?.txId ?? null });
+    const status = entry?.status ?? 'confirmed';
+    const txId = entry?.txId ?? null;
+    const known = before.get(id);
+    const item =
+      known && known.value === value && known.status === status && known.txId === txId
+        ? known
+        : { id, value: value as T, status, txId };
+    unchanged &&= item === previous[items.length];
+    items.push(item);
   }
-  return items;
+  return unchanged && items.length === previous.length ? previous : items;
 }
 
 /** Conflicts with the person's version (their change over the server's row) and the server's. */

@@ -78,6 +78,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   let reachable = true;
   let browserOnline = environment.isOnline();
   let snapshot: SyncSnapshot = {
+    ready: false,
     online: browserOnline,
     leader: false,
     outbox: [],
@@ -103,8 +104,10 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   function recompute(collection: Collection) {
     const own = entries.filter((entry) => entry.entityType === collection.definition.name);
-    collection.items = overlay(collection.rows, own);
-    queryClient.setQueryData(queryKey(collection.definition), collection.items);
+    const items = overlay(collection.rows, own, collection.items);
+    if (items === collection.items) return;
+    collection.items = items;
+    queryClient.setQueryData(queryKey(collection.definition), items);
   }
 
   function onOutbox(next: OutboxEntry[]) {
@@ -116,6 +119,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     for (const collection of collections.values()) recompute(collection);
     const rowOf = (entry: OutboxEntry) => collections.get(entry.entityType)?.rows.get(entry.entityId);
     setSnapshot({
+      ready: true,
       outbox: next,
       queued: next.filter((entry) => entry.status === 'pending').length,
       conflicts: conflictsOf(next, rowOf),
@@ -289,7 +293,8 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   /**
    * Changes this tab made to entries, shown together at most once a frame: a replay records
-   * hundreds of outcomes a second, and each showing recomputes every list.
+   * hundreds of outcomes a second, and each showing recomputes every list. (Showing a change
+   * after a quiet frame at once, without the wait, made writes at 50/s fall seconds behind.)
    */
   const entryPatches: ((entry: OutboxEntry) => OutboxEntry)[] = [];
   let patchTimer: ReturnType<typeof setTimeout> | undefined;
@@ -313,6 +318,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       entity: (name) => collections.get(name)?.definition,
       requestTimeoutMs,
       concurrency: options.concurrency ?? 4,
+      browserOnline: () => browserOnline,
       onReachable(answered) {
         if (answered && !reachable) live?.reconnect();
         reachable = answered;
@@ -369,25 +375,24 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   });
   post({ type: 'hello' });
 
-  // a client whose database could not be opened has nothing to lead; its calls report the failure
-  ready.then(
-    () => {
-      if (closing.signal.aborted) return;
-      if (!environment.locks) {
+  const electLeader = () => {
+    if (closing.signal.aborted) return;
+    if (!environment.locks) {
+      becomeLeader();
+      return;
+    }
+    // queued behind the current leader; granted when it closes (failover)
+    environment.locks
+      .request(`sync-leader/${databaseName}/${organization}`, { signal: closing.signal }, async () => {
+        if (closing.signal.aborted) return;
         becomeLeader();
-        return;
-      }
-      // queued behind the current leader; granted when it closes (failover)
-      environment.locks
-        .request(`sync-leader/${databaseName}/${organization}`, { signal: closing.signal }, async () => {
-          if (closing.signal.aborted) return;
-          becomeLeader();
-          await new Promise<void>((resolve) => closing.signal.addEventListener('abort', () => resolve()));
-        })
-        .catch(() => {});
-    },
-    () => {},
-  );
+        await new Promise<void>((resolve) => closing.signal.addEventListener('abort', () => resolve()));
+      })
+      .catch(() => {});
+  };
+  // a first read that fails (the client closed, or its page went away, while it ran) elects no
+  // leader; whoever awaits `ready` sees the error, nothing is left unhandled
+  ready.then(electLeader, () => {});
 
   cleanups.push(
     environment.onWake(() => {

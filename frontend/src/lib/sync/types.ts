@@ -105,6 +105,8 @@ export type { Activity };
 
 /** Everything the UI observes besides entity lists: one immutable snapshot per change. */
 export interface SyncSnapshot {
+  /** The outbox has been read: until then `outbox`, `queued`, `conflicts` and `failed` are not known yet. */
+  ready: boolean;
   /** The browser has a connection and the API answered the last request (or none failed). */
   online: boolean;
   /** This tab holds the leader lock: it runs the drainer and the live connections. */
