@@ -83,7 +83,7 @@ export async function startApiServer(options: {
       await notifier.close();
       liveAccess.close();
       // open streams would keep the server from closing
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      if ('closeAllConnections' in server) server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await end();
     },

@@ -102,7 +102,7 @@ export async function writeActivityBatch(
 ): Promise<void> {
   await sql.begin(async (tx) => {
     if (batch.activities.length > 0) {
-      const copy = await tx`copy activities (${tx.unsafe(COLUMNS.join(', '))}) from stdin`.writable();
+      const copy = await tx`copy activities (${tx(COLUMNS)}) from stdin`.writable();
       await pipeline(Readable.from(copyChunks(batch.activities)), copy);
     }
     if (!(await previous)) throw new EarlierBatchFailedError();

@@ -4,15 +4,16 @@
  */
 import { z } from '@hono/zod-openapi';
 import type { Db } from '../../db/client.ts';
-import type { TrackedTable } from '../../db/tracked-tables.ts';
+import type { TrackedPgTable, TrackedTable } from '../../db/tracked-tables.ts';
 import { ID_PATTERN } from '../protocol.ts';
 
 export interface TrackedEntityDefinition<
+  Table extends TrackedPgTable = TrackedPgTable,
   Fields extends z.ZodRawShape = z.ZodRawShape,
   Create extends z.ZodObject = z.ZodObject,
   Update extends z.ZodObject = z.ZodObject,
 > {
-  tracked: TrackedTable;
+  tracked: TrackedTable<Table>;
   /** Display names used for OpenAPI operation ids and paths: `Page` / `pages`. */
   singular: string;
   plural: string;
@@ -22,15 +23,21 @@ export interface TrackedEntityDefinition<
   createBody: Create;
   /** Body of an update: every field optional. */
   updateBody: Update;
-  /** Checks that references point inside the organization; throws a 400 otherwise. */
-  checkReferences?: (db: Db, organizationId: string, input: Partial<z.infer<Create>>) => Promise<void>;
+  /**
+   * Checks that references point inside the organization; throws a 400 otherwise. `input` is
+   * the validated create or update body (an update's may lack any field).
+   */
+  checkReferences?: (db: Db, organizationId: string, input: Record<string, unknown>) => Promise<void>;
 }
 
 export function defineTrackedEntity<
+  Table extends TrackedPgTable,
   Fields extends z.ZodRawShape,
   Create extends z.ZodObject,
   Update extends z.ZodObject,
->(definition: TrackedEntityDefinition<Fields, Create, Update>) {
+>(
+  definition: TrackedEntityDefinition<Table, Fields, Create, Update>,
+): TrackedEntityDefinition<Table, Fields, Create, Update> {
   return definition;
 }
 
