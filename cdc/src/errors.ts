@@ -14,9 +14,6 @@ export class CdcError extends Error {
 /** The slot or its state could not be prepared (bad name, no snapshot, vanished right after setup). */
 export class SlotSetupError extends CdcError {}
 
-/** A setting from the environment is not usable. */
-export class ConfigurationError extends CdcError {}
-
 /** The message sequence broke pgoutput's rules (begin inside a transaction, commit LSN mismatch…). */
 export class ReplicationProtocolError extends CdcError {}
 

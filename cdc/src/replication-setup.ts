@@ -25,7 +25,7 @@ import { trackedTables } from '@sync/backend/db/tracked-tables';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
-import { PUBLICATION_NAME, SETUP_LOCK_KEY } from './constants.ts';
+import { PUBLICATION_NAME, SETUP_LOCK_KEY, SLOT_NAME_PATTERN } from './constants.ts';
 import { SlotSetupError } from './errors.ts';
 import { parseLsn } from './lsn.ts';
 
@@ -46,8 +46,6 @@ export type SlotPreparation =
   | { kind: 'ready' }
   | { kind: 'created' }
   | { kind: 'resynced'; reason: string; epoch: number };
-
-const SLOT_NAME_PATTERN = /^[a-z0-9_]{1,63}$/;
 
 export function assertSlotName(slotName: string): void {
   if (!SLOT_NAME_PATTERN.test(slotName)) {

@@ -21,7 +21,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { DEFAULT_SLOT_NAME, DEFAULTS } from './constants.ts';
-import { ConfigurationError, SlotSetupError } from './errors.ts';
+import { SlotSetupError } from './errors.ts';
 import { formatLsn } from './lsn.ts';
 import { inspectSlot, prepareReplication, recordStreaming } from './replication-setup.ts';
 import { type BatchReport, ReplicationStream } from './replication-stream.ts';
@@ -95,11 +95,8 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
   const retention = startRetentionJob({
     sql,
     logger,
-    activityRetentionDays:
-      options.activityRetentionDays ?? envNumber('ACTIVITY_RETENTION_DAYS', DEFAULTS.activityRetentionDays),
-    idempotencyRetentionDays:
-      options.idempotencyRetentionDays ??
-      envNumber('IDEMPOTENCY_RETENTION_DAYS', DEFAULTS.idempotencyRetentionDays),
+    activityRetentionDays: options.activityRetentionDays ?? DEFAULTS.activityRetentionDays,
+    idempotencyRetentionDays: options.idempotencyRetentionDays ?? DEFAULTS.idempotencyRetentionDays,
     intervalMs: options.retentionIntervalMs ?? DEFAULTS.retentionIntervalMs,
   });
 
@@ -236,13 +233,4 @@ class ThroughputLog {
     this.batches = 0;
     this.since = performance.now();
   }
-}
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new ConfigurationError(`${name} must be a positive number, got "${raw}"`);
-  return value;
 }
