@@ -47,7 +47,7 @@ export type SlotPreparation =
   | { kind: 'created' }
   | { kind: 'resynced'; reason: string; epoch: number };
 
-export function assertSlotName(slotName: string): void {
+function assertSlotName(slotName: string): void {
   if (!SLOT_NAME_PATTERN.test(slotName)) {
     throw new SlotSetupError(`invalid replication slot name "${slotName}": use 1-63 of a-z, 0-9 and _`);
   }
@@ -137,7 +137,7 @@ export async function inspectSlot(sql: postgres.Sql, slotName: string): Promise<
   };
 }
 
-export async function readCdcState(sql: postgres.Sql, slotName: string): Promise<CdcStateRow | null> {
+async function readCdcState(sql: postgres.Sql, slotName: string): Promise<CdcStateRow | null> {
   const [row] = await sql<{ epoch: number; resynced_at: string | null }[]>`
     select epoch, resynced_at::text from cdc_state where slot_name = ${slotName}`;
   return row ? { epoch: row.epoch, resyncedAt: row.resynced_at } : null;
@@ -241,7 +241,7 @@ async function createSlotAndRecount(
 }
 
 /** entity_counts := live rows per organization and tracked type, as the transaction sees them. */
-export async function recomputeEntityCounts(tx: postgres.TransactionSql): Promise<void> {
+async function recomputeEntityCounts(tx: postgres.TransactionSql): Promise<void> {
   const entityTypes = trackedTables.map((t) => t.entityType);
   await tx`delete from entity_counts where entity_type = any(${entityTypes})`;
   for (const tracked of trackedTables) {

@@ -43,7 +43,7 @@ export function defineTrackedEntity<
 
 export const EntityIdSchema = z.string().regex(ID_PATTERN, 'Ids are 8-64 characters of A-Z a-z 0-9 _ -');
 
-export const RowTransactionsSchema = z
+const RowTransactionsSchema = z
   .object({
     insert: z.string().nullable(),
     update: z.string().nullable(),

@@ -386,7 +386,7 @@ async function explainRejectedWrite(
 }
 
 /** The optimistic-lock version of a row: its last update's transaction, else its insert's. */
-export function versionOf(row: { transactions: RowTransactions }): string | null {
+function versionOf(row: { transactions: RowTransactions }): string | null {
   return row.transactions.update ?? row.transactions.insert;
 }
 

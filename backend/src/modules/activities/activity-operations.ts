@@ -43,7 +43,7 @@ export function parseActivityId(id: string): { lsn: string; position: number } {
   return { lsn: lsn ?? '0', position: Number(position ?? 0) };
 }
 
-export function presentActivity(row: ActivityRow) {
+function presentActivity(row: ActivityRow) {
   return {
     id: activityId(row),
     type: row.type,
