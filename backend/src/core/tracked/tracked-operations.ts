@@ -64,6 +64,7 @@ function readRow(definition: TrackedEntityDefinition, raw: Record<string, unknow
   let reader = rowReaders.get(definition);
   if (!reader) {
     const columns = Object.entries(columnsOf(definition));
+    // built from every column of the table, so it has each one TrackedRow names
     reader = (r) =>
       Object.fromEntries(
         columns.map(([property, column]) => {
