@@ -14,18 +14,39 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { ApiClient } from '../backend/src/api-client.ts';
+import { ApiSettingsEnvironment, apiSettings } from '../backend/src/config.ts';
 import { type ApiServer, startApiServer } from '../backend/src/server.ts';
 import { WORKER_NODE_FLAGS } from '../cdc/src/constants.ts';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../db/src/embedded-postgres.ts';
+import {
+  EnvironmentError,
+  listenHost,
+  listenPort,
+  logLevel,
+  optionalText,
+  parseEnvironment,
+  textOr,
+} from '../db/src/environment.ts';
 import { createLogger } from '../db/src/logger.ts';
 import { runMigrations } from '../db/src/migrations.ts';
 import { ensureWebAppBuilt, WEB_APP_DIST } from './web-app-build.ts';
 
 const DEMO = { email: 'demo@example.com', password: 'demo-password', organization: 'demo' };
-const port = Number(process.env.PORT ?? 3000);
-const host = process.env.HOST || '127.0.0.1';
-const dataDir = resolve(process.env.DATA_DIR ?? '.data');
-const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+
+/** The launcher's variables: the API's (it runs in this process) and its own. */
+const LauncherEnvironment = ApiSettingsEnvironment.extend({
+  PORT: listenPort,
+  HOST: listenHost,
+  DATA_DIR: textOr('.data'),
+  DATABASE_URL: optionalText,
+  LOG_LEVEL: logLevel('warn'),
+  CDC_LOG_LEVEL: logLevel('warn'),
+});
+
+const env = readEnvironment();
+const { PORT: port, HOST: host } = env;
+const dataDir = resolve(env.DATA_DIR);
+const logger = createLogger({ level: env.LOG_LEVEL, json: env.NODE_ENV === 'production' });
 
 const step = (message: string) => console.log(`▸ ${message}`);
 const started = Date.now();
@@ -42,7 +63,7 @@ async function stopAll(): Promise<void> {
 
 try {
   await assertPortFree(host, port);
-  let databaseUrl = process.env.DATABASE_URL;
+  let databaseUrl = env.DATABASE_URL;
   if (databaseUrl) {
     step('using the PostgreSQL at DATABASE_URL (it must have wal_level=logical)');
   } else {
@@ -60,12 +81,19 @@ try {
   }
 
   step('applying migrations');
-  await runMigrations(databaseUrl);
+  await runMigrations(databaseUrl, { slotName: env.CDC_SLOT_NAME });
   cdc = superviseCdcWorker(databaseUrl);
   if (await ensureWebAppBuilt()) step('built the web app (frontend/dist)');
 
   step(`starting the API on ${host}:${port}`);
-  api = await startApiServer({ databaseUrl, port, hostname: host, logger, webRoot: WEB_APP_DIST });
+  api = await startApiServer({
+    databaseUrl,
+    port,
+    hostname: host,
+    logger,
+    config: apiSettings(env),
+    webRoot: WEB_APP_DIST,
+  });
 } catch (err) {
   console.error(`✖ npm start failed: ${err instanceof Error ? err.message : String(err)}`);
   await stopAll();
@@ -91,6 +119,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     await stopAll();
     process.exit(0);
   });
+}
+
+/** A bad variable ends npm start before anything starts: one line naming it, exit code 1. */
+function readEnvironment() {
+  try {
+    return parseEnvironment(LauncherEnvironment, process.env);
+  } catch (err) {
+    if (!(err instanceof EnvironmentError)) throw err;
+    console.error(`✖ npm start failed: ${err.message}`);
+    process.exit(1);
+  }
 }
 
 /** Fails before anything is started, so a busy port leaves nothing behind. */
@@ -144,7 +183,8 @@ function superviseCdcWorker(databaseUrl: string) {
   const launch = () => {
     const startedAt = Date.now();
     child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', entry], {
-      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: process.env.CDC_LOG_LEVEL ?? 'warn' },
+      // the worker reads its own variables (CDC_SLOT_NAME, retention) from what it inherits
+      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: env.CDC_LOG_LEVEL },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child.channel?.unref();

@@ -19,7 +19,7 @@ function newestChange(path: string): number {
   return newest;
 }
 
-export function webAppIsStale(): boolean {
+function webAppIsStale(): boolean {
   const built = join(WEB_APP_DIST, 'index.html');
   if (!existsSync(built)) return true;
   const builtAt = statSync(built).mtimeMs;

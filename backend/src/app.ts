@@ -10,7 +10,7 @@ import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import type { AppDeps, AppEnv } from './core/app-env.ts';
 import { AppError, errorBody, errorResponse } from './core/errors.ts';
-import { ERROR_CODE, HEADER } from './core/protocol.ts';
+import { ERROR_CODE, HEADER, SESSION_COOKIE } from './core/protocol.ts';
 import { findTextIssue } from './core/text-rule.ts';
 import { trackedEntityRoutes } from './core/tracked/tracked-routes.ts';
 import { trackedEntities } from './entities.ts';
@@ -128,7 +128,7 @@ export function createApp(deps: AppDeps) {
   app.openAPIRegistry.registerComponent('securitySchemes', 'cookieAuth', {
     type: 'apiKey',
     in: 'cookie',
-    name: 'sync_session',
+    name: SESSION_COOKIE,
   });
 
   app.route('/api', serviceHandlers);

@@ -3,7 +3,4 @@ import type { TrackedEntityDefinition } from './core/tracked/tracked-entity.ts';
 import { attachmentEntity } from './modules/attachments/attachment-entity.ts';
 import { pageEntity } from './modules/pages/page-entity.ts';
 
-export const trackedEntities: readonly TrackedEntityDefinition[] = [
-  pageEntity as unknown as TrackedEntityDefinition,
-  attachmentEntity as unknown as TrackedEntityDefinition,
-];
+export const trackedEntities: readonly TrackedEntityDefinition[] = [pageEntity, attachmentEntity];

@@ -18,29 +18,24 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-/** The API's settings: fixed defaults and what the environment overrides. */
-export function appConfigFromEnv(): AppConfig {
-  return {
-    production: process.env.NODE_ENV === 'production',
-    sessionDays: 30,
-    maxStreamsPerUser: 20,
-    liveAccessCheckMs: 2_000,
-    shapeLongPollMs: 20_000,
-    undoRecordWaitMs: 5_000,
-    shapeSnapshotChunkRows: 10_000,
-    cdcSlotName: process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME,
-    cdcLaggingBytes: CDC_LAGGING_BYTES,
-    electricUrl: process.env.ELECTRIC_URL || undefined,
-    electricSecret: process.env.ELECTRIC_SECRET || undefined,
-    corsOrigins: (process.env.CORS_ORIGINS ?? 'http://localhost:5173').split(',').filter(Boolean),
-    signInLimits: {
-      perAccount: { failures: 10, windowMs: 60_000 },
-      perAddress: { failures: 50, windowMs: 5 * 60_000 },
-    },
-    trustProxy: process.env.TRUST_PROXY === 'true',
-    metricsToken: process.env.METRICS_TOKEN || undefined,
-  };
-}
+/** The API's settings when nothing overrides them (its entry points pass what the environment says: config.ts). */
+export const defaultAppConfig: AppConfig = {
+  production: false,
+  sessionDays: 30,
+  maxStreamsPerUser: 20,
+  liveAccessCheckMs: 2_000,
+  shapeLongPollMs: 20_000,
+  undoRecordWaitMs: 5_000,
+  shapeSnapshotChunkRows: 10_000,
+  cdcSlotName: DEFAULT_SLOT_NAME,
+  cdcLaggingBytes: CDC_LAGGING_BYTES,
+  corsOrigins: ['http://localhost:5173'],
+  signInLimits: {
+    perAccount: { failures: 10, windowMs: 60_000 },
+    perAddress: { failures: 50, windowMs: 5 * 60_000 },
+  },
+  trustProxy: false,
+};
 
 export async function startApiServer(options: {
   databaseUrl: string;
@@ -53,9 +48,9 @@ export async function startApiServer(options: {
   /** Serve the web app from this directory on the same port (see web-app.ts). */
   webRoot?: string;
 }): Promise<ApiServer> {
-  const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const logger = options.logger ?? pino({ level: 'info' });
   const { db, sql, end } = createDb(options.databaseUrl);
-  const config: AppConfig = { ...appConfigFromEnv(), ...options.config };
+  const config: AppConfig = { ...defaultAppConfig, ...options.config };
   const notifier = createActivityNotifier(sql, logger);
   const liveAccess = createLiveAccessRegistry(sql, logger, config.liveAccessCheckMs);
   const app = createApp({ db, sql, logger, metrics: createMetrics(), notifier, liveAccess, config });
@@ -83,7 +78,7 @@ export async function startApiServer(options: {
       await notifier.close();
       liveAccess.close();
       // open streams would keep the server from closing
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      if ('closeAllConnections' in server) server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await end();
     },

@@ -17,7 +17,7 @@ import { createMetrics } from '../src/core/metrics.ts';
 import { ERROR_CODE, HEADER } from '../src/core/protocol.ts';
 import { createDb } from '../src/db/client.ts';
 import { CONTROL, ELECTRIC_HEADER, PROTOCOL_PARAMS } from '../src/modules/shapes/electric-protocol.ts';
-import { appConfigFromEnv } from '../src/server.ts';
+import { defaultAppConfig } from '../src/server.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
@@ -35,7 +35,7 @@ beforeAll(async () => {
   // the API's own document, built in process: postgres.js connects lazily and this route reads nothing
   const logger = pino({ level: 'silent' });
   const { db, sql, end } = createDb('postgres://unused@127.0.0.1:1/unused');
-  const config = appConfigFromEnv();
+  const config = defaultAppConfig;
   const app = createApp({
     db,
     sql,

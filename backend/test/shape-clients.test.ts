@@ -5,7 +5,7 @@
 import { Shape as PinnedShape, ShapeStream as PinnedShapeStream } from '@electric-sql/client';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client-latest';
 import { parseActivityId } from '@sync/db/lsn';
-import { trackedTableByName } from '@sync/db/tracked-tables';
+import { trackedPages } from '@sync/db/tracked-tables';
 import { createCollection, createLiveQueryCollection, eq } from '@tanstack/db';
 import { electricCollectionOptions, isChangeMessage } from '@tanstack/electric-db-collection';
 import postgres from 'postgres';
@@ -550,7 +550,7 @@ describe('waking live requests after a change', () => {
       connection: { search_path: 'slow_reads, public' },
     });
     cleanups.push(() => slowSql.end());
-    const pages = trackedTableByName('pages');
+    const pages = trackedPages;
     if (!pages) throw new Error('pages is not a tracked table');
     // another organization's live request: the API's LISTEN is up (it starts with the first waiter)
     const other = await stack.client.newMember();

@@ -5,7 +5,7 @@
  * the finished response instead of around the handler.
  */
 
-import { trackedTableByName } from '@sync/db/tracked-tables';
+import { trackedPages } from '@sync/db/tracked-tables';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLogPage } from '../src/modules/shapes/shape-operations.ts';
@@ -15,7 +15,7 @@ import { orgPath, txId } from './support/contract.ts';
 let stack: TestStack;
 let sql: postgres.Sql;
 let alice: Member;
-const pages = trackedTableByName('pages');
+const pages = trackedPages;
 if (!pages) throw new Error('pages is not a tracked table');
 
 beforeAll(async () => {

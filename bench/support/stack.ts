@@ -33,7 +33,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-export function rssMiB(pid: number | undefined): number {
+function rssMiB(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) / 1024;
 }

@@ -91,7 +91,7 @@ export async function writeActivityBatch(
 ): Promise<void> {
   await sql.begin(async (tx) => {
     if (batch.activityCount > 0) {
-      const copy = await tx`copy activities (${tx.unsafe(COPY_COLUMNS.join(', '))}) from stdin`.writable();
+      const copy = await tx`copy activities (${tx(COPY_COLUMNS)}) from stdin`.writable();
       await pipeline(Readable.from(batch.copyLines), copy);
     }
     if (!(await previous)) throw new EarlierBatchFailedError();

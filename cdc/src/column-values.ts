@@ -43,10 +43,6 @@ const ARRAY_ELEMENT_OID = new Map<number, number>([
 /** Text-like arrays (text[], varchar[], uuid[]) parse to string arrays. */
 const TEXT_ARRAY_OIDS = new Set([1009, 1015, 2951]);
 
-export function isJsonType(typeOid: number): boolean {
-  return typeOid === OID.json || typeOid === OID.jsonb;
-}
-
 export function decodeColumnValue(typeOid: number, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'string') return normaliseParsedValue(value);

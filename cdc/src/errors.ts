@@ -11,9 +11,6 @@ export class CdcError extends Error {
   }
 }
 
-/** A setting from the environment is not usable. */
-export class ConfigurationError extends CdcError {}
-
 /** The message sequence broke pgoutput's rules (begin inside a transaction, commit LSN mismatch…). */
 export class ReplicationProtocolError extends CdcError {}
 

@@ -3,29 +3,24 @@
  *   DATABASE_URL   required; the PostgreSQL to follow (wal_level=logical)
  *   CDC_SLOT_NAME  optional; replication slot (default sync_activities)
  *   LOG_LEVEL      optional; pino level (default info)
+ *   NODE_ENV       optional; `production`: JSON log lines
  *   ACTIVITY_RETENTION_DAYS / IDEMPOTENCY_RETENTION_DAYS  optional; retention (30 / 7 days)
+ * read once (config.ts): a missing or bad one ends the worker with one line naming it, exit code 2.
  * Migrates and ensures the publication and slot (idempotent, under an advisory lock shared with
  * the API; retried until the database answers), starts the worker, and on SIGINT/SIGTERM flushes, acknowledges and closes.
  */
 
-import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
+import { EnvironmentError, parseEnvironment } from '@sync/db/environment';
 import { createLogger } from '@sync/db/logger';
 import { runMigrations } from '@sync/db/migrations';
-import { assertSlotName } from '@sync/db/replication-setup';
 import { sleep } from '@sync/db/timers';
+import { CdcEnvironment } from './config.ts';
 import { DEFAULTS } from './constants.ts';
 import { type CdcWorker, startCdcWorker } from './worker.ts';
 
-const logger = createLogger({ name: 'cdc', level: process.env.LOG_LEVEL ?? 'info' });
-const databaseUrl = process.env.DATABASE_URL;
-if (!databaseUrl) {
-  logger.fatal(
-    'DATABASE_URL is required to run the CDC worker on its own (e.g. postgres://user:pass@host:5432/app on a server with wal_level=logical). `npm start` at the repository root runs it against the embedded PostgreSQL instead.',
-  );
-  process.exit(2);
-}
-const slotName = process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME;
-assertSlotName(slotName);
+const env = readEnvironment();
+const logger = createLogger({ name: 'cdc', level: env.LOG_LEVEL, json: env.NODE_ENV === 'production' });
+const { DATABASE_URL: databaseUrl, CDC_SLOT_NAME: slotName } = env;
 
 let stopping = false;
 let worker: CdcWorker | undefined;
@@ -56,4 +51,23 @@ while (!stopping) {
     backoffMs = Math.min(backoffMs * 2, DEFAULTS.reconnectMaxMs);
   }
 }
-if (!stopping) worker = startCdcWorker({ databaseUrl, slotName, logger });
+if (!stopping) {
+  worker = startCdcWorker({
+    databaseUrl,
+    slotName,
+    logger,
+    activityRetentionDays: env.ACTIVITY_RETENTION_DAYS,
+    idempotencyRetentionDays: env.IDEMPOTENCY_RETENTION_DAYS,
+  });
+}
+
+/** A bad variable ends the worker before it starts: one line naming it, exit code 2. */
+function readEnvironment(): CdcEnvironment {
+  try {
+    return parseEnvironment(CdcEnvironment, process.env);
+  } catch (err) {
+    if (!(err instanceof EnvironmentError)) throw err;
+    console.error(`The CDC worker cannot start: ${err.message}`);
+    process.exit(2);
+  }
+}

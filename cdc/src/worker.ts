@@ -25,7 +25,6 @@ import { formatLsn } from '@sync/db/lsn';
 import { inspectSlot, prepareReplication, recordStreaming, SlotSetupError } from '@sync/db/replication-setup';
 import pino, { type Logger } from 'pino';
 import { DEFAULTS } from './constants.ts';
-import { ConfigurationError } from './errors.ts';
 import { type BatchReport, ReplicationStream } from './replication-stream.ts';
 import { startRetentionJob } from './retention.ts';
 import { createWriterPool } from './writer-pool.ts';
@@ -97,11 +96,8 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
   const retention = startRetentionJob({
     sql,
     logger,
-    activityRetentionDays:
-      options.activityRetentionDays ?? envNumber('ACTIVITY_RETENTION_DAYS', DEFAULTS.activityRetentionDays),
-    idempotencyRetentionDays:
-      options.idempotencyRetentionDays ??
-      envNumber('IDEMPOTENCY_RETENTION_DAYS', DEFAULTS.idempotencyRetentionDays),
+    activityRetentionDays: options.activityRetentionDays ?? DEFAULTS.activityRetentionDays,
+    idempotencyRetentionDays: options.idempotencyRetentionDays ?? DEFAULTS.idempotencyRetentionDays,
     intervalMs: options.retentionIntervalMs ?? DEFAULTS.retentionIntervalMs,
   });
 
@@ -238,13 +234,4 @@ class ThroughputLog {
     this.batches = 0;
     this.since = performance.now();
   }
-}
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new ConfigurationError(`${name} must be a positive number, got "${raw}"`);
-  return value;
 }

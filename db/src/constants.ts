@@ -16,3 +16,9 @@ export const NOTIFY_PAYLOAD_LIMIT = 7_900;
 
 /** Session-level advisory lock taken while the publication and slot are (re)created. */
 export const SETUP_LOCK_KEY = 727_275;
+
+/** Session-level advisory lock taken while the migrations run (the API and the worker both run them). */
+export const MIGRATION_LOCK_KEY = 727_274;
+
+/** What a slot name may be: PostgreSQL's own rule, so it never needs quoting. */
+export const SLOT_NAME_PATTERN = /^[a-z0-9_]{1,63}$/;

@@ -6,11 +6,12 @@
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
-export function createLogger(options: { level: string; name?: string }): Logger {
-  if (process.env.NODE_ENV === 'production') return pino(options);
+export function createLogger(options: { level: string; name?: string; json: boolean }): Logger {
+  const { json, ...pinoOptions } = options;
+  if (json) return pino(pinoOptions);
   return pino(
     // an error as its message and where it was thrown, not a stack over twenty lines
-    { ...options, serializers: { err: oneLineError } },
+    { ...pinoOptions, serializers: { err: oneLineError } },
     pretty({
       sync: true,
       singleLine: true,

@@ -3,7 +3,7 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import pino, { type Logger } from 'pino';
 import postgres from 'postgres';
-import { DEFAULT_SLOT_NAME } from './constants.ts';
+import { DEFAULT_SLOT_NAME, MIGRATION_LOCK_KEY } from './constants.ts';
 import { prepareReplicationAt } from './replication-setup.ts';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
@@ -20,15 +20,15 @@ export async function runMigrations(
 ): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await sql`select pg_advisory_lock(727274)`;
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
     await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
     await prepareReplicationAt(
       url,
-      options.slotName ?? (process.env.CDC_SLOT_NAME || DEFAULT_SLOT_NAME),
+      options.slotName ?? DEFAULT_SLOT_NAME,
       options.logger ?? pino({ level: 'warn' }),
     );
   } finally {
-    await sql`select pg_advisory_unlock(727274)`.catch(() => {});
+    await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
     await sql.end();
   }
 }

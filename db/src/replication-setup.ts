@@ -24,7 +24,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
-import { PUBLICATION_NAME, SETUP_LOCK_KEY } from './constants.ts';
+import { PUBLICATION_NAME, SETUP_LOCK_KEY, SLOT_NAME_PATTERN } from './constants.ts';
 import { parseLsn } from './lsn.ts';
 import { trackedTables } from './tracked-tables.ts';
 
@@ -54,9 +54,7 @@ export type SlotPreparation =
   | { kind: 'created' }
   | { kind: 'resynced'; reason: string; epoch: number };
 
-const SLOT_NAME_PATTERN = /^[a-z0-9_]{1,63}$/;
-
-export function assertSlotName(slotName: string): void {
+function assertSlotName(slotName: string): void {
   if (!SLOT_NAME_PATTERN.test(slotName)) {
     throw new SlotSetupError(`invalid replication slot name "${slotName}": use 1-63 of a-z, 0-9 and _`);
   }
@@ -146,7 +144,7 @@ export async function inspectSlot(sql: postgres.Sql, slotName: string): Promise<
   };
 }
 
-export async function readCdcState(sql: postgres.Sql, slotName: string): Promise<CdcStateRow | null> {
+async function readCdcState(sql: postgres.Sql, slotName: string): Promise<CdcStateRow | null> {
   const [row] = await sql<{ epoch: number; resynced_at: string | null }[]>`
     select epoch, resynced_at::text from cdc_state where slot_name = ${slotName}`;
   return row ? { epoch: row.epoch, resyncedAt: row.resynced_at } : null;
@@ -250,7 +248,7 @@ async function createSlotAndRecount(
 }
 
 /** entity_counts := live rows per organization and tracked type, as the transaction sees them. */
-export async function recomputeEntityCounts(tx: postgres.TransactionSql): Promise<void> {
+async function recomputeEntityCounts(tx: postgres.TransactionSql): Promise<void> {
   const entityTypes = trackedTables.map((t) => t.entityType);
   await tx`delete from entity_counts where entity_type = any(${entityTypes})`;
   for (const tracked of trackedTables) {

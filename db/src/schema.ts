@@ -88,6 +88,7 @@ const trackedColumns = () => ({
   transactions: jsonb('transactions').$type<RowTransactions>().notNull(),
   lastClientId: text('last_client_id'),
 });
+export type TrackedColumnBuilders = ReturnType<typeof trackedColumns>;
 
 export const pages = pgTable(
   'pages',

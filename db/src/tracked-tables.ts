@@ -3,13 +3,28 @@
  * CDC worker and the shape endpoints read. Adding a product entity means a table in schema.ts
  * and one entry here (plus its module's field schemas).
  */
-import { getTableConfig } from 'drizzle-orm/pg-core';
-import { attachments, pages } from './schema.ts';
+import type { BuildColumns } from 'drizzle-orm';
+import { getTableConfig, type PgTableWithColumns } from 'drizzle-orm/pg-core';
+import { attachments, pages, type TrackedColumnBuilders } from './schema.ts';
 
-export interface TrackedTable {
+/**
+ * Any table that spreads `trackedColumns()`, whatever its own columns: what the tracked-entity
+ * core, the CDC worker and the shapes read of every tracked table.
+ */
+export type TrackedPgTable = PgTableWithColumns<{
+  name: string;
+  schema: undefined;
+  dialect: 'pg';
+  columns: BuildColumns<string, TrackedColumnBuilders, 'pg'>;
+}>;
+
+/** A tracked row as drizzle reads it: the shared columns (the entity's own come along untyped). */
+export type TrackedRow = TrackedPgTable['$inferSelect'];
+
+export interface TrackedTable<Table extends TrackedPgTable = TrackedPgTable> {
   /** Singular entity type used in activities and counts: `page` → `page.created`. */
   entityType: string;
-  table: typeof pages | typeof attachments;
+  table: Table;
   /** PostgreSQL table name (as it appears in the WAL). */
   tableName: string;
   /**
@@ -24,19 +39,19 @@ interface TrackedOptions {
   keepPreviousValues?: boolean;
 }
 
-function tracked(
+function tracked<Table extends TrackedPgTable>(
   entityType: string,
-  table: TrackedTable['table'],
+  table: Table,
   options: TrackedOptions = {},
-): TrackedTable {
+): TrackedTable<Table> {
   const { keepPreviousValues = true } = options;
   return { entityType, table, tableName: getTableConfig(table).name, keepPreviousValues };
 }
 
-export const trackedTables: readonly TrackedTable[] = [
-  tracked('page', pages, { keepPreviousValues: true }),
-  tracked('attachment', attachments, { keepPreviousValues: true }),
-];
+export const trackedPages = tracked('page', pages, { keepPreviousValues: true });
+export const trackedAttachments = tracked('attachment', attachments, { keepPreviousValues: true });
+
+export const trackedTables: readonly TrackedTable[] = [trackedPages, trackedAttachments];
 
 /** Columns the server maintains on every tracked row; they never count as a changed key. */
 export const BOOKKEEPING_COLUMNS = [
@@ -47,7 +62,3 @@ export const BOOKKEEPING_COLUMNS = [
   'created_at',
   'created_by',
 ] as const;
-
-export function trackedTableByName(tableName: string): TrackedTable | undefined {
-  return trackedTables.find((t) => t.tableName === tableName);
-}

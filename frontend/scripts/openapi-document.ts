@@ -7,13 +7,13 @@ import { createActivityNotifier } from '@sync/backend/core/activity-notifier';
 import { createLiveAccessRegistry } from '@sync/backend/core/live-access';
 import { createMetrics } from '@sync/backend/core/metrics';
 import { createDb } from '@sync/backend/db/client';
-import { appConfigFromEnv } from '@sync/backend/server';
+import { defaultAppConfig } from '@sync/backend/server';
 import pino from 'pino';
 
 export async function openApiDocument(): Promise<unknown> {
   const logger = pino({ level: 'silent' });
   const { db, sql, end } = createDb('postgres://unused@127.0.0.1:1/unused');
-  const config = appConfigFromEnv();
+  const config = defaultAppConfig;
   const app = createApp({
     db,
     sql,

@@ -78,7 +78,7 @@ function fromPostgres(err: PostgresError): AppError | null {
   return null;
 }
 
-export function toAppError(err: unknown): AppError | null {
+function toAppError(err: unknown): AppError | null {
   if (err instanceof AppError) return err;
   if (err instanceof HTTPException) {
     if (err.status === 413)

@@ -9,7 +9,7 @@
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** Why `text` cannot be stored as sent, or null when it can. */
-export function textProblem(text: string): string | null {
+function textProblem(text: string): string | null {
   if (LONE_SURROGATE.test(text)) return 'contains a lone UTF-16 surrogate, which is not valid Unicode';
   if (text.includes('\u0000')) return 'contains a NUL character (U+0000), which text cannot hold';
   return null;

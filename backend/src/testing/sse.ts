@@ -26,12 +26,13 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
   const comments: string[] = [];
   let notify = () => {};
   let ended: Promise<void> = new Promise(() => {});
-  if (res.ok && res.body) {
+  const body = res.ok ? res.body : null;
+  if (body) {
     ended = (async () => {
       const decoder = new TextDecoder();
       let buffer = '';
       try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        for await (const chunk of body) {
           buffer += decoder.decode(chunk, { stream: true });
           let end = buffer.indexOf('\n\n');
           while (end !== -1) {

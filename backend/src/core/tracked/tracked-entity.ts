@@ -3,16 +3,17 @@
  * lock-checked writes, CDC, shapes): its registry entry, its own fields and its input schemas.
  */
 import { z } from '@hono/zod-openapi';
-import type { TrackedTable } from '@sync/db/tracked-tables';
+import type { TrackedPgTable, TrackedTable } from '@sync/db/tracked-tables';
 import type { Db } from '../../db/client.ts';
 import { ID_PATTERN } from '../protocol.ts';
 
 export interface TrackedEntityDefinition<
+  Table extends TrackedPgTable = TrackedPgTable,
   Fields extends z.ZodRawShape = z.ZodRawShape,
   Create extends z.ZodObject = z.ZodObject,
   Update extends z.ZodObject = z.ZodObject,
 > {
-  tracked: TrackedTable;
+  tracked: TrackedTable<Table>;
   /** Display names used for OpenAPI operation ids and paths: `Page` / `pages`. */
   singular: string;
   plural: string;
@@ -22,21 +23,27 @@ export interface TrackedEntityDefinition<
   createBody: Create;
   /** Body of an update: every field optional. */
   updateBody: Update;
-  /** Checks that references point inside the organization; throws a 400 otherwise. */
-  checkReferences?: (db: Db, organizationId: string, input: Partial<z.infer<Create>>) => Promise<void>;
+  /**
+   * Checks that references point inside the organization; throws a 400 otherwise. `input` is
+   * the validated create or update body (an update's may lack any field).
+   */
+  checkReferences?: (db: Db, organizationId: string, input: Record<string, unknown>) => Promise<void>;
 }
 
 export function defineTrackedEntity<
+  Table extends TrackedPgTable,
   Fields extends z.ZodRawShape,
   Create extends z.ZodObject,
   Update extends z.ZodObject,
->(definition: TrackedEntityDefinition<Fields, Create, Update>) {
+>(
+  definition: TrackedEntityDefinition<Table, Fields, Create, Update>,
+): TrackedEntityDefinition<Table, Fields, Create, Update> {
   return definition;
 }
 
 export const EntityIdSchema = z.string().regex(ID_PATTERN, 'Ids are 8-64 characters of A-Z a-z 0-9 _ -');
 
-export const RowTransactionsSchema = z
+const RowTransactionsSchema = z
   .object({
     insert: z.string().nullable(),
     update: z.string().nullable(),

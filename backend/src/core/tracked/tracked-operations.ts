@@ -22,7 +22,8 @@
  */
 
 import { errorCode, SQLSTATE } from '@sync/db/postgres-errors';
-import type { pages, RowTransactions } from '@sync/db/schema';
+import type { RowTransactions } from '@sync/db/schema';
+import type { TrackedRow } from '@sync/db/tracked-tables';
 import { and, asc, sql as drizzleSql, eq, getTableColumns, isNull } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { nanoid } from 'nanoid';
@@ -49,30 +50,22 @@ export interface WriteResult {
 }
 
 /** Selected by every write statement: the xid the CDC worker will see for this write. */
-const TXID = 'pg_current_xact_id()::xid::text as sync_txid';
 const txidOf = (raw: Record<string, unknown>) => Number(raw.sync_txid);
 
 /**
  * Every tracked table shares the bookkeeping columns of `trackedColumns()` in schema.ts; the
- * core only touches those by name, so it reads any registered table through this column set.
+ * core touches only those by name and carries the entity's own fields along as they are.
  */
-type TrackedPgTable = typeof pages;
-export type TrackedRow = Record<string, unknown> & {
-  id: string;
-  deletedAt: Date | null;
-  transactions: RowTransactions;
-};
-
-function tableOf(definition: TrackedEntityDefinition): TrackedPgTable {
-  return definition.tracked.table as TrackedPgTable;
-}
+const columnsOf = (definition: TrackedEntityDefinition): Record<string, PgColumn> =>
+  getTableColumns(definition.tracked.table);
 
 /** Raw rows → the same objects drizzle returns (camelCase properties, Dates, numbers). */
 const rowReaders = new WeakMap<object, (raw: Record<string, unknown>) => TrackedRow>();
 function readRow(definition: TrackedEntityDefinition, raw: Record<string, unknown>): TrackedRow {
   let reader = rowReaders.get(definition);
   if (!reader) {
-    const columns = Object.entries(getTableColumns(tableOf(definition))) as [string, PgColumn][];
+    const columns = Object.entries(columnsOf(definition));
+    // built from every column of the table, so it has each one TrackedRow names
     reader = (r) =>
       Object.fromEntries(
         columns.map(([property, column]) => {
@@ -90,7 +83,7 @@ function toColumns(
   definition: TrackedEntityDefinition,
   fields: Record<string, unknown>,
 ): Record<string, unknown> {
-  const columns = getTableColumns(tableOf(definition)) as Record<string, PgColumn>;
+  const columns = columnsOf(definition);
   const out: Record<string, unknown> = {};
   for (const [property, value] of Object.entries(fields)) {
     const column = columns[property];
@@ -104,25 +97,29 @@ function rawSql(db: Db): postgres.Sql {
   return db.$client;
 }
 
-/** Table and column names come from schema.ts, never from input; still, quote them properly. */
-const identifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
-const identifiers = (names: string[]) => names.map(identifier).join(', ');
+/**
+ * `"a" , "b"`: column names quoted by postgres.js, as fragments. (`sql(names)` would pick its
+ * meaning from the nearest SQL keyword before it, which in these CTEs can be an `insert`.)
+ */
+function columnList(sql: postgres.Sql, names: string[]) {
+  return names.map((name, i) => (i === 0 ? sql`${sql(name)}` : sql`, ${sql(name)}`));
+}
 
-/** Claims $1 (transaction id) for $2 (organization), $3 (entity type), $4 (entity id), $5 (action). */
-const CLAIM = `claim as (
-    insert into applied_transactions (transaction_id, organization_id, entity_type, entity_id, action)
-    values ($1, $2, $3, $4, $5)
-    on conflict do nothing
-    returning 1
-  )`;
-
-function claimParameters(
+/** The CTE that claims the transaction id for this mutation; empty when it was claimed before. */
+function claim(
+  sql: postgres.Sql,
   definition: TrackedEntityDefinition,
   context: WriteContext,
   action: Action,
   entityId: string,
 ) {
-  return [context.transactionId, context.organizationId, definition.tracked.entityType, entityId, action];
+  return sql`claim as (
+    insert into applied_transactions (transaction_id, organization_id, entity_type, entity_id, action)
+    values (${context.transactionId}, ${context.organizationId}, ${definition.tracked.entityType},
+            ${entityId}, ${action})
+    on conflict do nothing
+    returning 1
+  )`;
 }
 
 /** A transaction id seen before: the same mutation answers the row as it is now; another is an error. */
@@ -133,15 +130,14 @@ async function answerReplay(
   action: Action,
   entityId: string | undefined,
 ): Promise<WriteResult> {
-  const [found] = await rawSql(db).unsafe(
-    `select a.organization_id as applied_organization_id, a.entity_type as applied_entity_type,
-            a.entity_id as applied_entity_id, a.action as applied_action, t.*
-     from applied_transactions a
-     left join ${identifier(definition.tracked.tableName)} t on t.id = a.entity_id and t.organization_id = a.organization_id
-     where a.transaction_id = $1`,
-    [context.transactionId],
-    { prepare: true },
-  );
+  const sql = rawSql(db);
+  const [found] = await sql`
+    select a.organization_id as applied_organization_id, a.entity_type as applied_entity_type,
+           a.entity_id as applied_entity_id, a.action as applied_action, t.*
+    from applied_transactions a
+    left join ${sql(definition.tracked.tableName)} t
+      on t.id = a.entity_id and t.organization_id = a.organization_id
+    where a.transaction_id = ${context.transactionId}`;
   const sameMutation =
     found !== undefined &&
     found.applied_organization_id === context.organizationId &&
@@ -176,10 +172,8 @@ async function checkReferencesUnlessReplay(
     await definition.checkReferences?.(db, context.organizationId, fields);
     return undefined;
   } catch (err) {
-    const [applied] = await rawSql(db).unsafe(
-      'select 1 from applied_transactions where transaction_id = $1',
-      [context.transactionId],
-    );
+    const [applied] = await rawSql(db)`
+      select 1 from applied_transactions where transaction_id = ${context.transactionId}`;
     if (applied) return answerReplay(db, definition, context, action, entityId);
     throw err;
   }
@@ -203,22 +197,20 @@ export async function createTracked(
     transactions: { insert: context.transactionId, update: null, delete: null },
     last_client_id: context.clientId,
   };
-  const table = identifier(definition.tracked.tableName);
-  const columns = identifiers(Object.keys(record));
+  const sql = rawSql(db);
+  const table = sql(definition.tracked.tableName);
+  const columns = columnList(sql, Object.keys(record));
   // An existing id makes the INSERT fail with a unique violation (ID_TAKEN), which aborts the
   // whole statement, claim included.
-  const [created] = await rawSql(db).unsafe(
-    `with ${CLAIM},
-     created as (
-       insert into ${table} (${columns})
-       select ${columns} from jsonb_populate_record(null::${table}, $6::text::jsonb)
-       where exists (select 1 from claim)
-       returning *
-     )
-     select *, ${TXID} from created`,
-    [...claimParameters(definition, context, 'create', id), JSON.stringify(record)],
-    { prepare: true },
-  );
+  const [created] = await sql`
+    with ${claim(sql, definition, context, 'create', id)},
+    created as (
+      insert into ${table} (${columns})
+      select ${columns} from jsonb_populate_record(null::${table}, ${JSON.stringify(record)}::text::jsonb)
+      where exists (select 1 from claim)
+      returning *
+    )
+    select *, pg_current_xact_id()::xid::text as sync_txid from created`;
   if (!created) return answerReplay(db, definition, context, 'create', requestedId);
   return { entity: readRow(definition, created), replayed: false, txid: txidOf(created) };
 }
@@ -295,15 +287,19 @@ interface Mutation {
   undoes?: string;
 }
 
-const DELETED_AT = { keep: 'deleted_at', set: 'now()', clear: 'null' } as const;
+function deletedAtValue(sql: postgres.Sql, change: DeletedAtChange) {
+  if (change === 'set') return sql`now()`;
+  if (change === 'clear') return sql`null`;
+  return sql`deleted_at`;
+}
 
-/** A live row at the expected version ($7), or at any version when no version is expected. */
-const LIVE_AT_EXPECTED_VERSION = `deleted_at is null
-  and ($7::text is null or coalesce(transactions->>'update', transactions->>'insert') = $7::text)`;
+/** A live row at the expected version, or at any version when no version is expected. */
+const liveAtExpectedVersion = (sql: postgres.Sql, expected: string | null) => sql`deleted_at is null
+  and (${expected}::text is null or coalesce(transactions->>'update', transactions->>'insert') = ${expected}::text)`;
 
-/** The row's latest transaction ($7): its delete's when deleted, else its lock version (`latestTransactionOf`). */
-const LATEST_TRANSACTION_IS = `(case when deleted_at is null
-  then coalesce(transactions->>'update', transactions->>'insert') else transactions->>'delete' end) = $7::text`;
+/** The row's latest transaction is `undoes`: its delete's when deleted, else its lock version (`latestTransactionOf`). */
+const latestTransactionIs = (sql: postgres.Sql, undoes: string) => sql`(case when deleted_at is null
+  then coalesce(transactions->>'update', transactions->>'insert') else transactions->>'delete' end) = ${undoes}::text`;
 
 async function mutateTracked(
   db: Db,
@@ -313,40 +309,34 @@ async function mutateTracked(
   mutation: Mutation,
 ): Promise<WriteResult> {
   const { action, changes, deletedAt, undoes } = mutation;
-  const table = identifier(definition.tracked.tableName);
+  const sql = rawSql(db);
+  const table = sql(definition.tracked.tableName);
   const record = { ...changes, modified_by: context.userId, last_client_id: context.clientId };
-  const columns = identifiers(Object.keys(record));
-  const stamp = `jsonb_set(transactions, '{${action}}', to_jsonb($1::text))`;
+  const columns = columnList(sql, Object.keys(record));
+  const stamp = sql`jsonb_set(transactions, ${`{${action}}`}::text[], to_jsonb(${context.transactionId}::text))`;
   try {
-    const [result] = await rawSql(db).unsafe(
-      `with ${CLAIM},
-       written as (
-         update ${table} set
-           (${columns}) = (select ${columns} from jsonb_populate_record(null::${table}, $6::text::jsonb)),
-           modified_at = now(),
-           deleted_at = ${DELETED_AT[deletedAt]},
-           transactions = ${
-             undoes === undefined
-               ? stamp
-               : `${stamp} || jsonb_build_object('undo', jsonb_build_object('transactionId', $1::text, 'undoes', $7::text))`
-           }
-         where id = $4 and organization_id = $2
-           and ${undoes === undefined ? LIVE_AT_EXPECTED_VERSION : LATEST_TRANSACTION_IS}
-           and exists (select 1 from claim)
-         returning *
-       )
-       select exists (select 1 from claim) as claimed,
-              case when exists (select 1 from claim) and not exists (select 1 from written)
-                   then sync_reject('tracked write matched no row') end as rejected,
-              ${TXID}, w.*
-       from (select 1) as one left join written w on true`,
-      [
-        ...claimParameters(definition, context, action, id),
-        JSON.stringify(record),
-        undoes ?? context.expectedTransactionId,
-      ],
-      { prepare: true },
-    );
+    const [result] = await sql`
+      with ${claim(sql, definition, context, action, id)},
+      written as (
+        update ${table} set
+          (${columns}) = (select ${columns} from jsonb_populate_record(null::${table}, ${JSON.stringify(record)}::text::jsonb)),
+          modified_at = now(),
+          deleted_at = ${deletedAtValue(sql, deletedAt)},
+          transactions = ${
+            undoes === undefined
+              ? stamp
+              : sql`${stamp} || jsonb_build_object('undo', jsonb_build_object('transactionId', ${context.transactionId}::text, 'undoes', ${undoes}::text))`
+          }
+        where id = ${id} and organization_id = ${context.organizationId}
+          and ${undoes === undefined ? liveAtExpectedVersion(sql, context.expectedTransactionId) : latestTransactionIs(sql, undoes)}
+          and exists (select 1 from claim)
+        returning *
+      )
+      select exists (select 1 from claim) as claimed,
+             case when exists (select 1 from claim) and not exists (select 1 from written)
+                  then sync_reject('tracked write matched no row') end as rejected,
+             pg_current_xact_id()::xid::text as sync_txid, w.*
+      from (select 1) as one left join written w on true`;
     if (!result?.claimed) return answerReplay(db, definition, context, action, id);
     return { entity: readRow(definition, result), replayed: false, txid: txidOf(result) };
   } catch (err) {
@@ -398,7 +388,7 @@ async function explainRejectedWrite(
 }
 
 /** The optimistic-lock version of a row: its last update's transaction, else its insert's. */
-export function versionOf(row: { transactions: RowTransactions }): string | null {
+function versionOf(row: { transactions: RowTransactions }): string | null {
   return row.transactions.update ?? row.transactions.insert;
 }
 
@@ -414,7 +404,7 @@ async function findRow(
   id: string,
   options: { includeDeleted: boolean },
 ): Promise<TrackedRow | undefined> {
-  const table = tableOf(definition);
+  const table = definition.tracked.table;
   const [row] = await db
     .select()
     .from(table)
@@ -425,7 +415,7 @@ async function findRow(
         options.includeDeleted ? undefined : isNull(table.deletedAt),
       ),
     );
-  return row as TrackedRow | undefined;
+  return row;
 }
 
 export async function getTracked(
@@ -446,7 +436,7 @@ export async function listTracked(
   organizationId: string,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<{ items: TrackedRow[]; nextCursor: string | null }> {
-  const table = tableOf(definition);
+  const table = definition.tracked.table;
   // Compared in SQL: creation times have microseconds that a JS Date would drop.
   const afterCursor = page.cursor
     ? drizzleSql`(${table.createdAt}, ${table.id}) > (select created_at, id from ${table} where id = ${page.cursor} and organization_id = ${organizationId})`
@@ -466,14 +456,38 @@ export async function listTracked(
       issues: [{ path: ['cursor'], message: 'Unknown cursor' }],
     });
   }
-  const items = rows.slice(0, page.limit) as TrackedRow[];
+  const items = rows.slice(0, page.limit);
   const nextCursor = rows.length > page.limit ? (items.at(-1)?.id ?? null) : null;
   return { items, nextCursor };
 }
 
+/** The JSON of a tracked row: the shared columns typed, the entity's own fields as they are. */
+export interface TrackedJson extends Record<string, unknown> {
+  id: string;
+  organizationId: string;
+  createdAt: string;
+  createdBy: string;
+  modifiedAt: string | null;
+  modifiedBy: string | null;
+  deletedAt: string | null;
+  transactions: RowTransactions;
+  lastClientId: string | null;
+}
+
 /** JSON form of a row: dates as ISO strings. */
-export function presentTrackedRow(row: TrackedRow): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(row).map(([key, value]) => [key, value instanceof Date ? value.toISOString() : value]),
-  );
+export function presentTrackedRow(row: TrackedRow): TrackedJson {
+  return {
+    ...Object.fromEntries(
+      Object.entries(row).map(([key, value]) => [key, value instanceof Date ? value.toISOString() : value]),
+    ),
+    createdAt: row.createdAt.toISOString(),
+    modifiedAt: row.modifiedAt?.toISOString() ?? null,
+    deletedAt: row.deletedAt?.toISOString() ?? null,
+    id: row.id,
+    organizationId: row.organizationId,
+    createdBy: row.createdBy,
+    modifiedBy: row.modifiedBy,
+    transactions: row.transactions,
+    lastClientId: row.lastClientId,
+  };
 }

@@ -75,9 +75,7 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
   const item = `${collection}/{id}`;
   const ItemParams = OrgParam.extend({ id: EntityIdSchema.openapi({ param: { name: 'id', in: 'path' } }) });
   const guarded = { middleware: [requireMember], security: bearerSecurity, tags: [plural] };
-  const written = (status: 200 | 201, description: string) => ({
-    [status]: { ...jsonContent(Entity, description), headers: writeHeaders },
-  });
+  const written = (description: string) => ({ ...jsonContent(Entity, description), headers: writeHeaders });
   const conflict = {
     409: jsonContent(ConflictSchema, 'TRANSACTION_CONFLICT, ENTITY_DELETED, TRANSACTION_ID_REUSED, ID_TAKEN'),
   };
@@ -112,8 +110,8 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
       },
     },
     responses: {
-      ...written(201, 'Created'),
-      ...written(200, 'A replay of an already-applied create: the current entity'),
+      201: written('Created'),
+      200: written('A replay of an already-applied create: the current entity'),
       ...errorResponses(400, 401, 404, 413),
       ...conflict,
     },
@@ -137,7 +135,7 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
       body: { content: { 'application/json': { schema: definition.updateBody } }, required: true },
     },
     responses: {
-      ...written(200, 'Updated, or a replay'),
+      200: written('Updated, or a replay'),
       ...errorResponses(400, 401, 404, 413),
       ...conflict,
     },
@@ -149,7 +147,7 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
     path: item,
     request: { params: ItemParams, headers: LockedTransactionHeadersSchema },
     responses: {
-      ...written(200, 'Soft-deleted (deletedAt set), or a replay'),
+      200: written('Soft-deleted (deletedAt set), or a replay'),
       ...errorResponses(400, 401, 404),
       ...conflict,
     },
@@ -163,16 +161,12 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
     organizationId: currentOrganization(c).id,
     userId: currentUser(c).id,
   });
-  const answer = (
-    c: Context<AppEnv>,
-    context: WriteContext,
-    result: WriteResult,
-    createdStatus: 200 | 201,
-  ) => {
+  /** Sets the transaction headers; a replay answers 200 whatever the write's own status. */
+  const answer = (c: Context<AppEnv>, context: WriteContext, result: WriteResult) => {
     c.header(HEADER.transactionId, context.transactionId);
     if (result.replayed) c.header(HEADER.idempotentHit, 'true');
     if (result.txid !== undefined) c.header(HEADER.txid, String(result.txid));
-    return c.json(presentTrackedRow(result.entity), result.replayed ? 200 : createdStatus);
+    return presentTrackedRow(result.entity);
   };
 
   return new OpenAPIHono<AppEnv>()
@@ -188,14 +182,15 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
     .openapi(create, async (c) => {
       const context = writeContext(c, c.req.valid('header'));
       const result = await createTracked(c.var.deps.db, definition, context, c.req.valid('json'));
-      return answer(c, context, result, 201) as never;
+      const entity = answer(c, context, result);
+      return result.replayed ? c.json(entity, 200) : c.json(entity, 201);
     })
     .openapi(get, async (c) => {
       const { id } = c.req.valid('param');
       return c.json(
         presentTrackedRow(await getTracked(c.var.deps.db, definition, currentOrganization(c).id, id)),
         200,
-      ) as never;
+      );
     })
     .openapi(update, async (c) => {
       const context = writeContext(c, c.req.valid('header'));
@@ -206,11 +201,11 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
         c.req.valid('param').id,
         c.req.valid('json'),
       );
-      return answer(c, context, result, 200) as never;
+      return c.json(answer(c, context, result), 200);
     })
     .openapi(remove, async (c) => {
       const context = writeContext(c, c.req.valid('header'));
       const result = await deleteTracked(c.var.deps.db, definition, context, c.req.valid('param').id);
-      return answer(c, context, result, 200) as never;
+      return c.json(answer(c, context, result), 200);
     });
 }

@@ -38,7 +38,7 @@ export function inverseOfTransaction(
   if (recorded.action === 'create') return { ...base, action: 'delete', fields: {}, deletedAt: 'set' };
   if (recorded.action === 'delete') return { ...base, action: 'update', fields: {}, deletedAt: 'clear' };
 
-  const columns = getTableColumns(definition.tracked.table) as Record<string, PgColumn>;
+  const columns: Record<string, PgColumn> = getTableColumns(definition.tracked.table);
   const deletedAtColumn = columns.deletedAt?.name;
   const previous = recorded.previousValues;
   const fields: Record<string, unknown> = {};

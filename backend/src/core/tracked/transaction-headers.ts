@@ -4,7 +4,7 @@ import { HEADER } from '../protocol.ts';
 const randomPart = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
 /** `{base36 timestamp}-{12 random chars}`: the same form clients use. */
-export function createTransactionId(now = Date.now()): string {
+function createTransactionId(now = Date.now()): string {
   return `${now.toString(36)}-${randomPart()}`;
 }
 

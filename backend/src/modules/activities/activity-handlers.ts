@@ -29,5 +29,5 @@ export const activityHandlers = new OpenAPIHono<AppEnv>()
   .openapi(countsRoute, async (c) => c.json(await readCounts(c.var.deps, currentOrganization(c).id), 200))
   .openapi(activityStreamRoute, (c) => {
     const after = c.req.valid('header')['last-event-id'] ?? c.req.valid('query').after ?? null;
-    return streamActivities(c, currentOrganization(c).id, after) as never;
+    return streamActivities(c, currentOrganization(c).id, after);
   });

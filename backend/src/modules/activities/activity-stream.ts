@@ -15,7 +15,7 @@ import type { AppEnv } from '../../core/app-env.ts';
 import { streamLiveSse } from '../../core/live-sse.ts';
 import { listActivities, readCounts } from './activity-operations.ts';
 
-export const SSE_EVENT = { connected: 'connected', activity: 'activity', counts: 'counts' } as const;
+const SSE_EVENT = { connected: 'connected', activity: 'activity', counts: 'counts' } as const;
 
 const HEARTBEAT_MS = 15_000;
 const RECHECK_MS = 2_000;

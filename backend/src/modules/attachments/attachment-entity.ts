@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { pages } from '@sync/db/schema';
-import { trackedTables } from '@sync/db/tracked-tables';
+import { trackedAttachments } from '@sync/db/tracked-tables';
 import { and, eq, isNull } from 'drizzle-orm';
 import { AppError } from '../../core/errors.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
@@ -18,21 +18,20 @@ const fields = {
 };
 
 export const attachmentEntity = defineTrackedEntity({
-  tracked: trackedTables.find((t) => t.entityType === 'attachment')!,
+  tracked: trackedAttachments,
   singular: 'Attachment',
   plural: 'attachments',
   fields: { ...fields, pageId: z.string().nullable(), size: z.number() },
   createBody: z.object({ ...fields, pageId: fields.pageId.optional() }).openapi('CreateAttachmentBody'),
   updateBody: z.object(fields).partial().openapi('UpdateAttachmentBody'),
   // An attachment may only hang on a live page of its own organization.
-  async checkReferences(db, organizationId, input) {
-    if (input.pageId === undefined || input.pageId === null) return;
+  async checkReferences(db, organizationId, { pageId }) {
+    // absent (an update leaving it) or null (no page): nothing to check
+    if (typeof pageId !== 'string') return;
     const [page] = await db
       .select({ id: pages.id })
       .from(pages)
-      .where(
-        and(eq(pages.id, input.pageId), eq(pages.organizationId, organizationId), isNull(pages.deletedAt)),
-      );
+      .where(and(eq(pages.id, pageId), eq(pages.organizationId, organizationId), isNull(pages.deletedAt)));
     if (!page) {
       throw new AppError(400, ERROR_CODE.validationFailed, 'pageId must be a page of this organization', {
         issues: [{ path: ['pageId'], message: 'No such page in this organization' }],

@@ -1,12 +1,12 @@
 import { z } from '@hono/zod-openapi';
-import { trackedTables } from '@sync/db/tracked-tables';
+import { trackedPages } from '@sync/db/tracked-tables';
 import { defineTrackedEntity } from '../../core/tracked/tracked-entity.ts';
 
 const title = z.string().trim().min(1).max(500);
 const content = z.string().max(500_000);
 
 export const pageEntity = defineTrackedEntity({
-  tracked: trackedTables.find((t) => t.entityType === 'page')!,
+  tracked: trackedPages,
   singular: 'Page',
   plural: 'pages',
   fields: { title: z.string(), content: z.string() },

@@ -37,7 +37,12 @@ export const SUBSET_PARAM = {
   orderBy: 'subset__order_by',
 } as const;
 
-/** Query parameters a proxy forwards to a real Electric (the client's ELECTRIC_PROTOCOL_QUERY_PARAMS). */
+/**
+ * Query parameters a proxy forwards to a real Electric: the official client's
+ * `ELECTRIC_PROTOCOL_QUERY_PARAMS`, of the pinned and the latest version alike (a test holds
+ * this list to theirs). The `_expr` forms are the client's structured subset, which only a
+ * real Electric reads.
+ */
 export const PROTOCOL_PARAMS = [
   'live',
   'live_sse',
@@ -49,6 +54,8 @@ export const PROTOCOL_PARAMS = [
   'log',
   'cache-buster',
   ...Object.values(SUBSET_PARAM),
+  'subset__where_expr',
+  'subset__order_by_expr',
 ] as const;
 
 /** Offsets: before the snapshot, and "from now on, no snapshot". */

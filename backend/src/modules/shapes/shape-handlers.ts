@@ -134,8 +134,8 @@ export function shapeRoutes(definition: TrackedEntityDefinition) {
     c.header('cache-control', 'private, no-store');
     c.header('vary', 'authorization, cookie');
     const { electricUrl } = c.var.deps.config;
-    if (electricUrl) return (await proxyShape(c, electricUrl, tracked, organizationId)) as never;
-    return (await serveShape(c, tracked, organizationId, query)) as never;
+    if (electricUrl) return await proxyShape(c, electricUrl, tracked, organizationId);
+    return await serveShape(c, tracked, organizationId, query);
   });
 }
 

@@ -2,7 +2,6 @@
 export const TRANSACTION_ID_HEADER = 'X-Transaction-Id';
 export const CLIENT_ID_HEADER = 'X-Client-Id';
 export const EXPECTED_TRANSACTION_HEADER = 'X-Expected-Transaction-Id';
-export const IDEMPOTENT_HIT_HEADER = 'X-Idempotent-Hit';
 export const TXID_HEADER = 'X-Txid';
 
 /** 409 codes that are a conflict for a person to resolve, not a rejection. */
