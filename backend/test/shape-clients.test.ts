@@ -142,7 +142,7 @@ describe('both clients: the pinned 1.5.12 and the latest', () => {
 });
 
 describe('X-Txid: the PostgreSQL transaction id of every tracked write', () => {
-  it('answers the xid that wrote the row on create, update and delete, and none on a replay', async () => {
+  it('answers the xid that wrote the row on create, update, delete and undo, and none on a replay', async () => {
     const transactionId = txId('tx-client');
     const created = await createPage(alice, { title: 'xid' }, transactionId);
     expect(created.status).toBe(201);
@@ -157,6 +157,15 @@ describe('X-Txid: the PostgreSQL transaction id of every tracked write', () => {
 
     const deleted = await stack.client.request('DELETE', path, { token: alice.token });
     expect(deleted.headers.get('x-txid')).toMatch(/^\d+$/);
+
+    const undone = await stack.client.request(
+      'POST',
+      `${orgPath(alice)}/transactions/${deleted.headers.get('x-transaction-id')}/undo`,
+      { token: alice.token, headers: { 'x-transaction-id': txId('tx-undo') } },
+    );
+    expect(undone.status).toBe(200);
+    const [restored] = await sql`select xmin::text as xmin from pages where id = ${created.body.id}`;
+    expect(undone.headers.get('x-txid')).toBe(restored?.xmin);
 
     const replay = await createPage(alice, { title: 'xid' }, transactionId);
     expect(replay.headers.get('x-idempotent-hit')).toBe('true');

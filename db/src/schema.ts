@@ -233,7 +233,7 @@ export const cdcState = pgTable('cdc_state', {
 
 /**
  * The activity log's identity and retention watermark (one row). Shape handles include `id`,
- * so a client holding an offset of a previous database is told to refetch; an offset at or
+ * so a client holding an offset of a previous database is told to refetch; an offset
  * before `prunedThroughLsn` may have lost entries to retention and is answered 409 too.
  */
 export const activityLog = pgTable('activity_log', {

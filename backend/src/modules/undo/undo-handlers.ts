@@ -16,5 +16,6 @@ export const undoHandlers = new OpenAPIHono<AppEnv>().openapi(undoTransactionRou
   const result = await undoTransaction(c.var.deps, context, c.req.valid('param').transactionId);
   c.header(HEADER.transactionId, context.transactionId);
   if (result.replayed) c.header(HEADER.idempotentHit, 'true');
+  if (result.txid !== undefined) c.header(HEADER.txid, String(result.txid));
   return c.json(presentTrackedRow(result.entity), 200);
 });
