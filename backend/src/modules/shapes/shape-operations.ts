@@ -20,6 +20,7 @@ import { activityId } from '@sync/db/lsn';
 import type { TrackedTable } from '@sync/db/tracked-tables';
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
+import type postgres from 'postgres';
 import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
 import {
@@ -132,26 +133,36 @@ async function readVisibility(tx: Queryable): Promise<SnapshotVisibility> {
  * parsing every column, then a `JSON.stringify` per value); `json_build_object` was slower
  * still. Also the (created_at, id) of each row, where the next chunk continues.
  */
-function snapshotMessagesQuery(tracked: TrackedTable, where = 'true', orderBy = ''): string {
+function snapshotMessagesQuery(
+  sql: Queryable,
+  tracked: TrackedTable,
+  organizationId: string,
+  options: { where?: Fragment; orderBy?: Fragment | null; page: Fragment },
+): postgres.PendingQuery<MessageRow[]> {
   // output names differ from the columns', so ORDER BY sorts by the columns, not their text
-  return `select ${insertMessageSql(tracked)} as message,
+  return sql<MessageRow[]>`select ${insertMessageSql(sql, tracked)} as message,
             created_at::text as after_created_at, id as after_id
-     from "${tracked.tableName}"
-     where organization_id = $1 and deleted_at is null and ${where}
-     order by ${orderBy ? `${orderBy}, id` : 'created_at, id'}`;
+     from ${sql(tracked.tableName)}
+     where organization_id = ${organizationId} and deleted_at is null and ${options.where ?? sql`true`}
+     order by ${options.orderBy ? sql`${options.orderBy}, id` : sql`created_at, id`}
+     ${options.page}`;
 }
 
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
+
 /** SQL for one row's insert message as JSON text, byte for byte what `changeMessage` would encode. */
-function insertMessageSql(tracked: TrackedTable): string {
-  const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+function insertMessageSql(sql: Queryable, tracked: TrackedTable): Fragment[] {
   const value = (Object.values(getTableColumns(tracked.table)) as PgColumn[]).map((column, i) => {
-    const json = `to_json("${column.name}"::text)::text`;
-    const name = literal(`${i ? ',' : ''}${JSON.stringify(column.name)}:`);
-    return `${name} || ${column.notNull ? json : `coalesce(${json}, 'null')`}`;
+    const json = sql`to_json(${sql(column.name)}::text)::text`;
+    const name = `${i ? ',' : ''}${JSON.stringify(column.name)}:`;
+    return sql` || ${name}::text || ${column.notNull ? json : sql`coalesce(${json}, 'null')`}`;
   });
-  const keyPrefix = literal(messageKey(tracked, '').slice(0, -1));
-  return `'{"key":' || to_json(${keyPrefix} || replace(id, '"', '""') || '"')::text
-    || ',"value":{' || ${value.join(' || ')} || '},"headers":{"operation":"insert"}}'`;
+  const keyPrefix = messageKey(tracked, '').slice(0, -1);
+  return [
+    sql`'{"key":' || to_json(${keyPrefix}::text || replace(id, '"', '""') || '"')::text || ',"value":{'`,
+    ...value,
+    sql` || '},"headers":{"operation":"insert"}}'`,
+  ];
 }
 
 /** A row of `snapshotMessagesQuery`. */
@@ -191,10 +202,12 @@ export function readSnapshotChunk(
 ): Promise<SnapshotChunk> {
   return sql.begin(READ_ONLY_SNAPSHOT, async (tx) => {
     const visibility = await readVisibility(tx);
-    const rows = await tx.unsafe<MessageRow[]>(
-      `${snapshotMessagesQuery(tracked, after ? '(created_at, id) > ($2::text::timestamptz, $3::text)' : 'true')} limit ${limit + 1}`,
-      after ? [organizationId, after.createdAt, after.id] : [organizationId],
-    );
+    const rows = await snapshotMessagesQuery(tx, tracked, organizationId, {
+      where: after
+        ? tx`(created_at, id) > (${after.createdAt}::text::timestamptz, ${after.id}::text)`
+        : undefined,
+      page: tx`limit ${limit + 1}`,
+    });
     const sent = rows.slice(0, limit);
     const last = sent.at(-1);
     const next = rows.length > limit && last ? { createdAt: last.after_created_at, id: last.after_id } : null;
@@ -224,12 +237,14 @@ export function readSubsetSnapshot(
     const visibility = await readVisibility(tx);
     const state = await readLogState(tx, cdcSlotName);
     const head = await readLogHead(tx, organizationId);
-    const compiled = compileSubset(tracked, subset, 2);
-    const page = `${subset.limit === null ? '' : ` limit ${subset.limit}`} offset ${subset.offset}`;
-    const rows = await tx.unsafe<MessageRow[]>(
-      snapshotMessagesQuery(tracked, compiled.where, compiled.orderBy) + page,
-      [organizationId, ...compiled.values],
-    );
+    const compiled = compileSubset(tx, tracked, subset);
+    const rows = await snapshotMessagesQuery(tx, tracked, organizationId, {
+      ...compiled,
+      page:
+        subset.limit === null
+          ? tx`offset ${subset.offset}`
+          : tx`limit ${subset.limit} offset ${subset.offset}`,
+    });
     const position = isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
     return { position, state, visibility, messages: rows.map((row) => row.message) };
   });

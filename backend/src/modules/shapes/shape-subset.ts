@@ -3,8 +3,8 @@
  * `subset__limit`, `subset__offset`), as `ShapeStream.fetchSnapshot()` and TanStack DB's
  * on-demand collections send them. The where clause arrives as SQL text; it is parsed into a
  * small tree over the entity's own columns and compiled back with every value bound as a
- * parameter. Text from the client never reaches SQL: only column names from the schema,
- * operators from the grammar below, and `$n` placeholders do.
+ * parameter (postgres.js fragments). Text from the client never reaches SQL: only column names
+ * from the schema (through `sql(name)`), operators from the grammar below and bound values do.
  *
  *   where    := or
  *   or       := and ( OR and )*
@@ -24,8 +24,10 @@
 import type { TrackedTable } from '@sync/db/tracked-tables';
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
+import type postgres from 'postgres';
 import { AppError } from '../../core/errors.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
+import type { Queryable } from '../../db/client.ts';
 import { SUBSET_PARAM } from './electric-protocol.ts';
 
 export const MAX_SUBSET_LIMIT = 10_000;
@@ -351,53 +353,52 @@ function columnTypes(tracked: TrackedTable): Map<string, string> {
   );
 }
 
-/** SQL text with `$n` placeholders numbered from `firstParam`, and the values they bind. */
+/** The parsed subset as postgres.js fragments: values bound as parameters, names as identifiers. */
 export interface CompiledSubset {
-  where: string;
-  orderBy: string;
-  values: string[];
+  where: postgres.PendingQuery<postgres.Row[]>;
+  /** Null when the request names no order. */
+  orderBy: postgres.PendingQuery<postgres.Row[]> | null;
 }
 
-const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+/** Fragments joined by a separator, for a template (postgres.js joins an array of fragments). */
+function joined(sql: Queryable, parts: postgres.PendingQuery<postgres.Row[]>[], separator: string) {
+  return parts.map((part, i) => (i === 0 ? part : sql`${sql.unsafe(separator)}${part}`));
+}
 
-/** The parsed subset as SQL over `tracked`'s table; only schema names and `$n` are spliced. */
-export function compileSubset(
-  tracked: TrackedTable,
-  subset: SubsetRequest,
-  firstParam: number,
-): CompiledSubset {
+/**
+ * The parsed subset as SQL over `tracked`'s table. Only the grammar's own words (operators,
+ * `and`/`or`, the schema's type names) are SQL text; columns go through `sql(name)` and every
+ * value is a bound parameter.
+ */
+export function compileSubset(sql: Queryable, tracked: TrackedTable, subset: SubsetRequest): CompiledSubset {
   const types = columnTypes(tracked);
-  const values: string[] = [];
-  const bind = (value: string, type: string) => {
-    values.push(value);
-    return `$${firstParam + values.length - 1}::text::${type}`;
-  };
+  const cast = (type: string) => sql.unsafe(`::text::${type}`);
   const typeOf = (operand: Operand) => (operand.kind === 'column' ? types.get(operand.name) : undefined);
-  const operandSql = (operand: Operand, type: string | undefined): string => {
-    if (operand.kind === 'column') return quote(operand.name);
-    if (operand.kind === 'boolean') return operand.value ? 'true' : 'false';
-    return bind(operand.value, type ?? 'text');
+  const operandSql = (operand: Operand, type: string | undefined) => {
+    if (operand.kind === 'column') return sql`${sql(operand.name)}`;
+    if (operand.kind === 'boolean') return operand.value ? sql`true` : sql`false`;
+    return sql`${operand.value}${cast(type ?? 'text')}`;
   };
-  const expression = (e: Expression): string => {
+  const expression = (e: Expression): postgres.PendingQuery<postgres.Row[]> => {
     switch (e.kind) {
       case 'and':
       case 'or':
-        return `(${e.terms.map(expression).join(` ${e.kind} `)})`;
+        return sql`(${joined(sql, e.terms.map(expression), ` ${e.kind} `)})`;
       case 'not':
-        return `(not ${expression(e.term)})`;
+        return sql`(not ${expression(e.term)})`;
       case 'compare': {
         const type = typeOf(e.left) ?? typeOf(e.right);
-        return `(${operandSql(e.left, type)} ${e.operator} ${operandSql(e.right, type)})`;
+        return sql`(${operandSql(e.left, type)} ${sql.unsafe(e.operator)} ${operandSql(e.right, type)})`;
       }
       case 'like': {
         const operator = `${e.negated ? 'not ' : ''}${e.insensitive ? 'ilike' : 'like'}`;
-        return `(${operandSql(e.subject, 'text')}::text ${operator} ${operandSql(e.pattern, 'text')})`;
+        return sql`(${operandSql(e.subject, 'text')}::text ${sql.unsafe(operator)} ${operandSql(e.pattern, 'text')})`;
       }
       case 'is-null':
-        return `(${operandSql(e.subject, typeOf(e.subject))} is ${e.negated ? 'not ' : ''}null)`;
+        return sql`(${operandSql(e.subject, typeOf(e.subject))} ${sql.unsafe(e.negated ? 'is not null' : 'is null')})`;
       case 'any': {
         const type = typeOf(e.subject) ?? 'text';
-        return `(${operandSql(e.subject, type)} = any(${operandSql(e.list, `${type}[]`)}))`;
+        return sql`(${operandSql(e.subject, type)} = any(${operandSql(e.list, `${type}[]`)}))`;
       }
       case 'operand':
         if (e.operand.kind === 'column' && typeOf(e.operand) !== 'boolean') {
@@ -406,12 +407,10 @@ export function compileSubset(
         return operandSql(e.operand, 'boolean');
     }
   };
-  const where = subset.where ? expression(subset.where) : 'true';
-  const orderBy = subset.orderBy
-    .map(
-      (term) =>
-        `${quote(term.column)}${term.descending ? ' desc' : ''}${term.nulls ? ` nulls ${term.nulls}` : ''}`,
-    )
-    .join(', ');
-  return { where, orderBy, values };
+  const where = subset.where ? expression(subset.where) : sql`true`;
+  const terms = subset.orderBy.map(
+    (term) =>
+      sql`${sql(term.column)}${sql.unsafe(`${term.descending ? ' desc' : ''}${term.nulls ? ` nulls ${term.nulls}` : ''}`)}`,
+  );
+  return { where, orderBy: terms.length > 0 ? sql`${joined(sql, terms, ', ')}` : null };
 }
