@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@hey-api/openapi-ts';
-import { openApiDocument } from './openapi-document.ts';
+import { openApiDocument } from '@sync/backend/openapi-document';
 
 export const SDK_FOLDER = fileURLToPath(new URL('../src/api.gen', import.meta.url));
 

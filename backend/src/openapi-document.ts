@@ -2,13 +2,14 @@
  * The API's OpenAPI document, built from the backend's routes in process: no database is
  * contacted (postgres.js connects lazily and the document route reads nothing).
  */
-import { createApp } from '@sync/backend/app';
-import { createActivityNotifier } from '@sync/backend/core/activity-notifier';
-import { createLiveAccessRegistry } from '@sync/backend/core/live-access';
-import { createMetrics } from '@sync/backend/core/metrics';
-import { createDb } from '@sync/backend/db/client';
-import { defaultAppConfig } from '@sync/backend/server';
+
 import pino from 'pino';
+import { createApp } from './app.ts';
+import { createActivityNotifier } from './core/activity-notifier.ts';
+import { createLiveAccessRegistry } from './core/live-access.ts';
+import { createMetrics } from './core/metrics.ts';
+import { createDb } from './db/client.ts';
+import { defaultAppConfig } from './server.ts';
 
 export async function openApiDocument(): Promise<unknown> {
   const logger = pino({ level: 'silent' });
