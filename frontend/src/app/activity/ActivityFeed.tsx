@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { memo, useState } from 'react';
 import { type Activity, personChangedKeys, useActivities, useSyncClient } from '../../lib/sync/index.ts';
 
 const ENTITY_NAMES: Record<string, string> = { page: 'a page', attachment: 'an attachment' };
@@ -38,6 +38,26 @@ const timeFormat = new Intl.DateTimeFormat(undefined, {
   hour: '2-digit',
   minute: '2-digit',
   second: '2-digit',
+});
+
+const undoneOf = (activity: Activity, feed: readonly Activity[]) =>
+  activity.undoesTransactionId
+    ? feed.find((other) => other.transactionId === activity.undoesTransactionId)
+    : undefined;
+
+/** One entry; an activity never changes, so it is drawn once, not again for every new one. */
+const ActivityRow = memo(function ActivityRow(props: {
+  activity: Activity;
+  undone: Activity | undefined;
+  ownClientId: string;
+}) {
+  const { activity } = props;
+  return (
+    <li>
+      <span>{describeActivity(activity, props.ownClientId, props.undone ? [props.undone] : [])}</span>
+      <time dateTime={activity.createdAt}>{timeFormat.format(new Date(activity.createdAt))}</time>
+    </li>
+  );
 });
 
 /** The live feed (newest first), filterable by entity type, action and client. */
@@ -81,10 +101,12 @@ export function ActivityFeed() {
       ) : (
         <ol aria-label="Activities" className="activity-list">
           {shown.map((activity) => (
-            <li key={activity.id}>
-              <span>{describeActivity(activity, clientId, activities)}</span>
-              <time dateTime={activity.createdAt}>{timeFormat.format(new Date(activity.createdAt))}</time>
-            </li>
+            <ActivityRow
+              key={activity.id}
+              activity={activity}
+              undone={undoneOf(activity, activities)}
+              ownClientId={clientId}
+            />
           ))}
         </ol>
       )}

@@ -1,4 +1,4 @@
-import { useSyncSnapshot } from '../../lib/sync/index.ts';
+import { useOnline, useQueuedCount, useSyncSelector } from '../../lib/sync/index.ts';
 
 const changes = (count: number) => `${count} ${count === 1 ? 'change' : 'changes'} queued`;
 
@@ -7,7 +7,9 @@ const changes = (count: number) => `${count} ${count === 1 ? 'change' : 'changes
  * Nothing either until the outbox has been read, so a reload never counts 0 first.
  */
 export function OfflineBanner() {
-  const { ready, online, queued } = useSyncSnapshot();
+  const ready = useSyncSelector((snapshot) => snapshot.ready);
+  const online = useOnline();
+  const queued = useQueuedCount();
   if (!ready || (online && queued === 0)) return null;
   return (
     <div role="status" className={`connection-banner ${online ? 'sending' : 'offline'}`}>

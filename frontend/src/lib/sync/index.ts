@@ -23,6 +23,7 @@ export {
   useOutbox,
   useQueuedCount,
   useSyncClient,
+  useSyncSelector,
   useSyncSnapshot,
   useTransactionActions,
   useTransactionStatus,

@@ -92,6 +92,8 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   const emit = () => {
     for (const listener of listeners) listener();
   };
+  const unlessBothEmpty = <T>(previous: readonly T[], next: T[]) =>
+    previous.length === 0 && next.length === 0 ? previous : next;
   const setSnapshot = (changes: Partial<SyncSnapshot>) => {
     snapshot = { ...snapshot, ...changes };
     emit();
@@ -122,8 +124,9 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       ready: true,
       outbox: next,
       queued: next.filter((entry) => entry.status === 'pending').length,
-      conflicts: conflictsOf(next, rowOf),
-      failed: failedWritesOf(next),
+      // nothing to show stays the same array, so the views showing them do not redraw
+      conflicts: unlessBothEmpty(snapshot.conflicts, conflictsOf(next, rowOf)),
+      failed: unlessBothEmpty(snapshot.failed, failedWritesOf(next)),
     });
     // new entries go out at once; while the API is unreachable they wait for the backoff timer
     // or the connection's return instead of each knocking again
