@@ -12,7 +12,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLogPage } from '../src/modules/shapes/shape-operations.ts';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
-import { orgPath, txId } from './support/contract.ts';
+import { orgPath, txId, waitForActivity } from './support/contract.ts';
 
 let stack: TestStack;
 let sql: postgres.Sql;
@@ -41,16 +41,6 @@ function createPage(m: Member, body: Record<string, unknown>, transactionId = tx
     body,
     headers: { 'x-transaction-id': transactionId },
   });
-}
-
-async function waitForActivity(transactionId: string) {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const [row] = await sql`select 1 from activities where transaction_id = ${transactionId}`;
-    if (row) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no activity for ${transactionId}`);
 }
 
 /** The X-Txid of a write, as an electric collection's mutation handler returns it. */
@@ -244,7 +234,7 @@ describe('log=changes_only and offset=now', () => {
     const old = txId('tx-client');
     await createPage(alice, { title: 'old row' }, old);
     // `now` is the head of the activity log: a write the CDC worker has not logged yet would still come
-    await waitForActivity(old);
+    await waitForActivity(sql, old);
     const stream = new ShapeStream<Row>({
       url: shapeUrl(alice),
       headers: auth(alice),
@@ -444,7 +434,7 @@ describe('TanStack DB electric collection', () => {
       const m = await stack.client.newMember();
       const existingTx = txId('tx-client');
       const existing = await createPage(m, { title: 'existing' }, existingTx);
-      await waitForActivity(existingTx); // so it reaches the collection in the snapshot, not the log
+      await waitForActivity(sql, existingTx); // so it reaches the collection in the snapshot, not the log
       const pages = pagesCollection(m, 'eager', confirm);
       await pages.preload();
       expect([...pages.values()].map((p) => p.title)).toEqual(['existing']);
@@ -573,7 +563,7 @@ describe('waking live requests after a change', () => {
     await new Promise((r) => setTimeout(r, 100)); // its snapshot is taken
     const transactionId = txId('tx-behind-read');
     await createPage(m, { title: 'committed during the slow read' }, transactionId);
-    await waitForActivity(transactionId);
+    await waitForActivity(sql, transactionId);
     await new Promise((r) => setTimeout(r, 100)); // the API has its NOTIFY
     const started = Date.now();
     const res = await fetch(

@@ -10,7 +10,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLogPage } from '../src/modules/shapes/shape-operations.ts';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
-import { orgPath, txId } from './support/contract.ts';
+import { orgPath, txId, waitForActivity } from './support/contract.ts';
 
 let stack: TestStack;
 let sql: postgres.Sql;
@@ -29,23 +29,13 @@ beforeAll(async () => {
       body: { title },
       headers: { 'x-transaction-id': transactionId },
     });
-    await waitForActivity(transactionId);
+    await waitForActivity(sql, transactionId);
   }
 });
 afterAll(async () => {
   await sql?.end();
   await stack?.stop();
 });
-
-async function waitForActivity(transactionId: string) {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const [row] = await sql`select 1 from activities where transaction_id = ${transactionId}`;
-    if (row) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no activity for ${transactionId}`);
-}
 
 const start = { lsn: '0', position: 0 };
 
@@ -101,7 +91,7 @@ describe('snapshot rows encoded by PostgreSQL', () => {
       body: { title: tricky, content: tricky },
       headers: { 'x-transaction-id': transactionId },
     });
-    await waitForActivity(transactionId);
+    await waitForActivity(sql, transactionId);
     // an id the API would refuse, written directly: the key's quotes are doubled, as Electric does
     await sql`
       insert into pages (id, organization_id, title, created_by, modified_by, transactions)

@@ -3,7 +3,7 @@ import { matchStream } from '@electric-sql/experimental';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
-import { orgPath, txId } from './support/contract.ts';
+import { orgPath, txId, waitForActivity } from './support/contract.ts';
 
 let stack: TestStack;
 let sql: postgres.Sql;
@@ -53,16 +53,6 @@ function shapeStream(
     ...(options.offset ? { offset: options.offset, handle: options.handle } : {}),
     ...(options.params ? { params: options.params as never } : {}),
   });
-}
-
-async function waitForActivity(transactionId: string) {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const [row] = await sql`select 1 from activities where transaction_id = ${transactionId}`;
-    if (row) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no activity for ${transactionId}`);
 }
 
 async function restRows(m: Member, entity = 'pages') {
@@ -260,7 +250,7 @@ describe('handles and offsets', () => {
     const member = await stack.client.newMember();
     const tx = txId('tx-shape');
     await write('POST', `${base(member)}/pages`, { title: 'old' }, { 'x-transaction-id': tx }, member);
-    await waitForActivity(tx);
+    await waitForActivity(sql, tx);
     const { offset, handle } = await firstResponse(member);
     const [{ lsn }] = (await sql`select max(lsn)::text as lsn from activities`) as any;
     // what the CDC worker's retention job records after deleting entries through this LSN

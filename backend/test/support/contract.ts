@@ -74,3 +74,14 @@ export async function countOf(query: PromiseLike<readonly { count?: unknown }[]>
   const [row] = await query;
   return Number(row?.count);
 }
+
+/** Resolves once the CDC worker has written the activity of `transactionId` (10 s at most). */
+export async function waitForActivity(sql: postgres.Sql, transactionId: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const [row] = await sql`select 1 from activities where transaction_id = ${transactionId}`;
+    if (row) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no activity for ${transactionId}`);
+}
