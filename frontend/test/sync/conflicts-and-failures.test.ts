@@ -4,45 +4,32 @@
  * arrives is settled by the status endpoint.
  */
 import { IDBDatabase } from 'fake-indexeddb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SyncClient } from '../../src/lib/sync/index.ts';
 import {
   attachmentEntity,
-  type Member,
   newDevice,
-  openClient,
+  type openClient,
   pageEntity,
-  startTestStack,
+  startSharedStack,
   switchableNetwork,
-  type TestStack,
   until,
 } from './support/sync-stack.ts';
 
-let stack: TestStack;
-let member: Member;
-const open: SyncClient[] = [];
+const shared = startSharedStack();
 
-beforeAll(async () => {
-  stack = await startTestStack({ cdc: true });
-  member = await stack.client.newMember();
-});
-afterAll(async () => {
-  for (const sync of open) await sync.close();
-  await stack?.stop();
-});
-
-function client(options: Parameters<typeof openClient>[2] = { device: newDevice() }) {
-  const sync = openClient(stack, member, options);
-  open.push(sync);
-  return sync;
-}
+const client = (options?: Parameters<typeof openClient>[2]) => shared.client(options);
 
 const page = (sync: SyncClient, id: string) => sync.items(pageEntity).find((item) => item.id === id);
 
 async function serverPage(id: string) {
-  const res = await stack.client.request('GET', `/api/organizations/${member.org.slug}/pages/${id}`, {
-    token: member.token,
-  });
+  const res = await shared.stack.client.request(
+    'GET',
+    `/api/organizations/${shared.member.org.slug}/pages/${id}`,
+    {
+      token: shared.member.token,
+    },
+  );
   return res.body;
 }
 
@@ -176,11 +163,11 @@ describe('confirmation always terminates', () => {
     await sync.waitFor(txId, ['confirmed'], 20_000);
     const activities = async () =>
       (
-        await stack.client.request(
+        await shared.stack.client.request(
           'GET',
-          `/api/organizations/${member.org.slug}/activities?transactionId=${txId}`,
+          `/api/organizations/${shared.member.org.slug}/activities?transactionId=${txId}`,
           {
-            token: member.token,
+            token: shared.member.token,
           },
         )
       ).body.items as unknown[];
@@ -212,14 +199,18 @@ describe('a shape batch the device cannot store', () => {
       await sync.waitFor(first.txId, ['confirmed']);
       armed = true;
       // written by another device, over REST, so only the stream's batch writes rows here
-      const created = await stack.client.request('POST', `/api/organizations/${member.org.slug}/pages`, {
-        token: member.token,
-        headers: {
-          'x-transaction-id': `${Date.now().toString(36)}-storedlater1`,
-          'x-client-id': 'other-device',
+      const created = await shared.stack.client.request(
+        'POST',
+        `/api/organizations/${shared.member.org.slug}/pages`,
+        {
+          token: shared.member.token,
+          headers: {
+            'x-transaction-id': `${Date.now().toString(36)}-storedlater1`,
+            'x-client-id': 'other-device',
+          },
+          body: { title: 'After the failure' },
         },
-        body: { title: 'After the failure' },
-      });
+      );
       expect(created.status).toBe(201);
       await until(() => aborted === 1, 10_000, 'the aborted write');
       await until(() => page(sync, created.body.id) !== undefined, 15_000, 'the page after the failed batch');

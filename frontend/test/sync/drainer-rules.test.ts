@@ -4,37 +4,20 @@
  * writes, the outbox schema surviving an upgrade, and undo as a queued transaction.
  */
 import { Dexie } from 'dexie';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OutboxEntry, SyncClient } from '../../src/lib/sync/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { OutboxEntry } from '../../src/lib/sync/index.ts';
 import {
-  type Member,
   newDevice,
-  openClient,
+  type openClient,
   pageEntity,
-  startTestStack,
+  startSharedStack,
   switchableNetwork,
-  type TestStack,
   until,
 } from './support/sync-stack.ts';
 
-let stack: TestStack;
-let member: Member;
-const open: SyncClient[] = [];
+const shared = startSharedStack();
 
-beforeAll(async () => {
-  stack = await startTestStack({ cdc: true });
-  member = await stack.client.newMember();
-});
-afterAll(async () => {
-  for (const sync of open) await sync.close();
-  await stack?.stop();
-});
-
-function client(options: Parameters<typeof openClient>[2]) {
-  const sync = openClient(stack, member, options);
-  open.push(sync);
-  return sync;
-}
+const client = (options: Parameters<typeof openClient>[2]) => shared.client(options);
 
 const writes = (network: ReturnType<typeof switchableNetwork>) =>
   network.log.filter((request) => request.method !== 'GET');
@@ -111,7 +94,7 @@ describe('drainer', () => {
     });
     const queued: Omit<OutboxEntry, 'seq'> = {
       txId: 'v1queued-abcdefghijkl',
-      organization: member.org.slug,
+      organization: shared.member.org.slug,
       entityType: 'page',
       entityId: 'queued-by-release-1',
       action: 'create',
@@ -171,7 +154,7 @@ describe('undo', () => {
     sync.drain();
     await sync.waitFor(undo, ['sent', 'confirmed'], 20_000);
     expect(undone).toEqual([
-      { path: `/api/organizations/${member.org.slug}/transactions/${removal}/undo`, txId: undo },
+      { path: `/api/organizations/${shared.member.org.slug}/transactions/${removal}/undo`, txId: undo },
     ]);
   });
 

@@ -6,49 +6,35 @@
  */
 import { startCdcWorker } from '@sync/cdc/worker';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SyncClient } from '../../src/lib/sync/index.ts';
 import {
   type Member,
   newDevice,
-  openClient,
   pageEntity,
+  startSharedStack,
   startTestStack,
   type TestStack,
   until,
 } from './support/sync-stack.ts';
 
-let stack: TestStack;
-let member: Member;
-const open: SyncClient[] = [];
+const shared = startSharedStack();
 
-beforeAll(async () => {
-  stack = await startTestStack({ cdc: true });
-  member = await stack.client.newMember();
-});
-afterAll(async () => {
-  for (const sync of open) await sync.close();
-  await stack?.stop();
-});
-
-function client(on: TestStack = stack, who: Member = member) {
-  const sync = openClient(on, who, { device: newDevice(), confirmAfterMs: 60_000 });
-  open.push(sync);
-  return sync;
-}
+const client = (on: TestStack = shared.stack, who: Member = shared.member) =>
+  shared.client({ device: newDevice(), confirmAfterMs: 60_000 }, on, who);
 
 const page = (sync: SyncClient, id: string) => sync.items(pageEntity).find((item) => item.id === id);
 
-async function serverPage(id: string, on: TestStack = stack, who: Member = member) {
+async function serverPage(id: string, on: TestStack = shared.stack, who: Member = shared.member) {
   return on.client.request('GET', `/api/organizations/${who.org.slug}/pages/${id}`, { token: who.token });
 }
 
 /** The undo's activity, found by the transaction it undid. */
 async function undoActivities(undone: string) {
-  const res = await stack.client.request(
+  const res = await shared.stack.client.request(
     'GET',
-    `/api/organizations/${member.org.slug}/activities?undoesTransactionId=${undone}`,
-    { token: member.token },
+    `/api/organizations/${shared.member.org.slug}/activities?undoesTransactionId=${undone}`,
+    { token: shared.member.token },
   );
   return res.body.items as { transactionId: string; type: string }[];
 }

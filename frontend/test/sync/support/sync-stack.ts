@@ -6,6 +6,7 @@
 import { startTestStack, type TestStack } from '@sync/backend/testing/api';
 import { QueryClient } from '@tanstack/query-core';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { afterAll, beforeAll } from 'vitest';
 import type { Attachment, Page } from '../../../src/api.gen/types.gen.ts';
 import type { SyncEnvironment } from '../../../src/lib/sync/environment.ts';
 import {
@@ -139,3 +140,43 @@ export const statusCounts = (sync: SyncClient) =>
     counts[entry.status] = (counts[entry.status] ?? 0) + 1;
     return counts;
   }, {});
+
+/** A test file's stack (API, CDC worker, PostgreSQL) and member, started before its tests. */
+export interface SharedStack {
+  readonly stack: TestStack;
+  readonly member: Member;
+  /** A client of the shared member (or `who` on `on`), closed after the file's tests. */
+  client(options?: Parameters<typeof openClient>[2], on?: TestStack, who?: Member): SyncClient;
+}
+
+/** Starts one stack with the CDC worker and one member for the calling test file. */
+export function startSharedStack(): SharedStack {
+  let stack: TestStack | undefined;
+  let member: Member | undefined;
+  const open: SyncClient[] = [];
+  beforeAll(async () => {
+    stack = await startTestStack({ cdc: true });
+    member = await stack.client.newMember();
+  });
+  afterAll(async () => {
+    for (const sync of open) await sync.close();
+    await stack?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the shared stack starts in beforeAll');
+    return value;
+  };
+  return {
+    get stack() {
+      return started(stack);
+    },
+    get member() {
+      return started(member);
+    },
+    client(options = { device: newDevice() }, on = started(stack), who = started(member)) {
+      const sync = openClient(on, who, options);
+      open.push(sync);
+      return sync;
+    },
+  };
+}
