@@ -6,7 +6,7 @@
  */
 import postgres from 'postgres';
 import { ApiClient } from '../../backend/src/api-client.ts';
-import { type LoadResult, printTable, runLoad } from '../support/load.ts';
+import { type LoadResult, printTable, loadRow as row, runLoad } from '../support/load.ts';
 import { startBenchStack } from '../support/stack.ts';
 
 const CONCURRENCY = 32;
@@ -65,16 +65,6 @@ export async function run(): Promise<void> {
     const undos = await load(undoRequest);
     const replays = await load(undoRequest);
 
-    const row = (name: string, r: LoadResult, baseline?: LoadResult) => ({
-      operation: name,
-      'req/s': r.throughput.toFixed(0),
-      'p50 ms': r.p50.toFixed(1),
-      'p99 ms': r.p99.toFixed(1),
-      'vs baseline': baseline ? `${(r.throughput / baseline.throughput).toFixed(2)}x` : '(baseline)',
-      statuses: Object.entries(r.statuses)
-        .map(([s, n]) => `${s}:${n}`)
-        .join(' '),
-    });
     console.log(`concurrency ${CONCURRENCY}, ${REQUESTS} requests each, CDC worker running, fsync on`);
     printTable([
       row('tracked update (expected version)', updates),

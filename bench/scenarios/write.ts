@@ -4,7 +4,7 @@
  * table served by the same API process in the same run.
  */
 import { ApiClient } from '../../backend/src/api-client.ts';
-import { type LoadResult, printTable, runLoad } from '../support/load.ts';
+import { type LoadResult, printTable, loadRow as row, runLoad } from '../support/load.ts';
 import { startBenchStack } from '../support/stack.ts';
 
 const CONCURRENCY = 32;
@@ -87,16 +87,6 @@ export async function run(): Promise<void> {
       },
     );
 
-    const row = (name: string, r: LoadResult, baseline?: LoadResult) => ({
-      operation: name,
-      'req/s': r.throughput.toFixed(0),
-      'p50 ms': r.p50.toFixed(1),
-      'p99 ms': r.p99.toFixed(1),
-      'vs baseline': baseline ? `${(r.throughput / baseline.throughput).toFixed(2)}x` : '(baseline)',
-      statuses: Object.entries(r.statuses)
-        .map(([s, n]) => `${s}:${n}`)
-        .join(' '),
-    });
     console.log(`concurrency ${CONCURRENCY}, ${REQUESTS} requests each, durable PostgreSQL (fsync on)`);
     printTable([
       row('plain insert', plainInsert),

@@ -63,6 +63,20 @@ export async function runLoad(options: {
   };
 }
 
+/** One table row of a load run: throughput, latencies, the ratio to its baseline, statuses. */
+export function loadRow(name: string, r: LoadResult, baseline?: LoadResult): Record<string, string> {
+  return {
+    operation: name,
+    'req/s': r.throughput.toFixed(0),
+    'p50 ms': r.p50.toFixed(1),
+    'p99 ms': r.p99.toFixed(1),
+    'vs baseline': baseline ? `${(r.throughput / baseline.throughput).toFixed(2)}x` : '(baseline)',
+    statuses: Object.entries(r.statuses)
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' '),
+  };
+}
+
 export function printTable(rows: Record<string, string | number>[]): void {
   const columns = Object.keys(rows[0] ?? {});
   const width = (c: string) => Math.max(c.length, ...rows.map((r) => String(r[c]).length));
