@@ -233,3 +233,85 @@ describe('changes while a chunked snapshot streams', () => {
     }
   }, 60_000);
 });
+
+/** The API's count of snapshot chunks after the first, by how they were read. */
+async function chunkReads(): Promise<{ ahead: number; onRequest: number }> {
+  const text = await (await fetch(`${stack.api.url}/api/metrics`)).text();
+  const count = (read: string) =>
+    Number(text.match(new RegExp(`^shape_snapshot_chunks_total\\{read="${read}"\\} (\\d+)$`, 'm'))?.[1] ?? 0);
+  return { ahead: count('ahead'), onRequest: count('on_request') };
+}
+
+/** Applies shape messages to a map of rows by key, as a client does. */
+function applyMessages(state: Map<string, any>, messages: any[]) {
+  for (const msg of messages) {
+    if (!msg.key) continue;
+    if (msg.headers.operation === 'delete') state.delete(msg.key);
+    else state.set(msg.key, { ...state.get(msg.key), ...msg.value });
+  }
+}
+
+describe('chunks read ahead of their request', () => {
+  it('reads each next chunk while the previous one is written, and answers its request with it', async () => {
+    const m = await stack.client.newMember();
+    const ids = await createPages(m, 3 * CHUNK + 1);
+    const before = await chunkReads();
+    const chunks = await readAllChunks(m);
+    const after = await chunkReads();
+    expect(chunks).toHaveLength(4);
+    expect(after.ahead - before.ahead).toBe(3);
+    expect(after.onRequest - before.onRequest).toBe(0);
+    const sent = chunks.flatMap((chunk) =>
+      chunk.messages.filter((msg) => msg.key).map((msg) => msg.value.id),
+    );
+    expect(sent.sort()).toEqual([...ids].sort());
+  });
+
+  it('converges when rows of a chunk read ahead change before the client asks for it', async () => {
+    const m = await stack.client.newMember();
+    const ids = await createPages(m, 2 * CHUNK + 1, 'start');
+    const before = await chunkReads();
+    const first = await getChunk(m, '-1');
+    // chunk 2 is read ahead by now (within milliseconds of chunk 1); change and delete its rows
+    const path = `${orgPath(m)}/pages`;
+    await stack.client.request('PATCH', `${path}/${ids[CHUNK]}`, {
+      token: m.token,
+      body: { title: 'read ahead, then changed' },
+    });
+    await stack.client.request('DELETE', `${path}/${ids[CHUNK + 1]}`, { token: m.token });
+    const second = await getChunk(m, first.offset, first.handle);
+    const last = await getChunk(m, second.offset, second.handle);
+    expect(last.upToDate).toBe(true);
+    expect((await chunkReads()).ahead - before.ahead).toBe(2);
+
+    await waitUntil(async () => {
+      const [row] = await sql`select count(*)::int as n from activities where organization_id = ${m.org.id}`;
+      return row?.n === 2 * CHUNK + 3;
+    }, 'the worker logs every write');
+    const state = new Map<string, any>();
+    for (const chunk of [first, second, last]) applyMessages(state, chunk.messages);
+    let offset = last.offset;
+    for (let page = 0; page < 10; page++) {
+      const log = await getChunk(m, offset, last.handle);
+      applyMessages(state, log.messages);
+      offset = log.offset;
+      if (log.upToDate) break;
+    }
+    const titles = [...state.values()].map((row) => row.title).sort();
+    expect(titles).toEqual(await restTitles(m));
+    expect(titles).toContain('read ahead, then changed');
+  });
+
+  it('reads a chunk on request when its read ahead was taken already (a client resuming mid-snapshot)', async () => {
+    const m = await stack.client.newMember();
+    await createPages(m, 2 * CHUNK);
+    const first = await getChunk(m, '-1');
+    const before = await chunkReads();
+    const taken = await getChunk(m, first.offset, first.handle);
+    const resumed = await getChunk(m, first.offset, first.handle);
+    const after = await chunkReads();
+    expect(after.ahead - before.ahead).toBe(1);
+    expect(after.onRequest - before.onRequest).toBe(1);
+    expect(resumed).toEqual(taken);
+  });
+});

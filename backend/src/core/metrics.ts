@@ -24,6 +24,12 @@ export function createMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    shapeSnapshotChunks: new Counter({
+      name: 'shape_snapshot_chunks_total',
+      help: 'Shape snapshot chunks after the first, by read: ahead (started while the previous was written) or on_request',
+      labelNames: ['read'] as const,
+      registers: [registry],
+    }),
     cdcLagBytes: new Gauge({
       name: 'cdc_lag_bytes',
       help: 'WAL bytes between the current position and what the CDC worker has confirmed',

@@ -138,6 +138,24 @@ export function encodeLogPage(
   return { changes, upToDate, last, body };
 }
 
+/**
+ * A JSON array of messages as UTF-8 bytes: `messages` (each one message's JSON text, as
+ * PostgreSQL builds snapshot rows), then `more` (control messages), copied once.
+ */
+export function messageArray(messages: Buffer[], more: object[] = []): Buffer<ArrayBuffer> {
+  const parts: Buffer[] = [OPEN_ARRAY];
+  for (const message of [...messages, ...more.map((m) => Buffer.from(JSON.stringify(m)))]) {
+    if (parts.length > 1) parts.push(COMMA);
+    parts.push(message);
+  }
+  parts.push(CLOSE_ARRAY);
+  return Buffer.concat(parts);
+}
+
+const OPEN_ARRAY = Buffer.from('[');
+const COMMA = Buffer.from(',');
+const CLOSE_ARRAY = Buffer.from(']');
+
 export function upToDateMessage(lsn: string) {
   return { headers: { control: CONTROL.upToDate, global_last_seen_lsn: lsn } };
 }

@@ -131,21 +131,22 @@ async function readVisibility(tx: Queryable): Promise<SnapshotVisibility> {
  * `col::text` (Electric's encoding) through `to_json`, so the API only joins the rows. Writing
  * the JSON in Node from the text columns took twice as long for a 10,000-row chunk (the driver
  * parsing every column, then a `JSON.stringify` per value); `json_build_object` was slower
- * still. Also the (created_at, id) of each row, where the next chunk continues.
+ * still. The rows come raw (the driver's bytes, never decoded into strings): the API writes
+ * them as they came. Also the (created_at, id) of each row, where the next chunk continues.
  */
 function snapshotMessagesQuery(
   sql: Queryable,
   tracked: TrackedTable,
   organizationId: string,
   options: { where?: Fragment; orderBy?: Fragment | null; page: Fragment },
-): postgres.PendingQuery<MessageRow[]> {
+): postgres.PendingRawQuery<MessageRow[]> {
   // output names differ from the columns', so ORDER BY sorts by the columns, not their text
   return sql<MessageRow[]>`select ${insertMessageSql(sql, tracked)} as message,
             created_at::text as after_created_at, id as after_id
      from ${sql(tracked.tableName)}
      where organization_id = ${organizationId} and deleted_at is null and ${options.where ?? sql`true`}
      order by ${options.orderBy ? sql`${options.orderBy}, id` : sql`created_at, id`}
-     ${options.page}`;
+     ${options.page}`.raw();
 }
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -165,11 +166,12 @@ function insertMessageSql(sql: Queryable, tracked: TrackedTable): Fragment[] {
   ];
 }
 
-/** A row of `snapshotMessagesQuery`. */
-interface MessageRow {
-  message: string;
-  after_created_at: string;
-  after_id: string;
+/** A row of `snapshotMessagesQuery` (raw: its columns' bytes, in this order). */
+type MessageRow = [message: Buffer, afterCreatedAt: Buffer, afterId: Buffer];
+
+function messageOf([message]: Buffer[]): Buffer {
+  if (!message) throw new Error('a snapshot row came without its message');
+  return message;
 }
 
 const READ_ONLY_SNAPSHOT = 'isolation level repeatable read read only';
@@ -181,8 +183,8 @@ export interface SnapshotCursor {
 }
 
 export interface SnapshotChunk {
-  /** Insert messages as JSON text, at most `limit` of them. */
-  messages: string[];
+  /** Insert messages as UTF-8 JSON text, at most `limit` of them. */
+  messages: Buffer[];
   /** Set when more rows follow: the cursor of the last one sent. */
   next: SnapshotCursor | null;
   /** The visibility of this chunk's own snapshot: every transaction it sees is in its rows. */
@@ -210,8 +212,8 @@ export function readSnapshotChunk(
     });
     const sent = rows.slice(0, limit);
     const last = sent.at(-1);
-    const next = rows.length > limit && last ? { createdAt: last.after_created_at, id: last.after_id } : null;
-    return { messages: sent.map((row) => row.message), next, visibility };
+    const next = rows.length > limit && last ? { createdAt: String(last[1]), id: String(last[2]) } : null;
+    return { messages: sent.map(messageOf), next, visibility };
   });
 }
 
@@ -219,7 +221,7 @@ export interface SubsetSnapshot {
   position: LogPosition;
   state: ShapeLogState;
   visibility: SnapshotVisibility;
-  messages: string[];
+  messages: Buffer[];
 }
 
 /**
@@ -246,7 +248,7 @@ export function readSubsetSnapshot(
           : tx`limit ${subset.limit} offset ${subset.offset}`,
     });
     const position = isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
-    return { position, state, visibility, messages: rows.map((row) => row.message) };
+    return { position, state, visibility, messages: rows.map(messageOf) };
   });
 }
 
