@@ -223,8 +223,9 @@ async function serveSnapshotStart(shape: ShapeRequest) {
       [ELECTRIC_HEADER.upToDate]: '',
     });
   }
-  const chunk = await readChunk(shape, null);
-  const snapshot = { handle, schema, start: start.position, visibility: chunk.visibility };
+  const rows = chunkRows(shape, FIRST_CHUNK_ROWS);
+  const chunk = await readChunk(shape, null, rows);
+  const snapshot = { handle, schema, start: start.position, visibility: chunk.visibility, rows };
   return snapshotChunkResponse(shape, snapshot, chunk);
 }
 
@@ -243,8 +244,9 @@ async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffs
   const key = readAheadKey(shape, query.handle, query.offset);
   const ahead = await chunkReadsAhead.take(key)?.catch(() => undefined);
   c.var.deps.metrics.shapeSnapshotChunks.inc({ read: ahead ? 'ahead' : 'on_request' });
-  const chunk = ahead ?? (await readChunk(shape, offset.after));
-  return snapshotChunkResponse(shape, { ...offset, handle: query.handle, schema }, chunk);
+  const rows = chunkRows(shape, offset.rows);
+  const chunk = ahead ?? (await readChunk(shape, offset.after, rows));
+  return snapshotChunkResponse(shape, { ...offset, handle: query.handle, schema, rows }, chunk);
 }
 
 /**
@@ -260,9 +262,20 @@ function readAheadKey({ organizationId, tracked, c }: ShapeRequest, handle: stri
   return `${organizationId}|${tracked.entityType}|${rows}|${handle}|${offset}`;
 }
 
-function readChunk({ c, organizationId, tracked }: ShapeRequest, after: SnapshotCursor | null) {
-  const { sql, config } = c.var.deps;
-  return readSnapshotChunk(sql, organizationId, tracked, after, config.shapeSnapshotChunkRows);
+/**
+ * The first chunk is small and each next one twice the last, up to `shapeSnapshotChunkRows`:
+ * the client gets rows to parse within milliseconds, and each chunk is read while the client
+ * parses the one before (half its size). An offset's row count never exceeds the configured size.
+ */
+const FIRST_CHUNK_ROWS = 1_000;
+
+function chunkRows({ c }: ShapeRequest, rows: number | undefined): number {
+  const max = c.var.deps.config.shapeSnapshotChunkRows;
+  return Math.min(rows ?? max, max);
+}
+
+function readChunk({ c, organizationId, tracked }: ShapeRequest, after: SnapshotCursor | null, rows: number) {
+  return readSnapshotChunk(c.var.deps.sql, organizationId, tracked, after, rows);
 }
 
 async function serveLog(
@@ -334,6 +347,8 @@ function snapshotChunkResponse(
     schema: string;
     start: LogPosition;
     visibility: SnapshotChunkOffset['visibility'];
+    /** Rows of this chunk at most. */
+    rows: number;
   },
   chunk: SnapshotChunk,
 ) {
@@ -345,8 +360,9 @@ function snapshotChunkResponse(
   };
   if (chunk.next) {
     const after = chunk.next;
-    const next = snapshotChunkOffset({ start: snapshot.start, after, visibility: snapshot.visibility });
-    chunkReadsAhead.start(readAheadKey(shape, snapshot.handle, next), () => readChunk(shape, after));
+    const rows = chunkRows(shape, 2 * snapshot.rows);
+    const next = snapshotChunkOffset({ start: snapshot.start, after, visibility: snapshot.visibility, rows });
+    chunkReadsAhead.start(readAheadKey(shape, snapshot.handle, next), () => readChunk(shape, after, rows));
     return c.body(messageArray(chunk.messages), 200, { ...headers, [ELECTRIC_HEADER.offset]: next });
   }
   const end = [snapshotEndMessage(snapshot.visibility), upToDateMessage(snapshot.start.lsn)];

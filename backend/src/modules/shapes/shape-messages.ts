@@ -185,13 +185,15 @@ export const MUST_REFETCH = [{ headers: { control: CONTROL.mustRefetch } }];
 /**
  * Where the next chunk of a chunked snapshot starts, carried in the chunk's `electric-offset`:
  * the log position the snapshot started at (its changes follow the last chunk), the last row
- * sent, and the first chunk's visibility (seen by every later chunk too, so it stays true of
- * the whole snapshot; `snapshot-end` carries it).
+ * sent, the first chunk's visibility (seen by every later chunk too, so it stays true of
+ * the whole snapshot; `snapshot-end` carries it) and how many rows the next chunk holds (chunks
+ * grow: absent in offsets written before they did, which then get the full size).
  */
 export interface SnapshotChunkOffset {
   start: { lsn: string; position: number };
   after: { createdAt: string; id: string };
   visibility: { xmin: string; xmax: string; xip_list: string[] };
+  rows?: number | undefined;
 }
 
 const SNAPSHOT_OFFSET_PREFIX = 'snapshot_';
@@ -209,6 +211,7 @@ const SnapshotChunkOffsetSchema = z.object({
   }),
   after: z.object({ createdAt: z.string().max(64), id: z.string().max(64) }),
   visibility: z.object({ xmin: Digits, xmax: Digits, xip_list: z.array(Digits).max(MAX_XIP_IN_OFFSET) }),
+  rows: z.number().int().min(1).max(1_000_000).optional(),
 });
 
 export function snapshotChunkOffset(offset: SnapshotChunkOffset): string {
