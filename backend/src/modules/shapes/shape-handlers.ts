@@ -3,10 +3,12 @@
  *
  *   subset__* ──► { metadata, data }: a filtered snapshot with its log position and visibility
  *   offset=-1 ──┬─ log=changes_only ─► up-to-date only, electric-offset = head of the log
- *               └─ snapshot chunk 1 (≤ CHUNK rows; the log position S is read first)
- *                     more rows ─► electric-offset = snapshot_<S, last row, visibility>
- *   offset=snapshot_… ─► next chunk; the last one ends with snapshot-end + up-to-date and
- *                        electric-offset = S, so the log brings every change since chunk 1
+ *               └─ snapshot chunk 1 (≤ 1,000 rows; the log position S is read first)
+ *                     more rows ─► electric-offset = snapshot_<S, last row, visibility, rows>,
+ *                                  and the next chunk is read now (read ahead of its request)
+ *   offset=snapshot_… ─► next chunk (twice the rows, ≤ CHUNK; the one read ahead if held); the
+ *                        last one ends with snapshot-end + up-to-date and electric-offset = S,
+ *                        so the log brings every change since chunk 1
  *   offset=O, handle=H ─┬─ H is not this log's handle (unknown, or CDC resynced) ─► 409 must-refetch
  *   (offset=now: no     ├─ O before the retention watermark ──► 409 must-refetch, renewed handle
  *    handle needed)     ├─ live absent ─► changes after O (≤ PAGE), up-to-date when caught up

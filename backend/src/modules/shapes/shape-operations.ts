@@ -2,7 +2,8 @@
  * Reads behind the shape endpoints. A snapshot is not one transaction but separate reads:
  *
  *   request 1:  log state + log head S (two queries) ─► chunk 1 (own repeatable-read transaction)
- *   request n:  log state (handle, retention) ─────────► chunk n after the last row sent (its own)
+ *   request n:  log state (handle, retention) ─────────► chunk n after the last row sent (its own;
+ *               read while chunk n-1 was sent, or now)
  *   last chunk: snapshot-end + up-to-date at S ─► the log after S
  *
  * That is enough because S is read BEFORE any row and the CDC worker commits activities in
@@ -10,7 +11,8 @@
  * log from S brings whatever a chunk lacks (a change made after its snapshot, between chunks, or
  * to a row created between chunks with an older created_at, which the chunks skip). A change a
  * chunk already shows but logged after S comes again as a full row in log order, which
- * converges to the same state (guarantee 4: nothing lost, nothing left applied twice;
+ * converges to the same state (guarantee 4: nothing lost, nothing left applied twice; a chunk
+ * read ahead of its request is read after S too, so the same holds for it;
  * docs/ELECTRIC-PROTOCOL.md, "Snapshots"). A subset snapshot is one response whose rows, log
  * position and visibility must describe the same moment (the client skips later changes by
  * them), so it reads them in ONE repeatable-read transaction.
