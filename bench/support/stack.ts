@@ -15,6 +15,8 @@ export interface BenchStack {
   apiUrl: string;
   /** Resident memory of the API process, in MiB. */
   apiRssMiB(): number;
+  /** CPU time (user + system) the API process has spent so far, in ms (10 ms resolution). */
+  apiCpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,13 @@ async function stopChild(child: ChildProcess): Promise<void> {
 function rssMiB(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) / 1024;
+}
+
+/** utime + stime of /proc/<pid>/stat, in clock ticks of 10 ms (Linux's USER_HZ). */
+function cpuMs(pid: number | undefined): number {
+  // the fields after the command name, which is in parentheses and may hold spaces
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 export async function startBenchStack(
@@ -62,6 +71,7 @@ export async function startBenchStack(
     cluster,
     apiUrl,
     apiRssMiB: () => rssMiB(api.pid),
+    apiCpuMs: () => cpuMs(api.pid),
     async stop() {
       await Promise.all([stopChild(api), cdc ? stopChild(cdc) : undefined]);
       await cluster.destroy();
