@@ -16,7 +16,7 @@ import type { Activity } from '../../api.gen/types.gen.ts';
 import type { ApiClient } from './api-client.ts';
 import { ACTIVITY_EVENT, COUNTS_EVENT } from './constants.ts';
 import type { EntityDefinition } from './entity.ts';
-import type { OutboxDatabase } from './outbox.ts';
+import type { CachedRow, OutboxDatabase } from './outbox.ts';
 import type { OutboxEntry } from './types.ts';
 
 /** Stands at the head of a batch whose entity's stored rows are to be replaced. */
@@ -55,13 +55,24 @@ export interface BatchEffect {
   settledAt: number;
 }
 
-/** Writes one batch of shape messages and confirms what they prove applied, atomically. */
+/**
+ * What this tab knows of a transaction id: the seq of its outbox entry while the stream may
+ * still confirm it, `settled` when it can no longer be (confirmed, failed, in conflict: an
+ * entry keeps its id until `keepMine` gives it a new one), nothing when it does not know it.
+ */
+export type KnownTransaction = (txId: string) => number | 'settled' | undefined;
+
+/**
+ * Writes one batch of shape messages and confirms what they prove applied, atomically. The
+ * entries to confirm are found by what the tab knows (its outbox in memory); only ids it does
+ * not know are looked up in the database.
+ */
 export async function applyShapeBatch(
   db: OutboxDatabase,
   organization: string,
   entityType: string,
   messages: readonly Message<Record<string, unknown>>[],
-  unconfirmedByXid: () => ReadonlyMap<string, number>,
+  known: { transaction: KnownTransaction; unconfirmedByXid: () => ReadonlyMap<string, number> },
 ): Promise<BatchEffect> {
   return db.transaction('rw', db.rows, db.transactions, async () => {
     const effect: BatchEffect = {
@@ -71,11 +82,16 @@ export async function applyShapeBatch(
       confirmed: [],
       settledAt: Date.now(),
     };
-    const txIds = new Set<string>();
+    const unknownTxIds = new Set<string>();
     const seqs = new Set<number>();
+    const puts: CachedRow[] = [];
+    const flushPuts = async () => {
+      await db.rows.bulkPut(puts.splice(0));
+    };
     for (const message of messages) {
       if (isControlMessage(message)) {
         if (message.headers.control === 'must-refetch') {
+          await flushPuts();
           await db.rows.where('[organization+entityType]').equals([organization, entityType]).delete();
           effect.refetched = true;
         }
@@ -84,38 +100,45 @@ export async function applyShapeBatch(
       if (!isChangeMessage(message)) continue;
       const value = entityFromShapeRow(message.value);
       const id = String(value.id);
-      const key: [string, string, string] = [organization, entityType, id];
       if (message.headers.operation === 'delete') {
-        await db.rows.delete(key);
+        await flushPuts();
+        await db.rows.delete([organization, entityType, id]);
         effect.rows.set(id, null);
       } else {
-        const existing = message.headers.operation === 'update' ? await db.rows.get(key) : undefined;
-        const merged = { ...existing?.value, ...value };
-        await db.rows.put({ organization, entityType, id, value: merged });
+        // an update carries the changed columns: laid over the row as this batch left it
+        const existing =
+          message.headers.operation === 'update'
+            ? (effect.rows.get(id) ?? (await db.rows.get([organization, entityType, id]))?.value)
+            : undefined;
+        const merged = { ...existing, ...value };
+        puts.push({ organization, entityType, id, value: merged });
         effect.rows.set(id, merged);
       }
       const proof = transactionIdsOf(message);
-      for (const txId of proof.txIds) txIds.add(txId);
+      for (const txId of proof.txIds) {
+        const seq = known.transaction(txId);
+        if (seq === undefined) unknownTxIds.add(txId);
+        else if (seq !== 'settled') seqs.add(seq);
+      }
       for (const xid of proof.xids) {
-        const seq = unconfirmedByXid().get(xid);
+        const seq = known.unconfirmedByXid().get(xid);
         if (seq !== undefined) seqs.add(seq);
       }
     }
-    for (const entry of await db.transactions
-      .where('txId')
-      .anyOf([...txIds])
-      .toArray())
-      seqs.add(entry.seq);
+    await flushPuts();
+    if (unknownTxIds.size > 0)
+      for (const entry of await db.transactions
+        .where('txId')
+        .anyOf([...unknownTxIds])
+        .toArray())
+        seqs.add(entry.seq);
     const unconfirmed = (await db.transactions.bulkGet([...seqs])).filter(
       (entry): entry is OutboxEntry =>
         entry?.organization === organization && (entry.status === 'pending' || entry.status === 'sent'),
     );
     for (const entry of unconfirmed) effect.confirmed.push(entry.seq);
-    await db.transactions.bulkUpdate(
-      effect.confirmed.map((seq) => ({
-        key: seq,
-        changes: { status: 'confirmed', settledAt: effect.settledAt },
-      })),
+    await db.transactions.bulkPut(
+      unconfirmed.map((entry) => ({ ...entry, status: 'confirmed', settledAt: effect.settledAt })),
     );
     return effect;
   });
@@ -135,6 +158,7 @@ export interface LiveStreamOptions {
   token: string | undefined;
   fetch: typeof fetch;
   unconfirmedByXid: () => ReadonlyMap<string, number>;
+  knownTransaction: KnownTransaction;
   /** Cursor of the newest activity this device has: the feed resumes after it. */
   activitiesAfter: string | undefined;
   /** A shape batch was stored (and its transactions confirmed). */
@@ -223,13 +247,10 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
         const batch = replaceStored ? [MUST_REFETCH, ...messages] : messages;
         try {
           options.onBatch(
-            await applyShapeBatch(
-              options.db,
-              options.organization,
-              entity.name,
-              batch,
-              options.unconfirmedByXid,
-            ),
+            await applyShapeBatch(options.db, options.organization, entity.name, batch, {
+              transaction: options.knownTransaction,
+              unconfirmedByXid: options.unconfirmedByXid,
+            }),
           );
           replaceStored = false;
         } catch {
