@@ -2,7 +2,9 @@
  * The leader's live connections. Each entity's shape stream (the official Electric client)
  * writes the rows it delivers to the database and, in the same database transaction, confirms
  * the outbox entries whose transaction ids it carries, so every tab sees both at once. The
- * activity stream (SSE, through the SDK) feeds the activity list and counts.
+ * activity stream (SSE, through the SDK) feeds the activity list and counts; it is paused
+ * while a replay is under way (`followActivities`) and resumes after the newest activity the
+ * device has.
  */
 import {
   type ChangeMessage,
@@ -14,7 +16,7 @@ import {
 import { streamActivities } from '../../api.gen/sdk.gen.ts';
 import type { Activity } from '../../api.gen/types.gen.ts';
 import type { ApiClient } from './api-client.ts';
-import { ACTIVITY_EVENT, COUNTS_EVENT } from './constants.ts';
+import { ACTIVITY_EVENT, CONNECTED_EVENT, COUNTS_EVENT } from './constants.ts';
 import type { EntityDefinition } from './entity.ts';
 import type { CachedRow, OutboxDatabase } from './outbox.ts';
 import type { OutboxEntry } from './types.ts';
@@ -147,6 +149,8 @@ export async function applyShapeBatch(
 // the SDK types the stream's events as text; the server sends JSON that the SDK parses
 const isActivity = (data: unknown): data is Activity =>
   typeof data === 'object' && data !== null && 'id' in data && 'entityType' in data;
+const isConnected = (data: unknown): data is { offset: string } =>
+  typeof data === 'object' && data !== null && 'offset' in data && typeof data.offset === 'string';
 const isCounts = (data: unknown): data is { counts: Record<string, number> } =>
   typeof data === 'object' && data !== null && 'counts' in data && typeof data.counts === 'object';
 
@@ -160,7 +164,7 @@ export interface LiveStreamOptions {
   unconfirmedByXid: () => ReadonlyMap<string, number>;
   knownTransaction: KnownTransaction;
   /** Cursor of the newest activity this device has: the feed resumes after it. */
-  activitiesAfter: string | undefined;
+  activitiesAfter(): string | undefined;
   /** A shape batch was stored (and its transactions confirmed). */
   onBatch(effect: BatchEffect): void;
   onActivity(activity: Activity): void;
@@ -175,6 +179,12 @@ export interface LiveStreams {
    * resumes now from where it stopped, instead of seconds later.
    */
   reconnect(): void;
+  /**
+   * Pauses the activity stream (`false`) or resumes it after the newest activity the device
+   * has (`true`): a replay pauses it, so its connection carries writes instead (a browser
+   * opens six per host, and each live stream holds one).
+   */
+  followActivities(follow: boolean): void;
   close(): void;
 }
 
@@ -185,26 +195,40 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
   const fetchClient: typeof fetch = (input, init) =>
     options.fetch(input, { credentials: 'include', ...init });
 
-  void streamActivities({
-    client: options.api,
-    path: { org: options.organization },
-    ...(options.activitiesAfter ? { query: { after: options.activitiesAfter } } : {}),
-    signal: controller.signal,
-    onSseEvent(event) {
-      const data: unknown = event.data;
-      if (event.event === ACTIVITY_EVENT && isActivity(data)) options.onActivity(data);
-      else if (event.event === COUNTS_EVENT && isCounts(data)) options.onCounts(data.counts);
-    },
-    onSseError() {
-      // the SDK reconnects with Last-Event-ID and backoff
-    },
-  })
-    .then(async ({ stream }) => {
-      for await (const _ of stream) {
-        // events are handled in onSseEvent
-      }
+  /** The activity stream while it runs: aborted to pause it, opened again after the newest activity. */
+  let activityStream: AbortController | undefined;
+  /** Where the stream stands: its first offset, then its newest activity (a resume starts there). */
+  let activityCursor: string | undefined;
+  function openActivities(): AbortController {
+    const abort = new AbortController();
+    controller.signal.addEventListener('abort', () => abort.abort());
+    const after = activityCursor ?? options.activitiesAfter();
+    void streamActivities({
+      client: options.api,
+      path: { org: options.organization },
+      ...(after ? { query: { after } } : {}),
+      signal: abort.signal,
+      onSseEvent(event) {
+        const data: unknown = event.data;
+        if (event.event === CONNECTED_EVENT && isConnected(data)) activityCursor ??= data.offset;
+        else if (event.event === ACTIVITY_EVENT && isActivity(data)) {
+          activityCursor = data.id;
+          options.onActivity(data);
+        } else if (event.event === COUNTS_EVENT && isCounts(data)) options.onCounts(data.counts);
+      },
+      onSseError() {
+        // the SDK reconnects with Last-Event-ID and backoff
+      },
     })
-    .catch(() => {});
+      .then(async ({ stream }) => {
+        for await (const _ of stream) {
+          // events are handled in onSseEvent
+        }
+      })
+      .catch(() => {});
+    return abort;
+  }
+  activityStream = openActivities();
 
   interface Followed {
     stream: ShapeStream<Record<string, unknown>>;
@@ -285,6 +309,11 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
         current.abort.abort();
         followed.set(name, open(entity, { resume: current.stream }));
       }
+    },
+    followActivities(follow) {
+      if (controller.signal.aborted || follow === (activityStream !== undefined)) return;
+      activityStream?.abort();
+      activityStream = follow ? openActivities() : undefined;
     },
     close() {
       controller.abort();

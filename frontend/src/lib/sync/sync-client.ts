@@ -46,6 +46,8 @@ interface Collection {
 
 const UNCONFIRMED = new Set(['pending', 'sent']);
 const IN_VIEW = new Set(['pending', 'sent', 'conflict']);
+/** More writes than this waiting to be sent is a replay: the activity stream pauses meanwhile. */
+const REPLAY_QUEUED = 20;
 
 export function createSyncClient(options: SyncClientOptions): SyncClient {
   const environment: SyncEnvironment = { ...browserEnvironment(), ...options.environment };
@@ -132,6 +134,8 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       conflicts: unlessBothEmpty(snapshot.conflicts, conflictsOf(next, rowOf)),
       failed: unlessBothEmpty(snapshot.failed, failedWritesOf(next)),
     });
+    // a replay's writes get the activity stream's connection; the feed catches up after it
+    live?.followActivities(snapshot.queued <= REPLAY_QUEUED);
     // new entries go out at once; while the API is unreachable they wait for the backoff timer
     // or the connection's return instead of each knocking again
     if (reachable) drainer?.wake();
@@ -352,7 +356,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         return seqBySentTxId.get(txId);
       },
       onBatch: showBatch,
-      activitiesAfter: snapshot.activities[0]?.id,
+      activitiesAfter: () => snapshot.activities[0]?.id,
       onActivity(activity) {
         addActivity(activity);
         post({ type: 'activity', activity });
@@ -365,6 +369,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       },
     });
     for (const { definition } of collections.values()) live.follow(definition);
+    live.followActivities(snapshot.queued <= REPLAY_QUEUED);
     const prune = setInterval(() => void pruneConfirmed(db, organization).catch(() => {}), 10_000);
     void pruneConfirmed(db, organization).catch(() => {});
     cleanups.push(() => clearInterval(prune));

@@ -1,8 +1,11 @@
 /**
- * What a replay asks of IndexedDB: the requests (and transactions) per replayed write, counted
- * in fake-indexeddb while 200 writes queued offline go out and are confirmed. In a browser
- * each request and its promise continuations hold the page's main thread, so their number
- * bounds how fast a replay can go there; counts, unlike times, do not move with the machine's load.
+ * What a replay costs the device, counted rather than timed (counts do not move with the
+ * machine's load):
+ * - IndexedDB requests (and transactions) per replayed write, in fake-indexeddb while 200
+ *   writes queued offline go out and are confirmed. In a browser each request and its promise
+ *   continuations hold the page's main thread, which bounds how fast a replay can go there;
+ * - connections: while a replay is under way the activity stream is closed, so its connection
+ *   carries writes (a browser opens six per host), and the feed catches up afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -107,5 +110,59 @@ describe('replay storage', () => {
     // 6 requests and 0.2 transactions per write; one transaction per outcome made 13 and 2.5
     expect(perWrite.requests).toBeLessThanOrEqual(8);
     expect(perWrite.transactions).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('replay connections', () => {
+  it('closes the activity stream while more than 20 writes wait, and then catches the feed up', async () => {
+    const network = switchableNetwork();
+    let openActivityStreams = 0;
+    /** Open activity streams at each write's request, with the writes still queued then. */
+    const atWrites: { open: number; queued: number }[] = [];
+    let sync: ReturnType<typeof shared.client> | undefined;
+    const fetchWatched: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+      if (method === 'POST' && !network.offline && sync)
+        atWrites.push({ open: openActivityStreams, queued: sync.getSnapshot().queued });
+      if (!url.includes('/activities/stream') || network.offline) return network.fetch(input, init);
+      openActivityStreams++;
+      const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+      let closed = false;
+      const close = () => {
+        if (!closed) openActivityStreams--;
+        closed = true;
+      };
+      signal?.addEventListener('abort', close, { once: true });
+      return network.fetch(input, init).catch((error: unknown) => {
+        close();
+        throw error;
+      });
+    };
+    sync = shared.client({ device: newDevice(), environment: { fetch: fetchWatched } });
+    await sync.ready;
+    await until(() => openActivityStreams === 1, 10_000, 'the activity stream open');
+    // the stream stays open while the writes cannot go out
+    network.offline = true;
+    const txIds: string[] = [];
+    for (let i = 0; i < 60; i++) txIds.push((await sync.create(pageEntity, { title: `queued ${i}` })).txId);
+    network.offline = false;
+    sync.drain();
+    await until(
+      () => sync.getSnapshot().outbox.every((entry) => entry.status === 'confirmed'),
+      30_000,
+      'all confirmed',
+      () => statusCounts(sync),
+    );
+    const duringReplay = atWrites.filter((write) => write.queued > 20);
+    expect(duringReplay.length).toBeGreaterThan(0);
+    expect(duringReplay.filter((write) => write.open > 0)).toEqual([]);
+    // afterwards the feed resumes where it stopped and shows every create
+    await until(
+      () => txIds.every((txId) => sync.getSnapshot().activities.some((a) => a.transactionId === txId)),
+      15_000,
+      'the feed caught up',
+    );
+    expect(openActivityStreams).toBe(1);
   });
 });
