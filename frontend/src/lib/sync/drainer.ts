@@ -56,6 +56,8 @@ export interface DrainerOptions {
    * entity changed too (a cascade or rebase), for the tab to show without re-reading.
    */
   onRecorded(entry: OutboxEntry, changes: Partial<OutboxEntry>, othersChanged: boolean): void;
+  /** A transaction storing outcomes committed with at least one of them (each then `onRecorded`). */
+  onOutcomesStored(): void;
   /** A transaction the status endpoint reports applied: confirm it and refresh its row. */
   confirmApplied(entry: OutboxEntry): Promise<void>;
 }
@@ -264,6 +266,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
           }
           return results;
         });
+        if (results.some((result) => result.stored)) options.onOutcomesStored();
         for (const [index, outcome] of batch.entries())
           outcome.done(results[index] ?? { stored: false, others: [] });
       } catch (error) {
@@ -295,7 +298,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
         changed.push({ ...other, expectedVersion: entry.expectedVersion });
       }
     }
-    await db.transactions.bulkPut(changed);
+    if (changed.length > 0) await db.transactions.bulkPut(changed);
     return changed;
   }
 

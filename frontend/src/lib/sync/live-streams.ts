@@ -50,6 +50,8 @@ export function transactionIdsOf(message: ChangeMessage<Record<string, unknown>>
 /** What one stored batch changed, so the tab can show it without reading the database again. */
 export interface BatchEffect {
   entityType: string;
+  /** Something was written (rows, confirmations): the transaction raised a change event. */
+  wrote: boolean;
   /** The rows were cleared (`must-refetch`): read everything again. */
   refetched: boolean;
   rows: Map<string, Record<string, unknown> | null>;
@@ -79,6 +81,7 @@ export async function applyShapeBatch(
   return db.transaction('rw', db.rows, db.transactions, async () => {
     const effect: BatchEffect = {
       entityType,
+      wrote: false,
       refetched: false,
       rows: new Map(),
       confirmed: [],
@@ -88,7 +91,7 @@ export async function applyShapeBatch(
     const seqs = new Set<number>();
     const puts: CachedRow[] = [];
     const flushPuts = async () => {
-      await db.rows.bulkPut(puts.splice(0));
+      if (puts.length > 0) await db.rows.bulkPut(puts.splice(0));
     };
     for (const message of messages) {
       if (isControlMessage(message)) {
@@ -139,9 +142,11 @@ export async function applyShapeBatch(
         entry?.organization === organization && (entry.status === 'pending' || entry.status === 'sent'),
     );
     for (const entry of unconfirmed) effect.confirmed.push(entry.seq);
-    await db.transactions.bulkPut(
-      unconfirmed.map((entry) => ({ ...entry, status: 'confirmed', settledAt: effect.settledAt })),
-    );
+    if (unconfirmed.length > 0)
+      await db.transactions.bulkPut(
+        unconfirmed.map((entry) => ({ ...entry, status: 'confirmed', settledAt: effect.settledAt })),
+      );
+    effect.wrote = effect.refetched || effect.rows.size > 0 || effect.confirmed.length > 0;
     return effect;
   });
 }

@@ -283,6 +283,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   /** Shows a stored shape batch at once, without waiting for the next (throttled) read. */
   function showBatch(effect: BatchEffect): void {
+    if (effect.wrote) stateWatch?.shown();
     if (effect.refetched) {
       void stateWatch?.refresh();
       return;
@@ -336,6 +337,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         updateOnline();
       },
       confirmApplied,
+      onOutcomesStored: () => stateWatch?.shown(),
       onRecorded(recorded, changes, othersChanged) {
         if (changes.serverTxid) seqBySentTxId.set(recorded.txId, recorded.seq);
         if (othersChanged) void stateWatch?.refresh();
@@ -485,6 +487,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       const seq = await db.transactions.add(fresh);
       return { ...fresh, seq };
     });
+    stateWatch?.shown();
     // shown at once; the next read of the outbox brings the same row
     const add = (outbox: OutboxEntry[]) =>
       outbox.some((e) => e.seq === entry.seq) ? outbox : [...outbox, entry];
