@@ -16,6 +16,7 @@
  *          │       a free slot (`concurrency` requests in flight)
  *          ├ answer may have been lost → GET .../transactions/{txId}: applied → confirmed
  *          └ send → sent | conflict | failed (+ cascade / rebase) | retry (+ block entity)
+ *            (outcomes that arrive while one is stored are stored together in the next transaction)
  *     a request that gets no answer stops the pass: the device is offline
  */
 import { getTransactionStatus, undoTransaction } from '../../api.gen/sdk.gen.ts';
@@ -220,7 +221,6 @@ export function startDrainer(options: DrainerOptions): Drainer {
   /** What one attempt's outcome changes in the outbox, waiting to be stored with others. */
   interface Outcome {
     entry: OutboxEntry;
-    kind: AttemptOutcome['kind'];
     changes: Partial<OutboxEntry>;
     /** The entry's message when it failed (its entity's later writes fail with it). */
     failure?: string;
@@ -336,7 +336,6 @@ export function startDrainer(options: DrainerOptions): Drainer {
     const { stored, others } = await new Promise<{ stored: boolean; others: OutboxEntry[] }>((done, fail) => {
       unstored.push({
         entry,
-        kind: outcome.kind,
         changes,
         ...(outcome.kind === 'failed' ? { failure: outcome.error.message } : {}),
         done,
