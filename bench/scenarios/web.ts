@@ -6,8 +6,10 @@
  *   3. reconnect after 500 queued changes → all `confirmed`, beside 500 sequential POSTs;
  *   4. first load of a 1,000-page organization to the list, beside the REST read of its rows;
  *      and a reload with warm IndexedDB while the API answers only after 2 s.
+ * `BENCH_WEB_PARTS=bundle,save,replay,big` (the default: all four) runs only those parts;
+ * `BENCH_WEB_PROFILE=<file>` writes a CPU profile of the page during the replay (DevTools format).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import postgres from 'postgres';
@@ -29,6 +31,8 @@ const QUEUED = Number(process.env.BENCH_WEB_QUEUED ?? 500);
 const BIG_ORG_PAGES = 1_000;
 const API_DELAY_MS = 2_000;
 const REPLAY_DEADLINE_MS = 60_000;
+const PARTS = new Set((process.env.BENCH_WEB_PARTS ?? 'bundle,save,replay,big').split(','));
+const PROFILE = process.env.BENCH_WEB_PROFILE;
 
 const percentile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -41,12 +45,16 @@ export async function run(): Promise<void> {
   // BENCH_WEB_FAST=1: the tests' fast PostgreSQL (fsync off), to compare with runs made so
   const stack = await startAppStack({ durable: process.env.BENCH_WEB_FAST !== '1' });
   try {
-    await firstLoadJavaScript(stack);
+    if (PARTS.has('bundle')) await firstLoadJavaScript(stack);
     const device = await benchDevice(stack);
     const account = await personWithOrganization(device, 'bench-web');
-    await saveToConfirmed(device);
-    await reconnectAfterQueue(device);
-    await bigOrganization(stack, await tokenOf(stack, account), account);
+    if (PARTS.has('save')) await saveToConfirmed(device);
+    else {
+      await createPage(device.page, 'Bench page', 'x');
+      await pageItem(device.page, 'Bench page').waitFor();
+    }
+    if (PARTS.has('replay')) await reconnectAfterQueue(device);
+    if (PARTS.has('big')) await bigOrganization(stack, await tokenOf(stack, account), account);
   } finally {
     await stack.stop();
   }
@@ -198,6 +206,17 @@ async function reconnectAfterQueue(device: Device) {
     );
   }
   const queueing = Date.now() - queueStarted;
+  const cdp = PROFILE ? await context.newCDPSession(page) : undefined;
+  if (cdp) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
+    await cdp.send('Profiler.start');
+  }
+  const replayStart = await page.evaluate(() => {
+    performance.setResourceTimingBufferSize(10_000);
+    performance.clearResourceTimings();
+    return performance.now();
+  });
   await context.setOffline(false);
   const started = Date.now();
   const confirmedCount = () =>
@@ -215,6 +234,11 @@ async function reconnectAfterQueue(device: Device) {
     confirmed = await confirmedCount();
   }
   const replay = Date.now() - started;
+  if (cdp && PROFILE) {
+    const { profile } = await cdp.send('Profiler.stop');
+    writeFileSync(PROFILE, JSON.stringify(profile));
+  }
+  const writes = await writesInFlight(page, replayStart);
   const slug = new URL(page.url()).pathname.split('/')[2];
   const plain = await page.evaluate(
     async ({ slug, count }) => {
@@ -252,7 +276,50 @@ async function reconnectAfterQueue(device: Device) {
       seconds: (replay / 1000).toFixed(2),
       target: '≤ 10 s',
     },
+    {
+      figure: '  POSTs of the replay in flight (mean over the replay / most at once)',
+      seconds: `${writes.mean.toFixed(2)} / ${writes.most} (${writes.count} POSTs in ${(writes.spanMs / 1000).toFixed(2)} s)`,
+      target: '',
+    },
   ]);
+}
+
+/**
+ * How many of the replay's POSTs were in flight at once, from the page's resource timing:
+ * the mean over the span from the first request's start to the last one's answer, and the most.
+ */
+async function writesInFlight(page: Device['page'], since: number) {
+  const spans = await page.evaluate(
+    (since) =>
+      performance
+        .getEntriesByType('resource')
+        .filter(
+          (entry): entry is PerformanceResourceTiming =>
+            entry instanceof PerformanceResourceTiming &&
+            entry.startTime >= since &&
+            /\/api\/organizations\/[^/]+\/pages$/.test(new URL(entry.name).pathname) &&
+            entry.initiatorType === 'fetch',
+        )
+        .map((entry) => [entry.startTime, entry.responseEnd] as const),
+    since,
+  );
+  const events = spans.flatMap(([start, end]) => [
+    [start, 1],
+    [end, -1],
+  ]);
+  events.sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0) || (a[1] ?? 0) - (b[1] ?? 0));
+  let open = 0;
+  let most = 0;
+  let area = 0;
+  let last = events[0]?.[0] ?? 0;
+  for (const [at = 0, change = 0] of events) {
+    area += open * (at - last);
+    last = at;
+    open += change;
+    most = Math.max(most, open);
+  }
+  const spanMs = (events.at(-1)?.[0] ?? 0) - (events[0]?.[0] ?? 0);
+  return { count: spans.length, mean: spanMs > 0 ? area / spanMs : 0, most, spanMs };
 }
 
 /** A fresh device opens an organization of 1,000 pages; then reloads while the API is slow. */

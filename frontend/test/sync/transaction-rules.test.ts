@@ -187,6 +187,29 @@ describe('overlay', () => {
     });
   });
 
+  it('keeps an item whose value is laid over again, or read again, equal, and every item in its place', () => {
+    const create = entry({ entityId: 'n', action: 'create', payload: { title: 'New' } });
+    const rows = new Map([
+      ['b', row('b', 'B')],
+      ['a', row('a', 'A')],
+    ]);
+    const first = overlay(rows, [create]);
+    // the same entry as read from the database again (new objects), the rows in another order
+    const reread = new Map([
+      ['a', row('a', 'A')],
+      ['b', row('b', 'B')],
+    ]);
+    expect(overlay(reread, [{ ...create, payload: { ...create.payload } }], first)).toBe(first);
+    // confirmed: the server's row takes the item's place, the others stay where they were
+    const confirmed = overlay(
+      new Map([...reread, ['n', row('n', 'New')]]),
+      [{ ...create, status: 'confirmed' }],
+      first,
+    );
+    expect(confirmed.map((item) => item.id)).toEqual(['b', 'a', 'n']);
+    expect(confirmed[0]).toBe(first[0]);
+  });
+
   it('gives an optimistic create the transaction as its version, so later edits chain on it', () => {
     const create = entry({ entityId: 'n', action: 'create', payload: { title: 'New' } });
     expect(overlay(new Map(), [create])[0]?.value.transactions).toEqual({

@@ -13,5 +13,6 @@ export const TIMEOUT_ERROR = 'TIMEOUT';
 export const CASCADE_ERROR = 'CASCADE';
 
 /** SSE event names of the activity stream. */
+export const CONNECTED_EVENT = 'connected';
 export const ACTIVITY_EVENT = 'activity';
 export const COUNTS_EVENT = 'counts';

@@ -16,6 +16,7 @@
  *          │       a free slot (`concurrency` requests in flight)
  *          ├ answer may have been lost → GET .../transactions/{txId}: applied → confirmed
  *          └ send → sent | conflict | failed (+ cascade / rebase) | retry (+ block entity)
+ *            (outcomes that arrive while one is stored are stored together in the next transaction)
  *     a request that gets no answer stops the pass: the device is offline
  */
 import { getTransactionStatus, undoTransaction } from '../../api.gen/sdk.gen.ts';
@@ -55,7 +56,9 @@ export interface DrainerOptions {
    * An attempt's outcome was stored: `changes` to the entry, and whether other entries of its
    * entity changed too (a cascade or rebase), for the tab to show without re-reading.
    */
-  onRecorded(seq: number, changes: Partial<OutboxEntry>, othersChanged: boolean): void;
+  onRecorded(entry: OutboxEntry, changes: Partial<OutboxEntry>, othersChanged: boolean): void;
+  /** A transaction storing outcomes committed with at least one of them (each then `onRecorded`). */
+  onOutcomesStored(): void;
   /** A transaction the status endpoint reports applied: confirm it and refresh its row. */
   confirmApplied(entry: OutboxEntry): Promise<void>;
 }
@@ -215,12 +218,99 @@ export function startDrainer(options: DrainerOptions): Drainer {
     };
   }
 
-  /** Stores what an attempt meant; returns when to try again if the entry is still pending. */
+  /** What one attempt's outcome changes in the outbox, waiting to be stored with others. */
+  interface Outcome {
+    entry: OutboxEntry;
+    changes: Partial<OutboxEntry>;
+    /** The entry's message when it failed (its entity's later writes fail with it). */
+    failure?: string;
+    done(stored: { stored: boolean; others: OutboxEntry[] }): void;
+    fail(error: unknown): void;
+  }
+  const unstored: Outcome[] = [];
+  let storing = false;
+
+  /**
+   * Stores outcomes in one database transaction each time: those that arrive while one is being
+   * stored wait for it and go together in the next (a replay's answers come faster than the
+   * database stores them one by one). An entry changed since it was sent (another tab's
+   * `keepMine`) keeps what it has.
+   */
+  async function storeOutcomes(): Promise<void> {
+    storing = true;
+    try {
+      await storeBatches();
+    } finally {
+      storing = false;
+    }
+  }
+  async function storeBatches(): Promise<void> {
+    while (unstored.length > 0) {
+      const batch = unstored.splice(0);
+      try {
+        const results = await db.transaction('rw', db.transactions, async () => {
+          const currents = await db.transactions.bulkGet(batch.map((outcome) => outcome.entry.seq));
+          const results: { stored: boolean; others: OutboxEntry[] }[] = [];
+          for (const [index, outcome] of batch.entries()) {
+            const current = currents[index];
+            const { entry } = outcome;
+            if (!current || current.txId !== entry.txId || current.status !== 'pending') {
+              results.push({ stored: false, others: [] });
+              continue;
+            }
+            await db.transactions.put({ ...current, ...outcome.changes });
+            results.push({
+              stored: true,
+              others: outcome.failure ? await afterFailure(entry, outcome.failure) : [],
+            });
+          }
+          return results;
+        });
+        if (results.some((result) => result.stored)) options.onOutcomesStored();
+        for (const [index, outcome] of batch.entries())
+          outcome.done(results[index] ?? { stored: false, others: [] });
+      } catch (error) {
+        for (const outcome of batch) outcome.fail(error);
+      }
+    }
+  }
+
+  /** A failed entry's later writes: failed with it (a create), or re-pointed at what it replaced. */
+  async function afterFailure(entry: OutboxEntry, message: string): Promise<OutboxEntry[]> {
+    const later = await db.transactions
+      .where('[organization+entityType+entityId]')
+      .equals([entry.organization, entry.entityType, entry.entityId])
+      .filter((other) => other.seq > entry.seq && other.status === 'pending')
+      .toArray();
+    const changed: OutboxEntry[] = [];
+    for (const other of later) {
+      if (entry.action === 'create') {
+        // nothing of an entity that never existed can apply: fail its later writes with it
+        changed.push({
+          ...other,
+          status: 'failed',
+          settledAt: Date.now(),
+          cascadedFrom: entry.txId,
+          lastError: { code: CASCADE_ERROR, message },
+        });
+      } else if (other.expectedVersion === entry.txId) {
+        // the failed change is rolled back: later changes were made on top of what it replaced
+        changed.push({ ...other, expectedVersion: entry.expectedVersion });
+      }
+    }
+    if (changed.length > 0) await db.transactions.bulkPut(changed);
+    return changed;
+  }
+
+  /**
+   * Stores what an attempt meant (with the outcomes that arrive meanwhile); returns when to try
+   * again if the entry is still pending, and the other entries of its entity it changed.
+   */
   async function record(
     entry: OutboxEntry,
     outcome: AttemptOutcome,
     learned: Partial<OutboxEntry> = {},
-  ): Promise<number | undefined> {
+  ): Promise<{ retryAt: number | undefined; others: OutboxEntry[] }> {
     const retryAt = Date.now() + retryDelay(entry.retries + 1);
     const now = Date.now();
     const changes: Partial<OutboxEntry> =
@@ -243,37 +333,18 @@ export function startDrainer(options: DrainerOptions): Drainer {
           : outcome.kind === 'retry'
             ? { retries: entry.retries + 1, nextAttemptAt: retryAt, lastError: outcome.error }
             : { status: 'failed', settledAt: now, lastError: outcome.error };
-    let othersChanged = false;
-    const stored = await db.transaction('rw', db.transactions, async () => {
-      const current = await db.transactions.get(entry.seq);
-      if (!current || current.txId !== entry.txId || current.status !== 'pending') return false;
-      await db.transactions.update(entry.seq, changes);
-      if (outcome.kind !== 'failed') return true;
-      const later = await db.transactions
-        .where('[organization+entityType+entityId]')
-        .equals([entry.organization, entry.entityType, entry.entityId])
-        .filter((other) => other.seq > entry.seq && other.status === 'pending')
-        .toArray();
-      for (const other of later) {
-        if (entry.action === 'create') {
-          // nothing of an entity that never existed can apply: fail its later writes with it
-          await db.transactions.update(other.seq, {
-            status: 'failed',
-            settledAt: now,
-            cascadedFrom: entry.txId,
-            lastError: { code: CASCADE_ERROR, message: outcome.error.message },
-          });
-          othersChanged = true;
-        } else if (other.expectedVersion === entry.txId) {
-          // the failed change is rolled back: later changes were made on top of what it replaced
-          await db.transactions.update(other.seq, { expectedVersion: entry.expectedVersion });
-          othersChanged = true;
-        }
-      }
-      return true;
+    const { stored, others } = await new Promise<{ stored: boolean; others: OutboxEntry[] }>((done, fail) => {
+      unstored.push({
+        entry,
+        changes,
+        ...(outcome.kind === 'failed' ? { failure: outcome.error.message } : {}),
+        done,
+        fail,
+      });
+      if (!storing) void storeOutcomes();
     });
-    if (stored) options.onRecorded(entry.seq, changes, othersChanged);
-    return stored && outcome.kind === 'retry' ? retryAt : undefined;
+    if (stored) options.onRecorded(entry, changes, others.length > 0);
+    return { retryAt: stored && outcome.kind === 'retry' ? retryAt : undefined, others };
   }
 
   /**
@@ -283,11 +354,16 @@ export function startDrainer(options: DrainerOptions): Drainer {
   async function attempt(
     entry: OutboxEntry,
     requestsDone: () => void,
-  ): Promise<{ answered: boolean; retryAt?: number | undefined }> {
+  ): Promise<{
+    answered: boolean;
+    retryAt?: number | undefined;
+    conflict?: boolean;
+    others?: OutboxEntry[];
+  }> {
     if (needsStatusCheck(entry.lastError)) {
       const applied = await appliedOnServer(entry);
       if (applied === undefined) {
-        const retryAt = await record(entry, {
+        const { retryAt } = await record(entry, {
           kind: 'retry',
           error: networkFailure('status check got no answer'),
         });
@@ -308,8 +384,13 @@ export function startDrainer(options: DrainerOptions): Drainer {
     const outcome = outcomeOf(answer);
     const learned = outcome.kind === 'conflict' && entry.action === 'undo' ? await undoneWrite(entry) : {};
     requestsDone();
-    const retryAt = await record(entry, outcome, learned);
-    return { answered: answer.response !== undefined, retryAt };
+    const { retryAt, others } = await record(entry, outcome, learned);
+    return {
+      answered: answer.response !== undefined,
+      retryAt,
+      conflict: outcome.kind === 'conflict',
+      others,
+    };
   }
 
   async function pass(connectionBack: boolean): Promise<void> {
@@ -332,10 +413,17 @@ export function startDrainer(options: DrainerOptions): Drainer {
     let nextDue = Number.POSITIVE_INFINITY;
     let offline = false;
     const slots = createSlots(options.concurrency);
+    // The entries as read, kept up to date with what this pass stores: an earlier outcome
+    // (cascade, rebase) is the only change a pending entry can see during a pass, except after
+    // a conflict of its entity (`keepMine` or `takeTheirs` re-point the later writes), whose
+    // later writes are read again.
+    const known = new Map(entries.map((entry) => [entry.seq, entry]));
+    const conflicted = new Set<string>();
 
     /** Sends one entry after what it depends on; true when it is no longer pending. */
     const send = async (
       seq: number,
+      key: string,
       after: Promise<boolean>,
       creates: Promise<unknown>,
     ): Promise<boolean> => {
@@ -350,11 +438,12 @@ export function startDrainer(options: DrainerOptions): Drainer {
         released = true;
       };
       try {
-        // an earlier outcome (cascade, rebase) or another tab (keepMine) may have changed it
-        const entry = await db.transactions.get(seq);
+        const entry = conflicted.has(key) ? await db.transactions.get(seq) : known.get(seq);
         if (entry?.status !== 'pending') return true;
         if (offline || stopped || !options.browserOnline()) return false;
         const result = await attempt(entry, freeSlot);
+        for (const other of result.others ?? []) known.set(other.seq, other);
+        if (result.conflict) conflicted.add(key);
         options.onReachable(result.answered);
         if (!result.answered) offline = true; // the rest would fail the same way; retry when due or online
         if (result.retryAt === undefined) return true;
@@ -378,6 +467,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
       }
       const run = send(
         entry.seq,
+        key,
         lastOfEntity.get(key) ?? Promise.resolve(true),
         earlierCreatesOtherThan(entry.entityType),
       );

@@ -2,7 +2,9 @@
  * The leader's live connections. Each entity's shape stream (the official Electric client)
  * writes the rows it delivers to the database and, in the same database transaction, confirms
  * the outbox entries whose transaction ids it carries, so every tab sees both at once. The
- * activity stream (SSE, through the SDK) feeds the activity list and counts.
+ * activity stream (SSE, through the SDK) feeds the activity list and counts; it is paused
+ * while a replay is under way (`followActivities`) and resumes after the newest activity the
+ * device has.
  */
 import {
   type ChangeMessage,
@@ -14,9 +16,9 @@ import {
 import { streamActivities } from '../../api.gen/sdk.gen.ts';
 import type { Activity } from '../../api.gen/types.gen.ts';
 import type { ApiClient } from './api-client.ts';
-import { ACTIVITY_EVENT, COUNTS_EVENT } from './constants.ts';
+import { ACTIVITY_EVENT, CONNECTED_EVENT, COUNTS_EVENT } from './constants.ts';
 import type { EntityDefinition } from './entity.ts';
-import type { OutboxDatabase } from './outbox.ts';
+import type { CachedRow, OutboxDatabase } from './outbox.ts';
 import type { OutboxEntry } from './types.ts';
 
 /** Stands at the head of a batch whose entity's stored rows are to be replaced. */
@@ -48,6 +50,8 @@ export function transactionIdsOf(message: ChangeMessage<Record<string, unknown>>
 /** What one stored batch changed, so the tab can show it without reading the database again. */
 export interface BatchEffect {
   entityType: string;
+  /** Something was written (rows, confirmations): the transaction raised a change event. */
+  wrote: boolean;
   /** The rows were cleared (`must-refetch`): read everything again. */
   refetched: boolean;
   rows: Map<string, Record<string, unknown> | null>;
@@ -55,27 +59,44 @@ export interface BatchEffect {
   settledAt: number;
 }
 
-/** Writes one batch of shape messages and confirms what they prove applied, atomically. */
+/**
+ * What this tab knows of a transaction id: the seq of its outbox entry while the stream may
+ * still confirm it, `settled` when it can no longer be (confirmed, failed, in conflict: an
+ * entry keeps its id until `keepMine` gives it a new one), nothing when it does not know it.
+ */
+export type KnownTransaction = (txId: string) => number | 'settled' | undefined;
+
+/**
+ * Writes one batch of shape messages and confirms what they prove applied, atomically. The
+ * entries to confirm are found by what the tab knows (its outbox in memory); only ids it does
+ * not know are looked up in the database.
+ */
 export async function applyShapeBatch(
   db: OutboxDatabase,
   organization: string,
   entityType: string,
   messages: readonly Message<Record<string, unknown>>[],
-  unconfirmedByXid: () => ReadonlyMap<string, number>,
+  known: { transaction: KnownTransaction; unconfirmedByXid: () => ReadonlyMap<string, number> },
 ): Promise<BatchEffect> {
   return db.transaction('rw', db.rows, db.transactions, async () => {
     const effect: BatchEffect = {
       entityType,
+      wrote: false,
       refetched: false,
       rows: new Map(),
       confirmed: [],
       settledAt: Date.now(),
     };
-    const txIds = new Set<string>();
+    const unknownTxIds = new Set<string>();
     const seqs = new Set<number>();
+    const puts: CachedRow[] = [];
+    const flushPuts = async () => {
+      if (puts.length > 0) await db.rows.bulkPut(puts.splice(0));
+    };
     for (const message of messages) {
       if (isControlMessage(message)) {
         if (message.headers.control === 'must-refetch') {
+          await flushPuts();
           await db.rows.where('[organization+entityType]').equals([organization, entityType]).delete();
           effect.refetched = true;
         }
@@ -84,39 +105,48 @@ export async function applyShapeBatch(
       if (!isChangeMessage(message)) continue;
       const value = entityFromShapeRow(message.value);
       const id = String(value.id);
-      const key: [string, string, string] = [organization, entityType, id];
       if (message.headers.operation === 'delete') {
-        await db.rows.delete(key);
+        await flushPuts();
+        await db.rows.delete([organization, entityType, id]);
         effect.rows.set(id, null);
       } else {
-        const existing = message.headers.operation === 'update' ? await db.rows.get(key) : undefined;
-        const merged = { ...existing?.value, ...value };
-        await db.rows.put({ organization, entityType, id, value: merged });
+        // an update carries the changed columns: laid over the row as this batch left it
+        const existing =
+          message.headers.operation === 'update'
+            ? (effect.rows.get(id) ?? (await db.rows.get([organization, entityType, id]))?.value)
+            : undefined;
+        const merged = { ...existing, ...value };
+        puts.push({ organization, entityType, id, value: merged });
         effect.rows.set(id, merged);
       }
       const proof = transactionIdsOf(message);
-      for (const txId of proof.txIds) txIds.add(txId);
+      for (const txId of proof.txIds) {
+        const seq = known.transaction(txId);
+        if (seq === undefined) unknownTxIds.add(txId);
+        else if (seq !== 'settled') seqs.add(seq);
+      }
       for (const xid of proof.xids) {
-        const seq = unconfirmedByXid().get(xid);
+        const seq = known.unconfirmedByXid().get(xid);
         if (seq !== undefined) seqs.add(seq);
       }
     }
-    for (const entry of await db.transactions
-      .where('txId')
-      .anyOf([...txIds])
-      .toArray())
-      seqs.add(entry.seq);
+    await flushPuts();
+    if (unknownTxIds.size > 0)
+      for (const entry of await db.transactions
+        .where('txId')
+        .anyOf([...unknownTxIds])
+        .toArray())
+        seqs.add(entry.seq);
     const unconfirmed = (await db.transactions.bulkGet([...seqs])).filter(
       (entry): entry is OutboxEntry =>
         entry?.organization === organization && (entry.status === 'pending' || entry.status === 'sent'),
     );
     for (const entry of unconfirmed) effect.confirmed.push(entry.seq);
-    await db.transactions.bulkUpdate(
-      effect.confirmed.map((seq) => ({
-        key: seq,
-        changes: { status: 'confirmed', settledAt: effect.settledAt },
-      })),
-    );
+    if (unconfirmed.length > 0)
+      await db.transactions.bulkPut(
+        unconfirmed.map((entry) => ({ ...entry, status: 'confirmed', settledAt: effect.settledAt })),
+      );
+    effect.wrote = effect.refetched || effect.rows.size > 0 || effect.confirmed.length > 0;
     return effect;
   });
 }
@@ -124,6 +154,8 @@ export async function applyShapeBatch(
 // the SDK types the stream's events as text; the server sends JSON that the SDK parses
 const isActivity = (data: unknown): data is Activity =>
   typeof data === 'object' && data !== null && 'id' in data && 'entityType' in data;
+const isConnected = (data: unknown): data is { offset: string } =>
+  typeof data === 'object' && data !== null && 'offset' in data && typeof data.offset === 'string';
 const isCounts = (data: unknown): data is { counts: Record<string, number> } =>
   typeof data === 'object' && data !== null && 'counts' in data && typeof data.counts === 'object';
 
@@ -135,8 +167,9 @@ export interface LiveStreamOptions {
   token: string | undefined;
   fetch: typeof fetch;
   unconfirmedByXid: () => ReadonlyMap<string, number>;
+  knownTransaction: KnownTransaction;
   /** Cursor of the newest activity this device has: the feed resumes after it. */
-  activitiesAfter: string | undefined;
+  activitiesAfter(): string | undefined;
   /** A shape batch was stored (and its transactions confirmed). */
   onBatch(effect: BatchEffect): void;
   onActivity(activity: Activity): void;
@@ -151,6 +184,12 @@ export interface LiveStreams {
    * resumes now from where it stopped, instead of seconds later.
    */
   reconnect(): void;
+  /**
+   * Pauses the activity stream (`false`) or resumes it after the newest activity the device
+   * has (`true`): a replay pauses it, so its connection carries writes instead (a browser
+   * opens six per host, and each live stream holds one).
+   */
+  followActivities(follow: boolean): void;
   close(): void;
 }
 
@@ -161,26 +200,40 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
   const fetchClient: typeof fetch = (input, init) =>
     options.fetch(input, { credentials: 'include', ...init });
 
-  void streamActivities({
-    client: options.api,
-    path: { org: options.organization },
-    ...(options.activitiesAfter ? { query: { after: options.activitiesAfter } } : {}),
-    signal: controller.signal,
-    onSseEvent(event) {
-      const data: unknown = event.data;
-      if (event.event === ACTIVITY_EVENT && isActivity(data)) options.onActivity(data);
-      else if (event.event === COUNTS_EVENT && isCounts(data)) options.onCounts(data.counts);
-    },
-    onSseError() {
-      // the SDK reconnects with Last-Event-ID and backoff
-    },
-  })
-    .then(async ({ stream }) => {
-      for await (const _ of stream) {
-        // events are handled in onSseEvent
-      }
+  /** The activity stream while it runs: aborted to pause it, opened again after the newest activity. */
+  let activityStream: AbortController | undefined;
+  /** Where the stream stands: its first offset, then its newest activity (a resume starts there). */
+  let activityCursor: string | undefined;
+  function openActivities(): AbortController {
+    const abort = new AbortController();
+    controller.signal.addEventListener('abort', () => abort.abort());
+    const after = activityCursor ?? options.activitiesAfter();
+    void streamActivities({
+      client: options.api,
+      path: { org: options.organization },
+      ...(after ? { query: { after } } : {}),
+      signal: abort.signal,
+      onSseEvent(event) {
+        const data: unknown = event.data;
+        if (event.event === CONNECTED_EVENT && isConnected(data)) activityCursor ??= data.offset;
+        else if (event.event === ACTIVITY_EVENT && isActivity(data)) {
+          activityCursor = data.id;
+          options.onActivity(data);
+        } else if (event.event === COUNTS_EVENT && isCounts(data)) options.onCounts(data.counts);
+      },
+      onSseError() {
+        // the SDK reconnects with Last-Event-ID and backoff
+      },
     })
-    .catch(() => {});
+      .then(async ({ stream }) => {
+        for await (const _ of stream) {
+          // events are handled in onSseEvent
+        }
+      })
+      .catch(() => {});
+    return abort;
+  }
+  activityStream = openActivities();
 
   interface Followed {
     stream: ShapeStream<Record<string, unknown>>;
@@ -223,13 +276,10 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
         const batch = replaceStored ? [MUST_REFETCH, ...messages] : messages;
         try {
           options.onBatch(
-            await applyShapeBatch(
-              options.db,
-              options.organization,
-              entity.name,
-              batch,
-              options.unconfirmedByXid,
-            ),
+            await applyShapeBatch(options.db, options.organization, entity.name, batch, {
+              transaction: options.knownTransaction,
+              unconfirmedByXid: options.unconfirmedByXid,
+            }),
           );
           replaceStored = false;
         } catch {
@@ -264,6 +314,11 @@ export function startLiveStreams(options: LiveStreamOptions): LiveStreams {
         current.abort.abort();
         followed.set(name, open(entity, { resume: current.stream }));
       }
+    },
+    followActivities(follow) {
+      if (controller.signal.aborted || follow === (activityStream !== undefined)) return;
+      activityStream?.abort();
+      activityStream = follow ? openActivities() : undefined;
     },
     close() {
       controller.abort();

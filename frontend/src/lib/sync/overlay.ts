@@ -45,19 +45,43 @@ function applyEntry(
   }
 }
 
+/** Equal fields, nested objects (an entity's `transactions`) compared one level down. */
+function sameFields(a: object, b: object, nested = true): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    const left: unknown = Reflect.get(a, key);
+    const right: unknown = Reflect.get(b, key);
+    if (left === right) continue;
+    if (
+      !nested ||
+      typeof left !== 'object' ||
+      typeof right !== 'object' ||
+      left === null ||
+      right === null ||
+      Array.isArray(left) ||
+      Array.isArray(right) ||
+      !sameFields(left, right, false)
+    )
+      return false;
+  }
+  return true;
+}
+
 /**
  * The items of one entity type: `rows` from the server, `entries` this entity type's outbox
  * entries in sequence order. An item's status is its newest entry's that is not confirmed
- * (failed ones until dismissed), else `confirmed`. An item equal to one of `previous` (the
- * same value object, status and transaction) is that item, and a list equal to `previous` is
- * `previous` itself, so a view redraws only what changed.
+ * (failed ones until dismissed), else `confirmed`. An item equal to one of `previous` (an equal
+ * value, the same status and transaction) is that item, the items of `previous` keep their
+ * places (new ones follow), and a list equal to `previous` is `previous` itself, so a view
+ * redraws only what changed: a pending change laid over its row again, or a re-read of the
+ * database, makes no new item.
  */
 export function overlay<T extends TrackedEntity>(
   rows: ReadonlyMap<string, Record<string, unknown>>,
   entries: readonly OutboxEntry[],
   previous: SyncedItem<T>[] = [],
 ): SyncedItem<T>[] {
-  const before = new Map(previous.map((item) => [item.id, item]));
   const values = new Map<string, Record<string, unknown> | undefined>(rows);
   const latest = new Map<string, OutboxEntry>();
   for (const entry of entries) {
@@ -68,19 +92,26 @@ export function overlay<T extends TrackedEntity>(
   }
   const items: SyncedItem<T>[] = [];
   let unchanged = true;
-  for (const [id, value] of values) {
-    if (!value || value.deletedAt) continue;
+  const add = (id: string, value: Record<string, unknown> | undefined, known: SyncedItem<T> | undefined) => {
+    if (!value || value.deletedAt) return;
     const entry = latest.get(id);
     const status = entry?.status ?? 'confirmed';
     const txId = entry?.txId ?? null;
-    const known = before.get(id);
     const item =
-      known && known.value === value && known.status === status && known.txId === txId
+      known &&
+      known.status === status &&
+      known.txId === txId &&
+      (known.value === value || sameFields(known.value, value))
         ? known
         : { id, value: value as T, status, txId };
     unchanged &&= item === previous[items.length];
     items.push(item);
+  };
+  for (const known of previous) {
+    add(known.id, values.get(known.id), known);
+    values.delete(known.id);
   }
+  for (const [id, value] of values) add(id, value, undefined);
   return unchanged && items.length === previous.length ? previous : items;
 }
 

@@ -13,6 +13,7 @@
 import { Dexie } from 'dexie';
 import type { Activity } from '../../api.gen/types.gen.ts';
 import { createApiClient } from './api-client.ts';
+import { CASCADE_ERROR } from './constants.ts';
 import { type Drainer, startDrainer } from './drainer.ts';
 import { type EntityDefinition, versionOf } from './entity.ts';
 import { browserEnvironment, type ChannelLike, type SyncEnvironment } from './environment.ts';
@@ -45,6 +46,8 @@ interface Collection {
 
 const UNCONFIRMED = new Set(['pending', 'sent']);
 const IN_VIEW = new Set(['pending', 'sent', 'conflict']);
+/** More writes than this waiting to be sent is a replay: the activity stream pauses meanwhile. */
+const REPLAY_QUEUED = 20;
 
 export function createSyncClient(options: SyncClientOptions): SyncClient {
   const environment: SyncEnvironment = { ...browserEnvironment(), ...options.environment };
@@ -75,6 +78,8 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
   let entries: OutboxEntry[] = [];
   let entryByTxId = new Map<string, OutboxEntry>();
   let unconfirmedByXid = new Map<string, number>();
+  /** Sent by this tab's drainer and not yet in `entries` (another tab's entry not read yet). */
+  const seqBySentTxId = new Map<string, number>();
   let reachable = true;
   let browserOnline = environment.isOnline();
   let snapshot: SyncSnapshot = {
@@ -118,6 +123,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     unconfirmedByXid = new Map(
       next.filter((e) => e.serverTxid && UNCONFIRMED.has(e.status)).map((e) => [e.serverTxid ?? '', e.seq]),
     );
+    for (const txId of seqBySentTxId.keys()) if (entryByTxId.has(txId)) seqBySentTxId.delete(txId);
     for (const collection of collections.values()) recompute(collection);
     const rowOf = (entry: OutboxEntry) => collections.get(entry.entityType)?.rows.get(entry.entityId);
     setSnapshot({
@@ -128,6 +134,8 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       conflicts: unlessBothEmpty(snapshot.conflicts, conflictsOf(next, rowOf)),
       failed: unlessBothEmpty(snapshot.failed, failedWritesOf(next)),
     });
+    // a replay's writes get the activity stream's connection; the feed catches up after it
+    live?.followActivities(snapshot.queued <= REPLAY_QUEUED);
     // new entries go out at once; while the API is unreachable they wait for the backoff timer
     // or the connection's return instead of each knocking again
     if (reachable) drainer?.wake();
@@ -275,6 +283,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
 
   /** Shows a stored shape batch at once, without waiting for the next (throttled) read. */
   function showBatch(effect: BatchEffect): void {
+    if (effect.wrote) stateWatch?.shown();
     if (effect.refetched) {
       void stateWatch?.refresh();
       return;
@@ -328,9 +337,11 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         updateOnline();
       },
       confirmApplied,
-      onRecorded(seq, changes, othersChanged) {
+      onOutcomesStored: () => stateWatch?.shown(),
+      onRecorded(recorded, changes, othersChanged) {
+        if (changes.serverTxid) seqBySentTxId.set(recorded.txId, recorded.seq);
         if (othersChanged) void stateWatch?.refresh();
-        else patchEntries((entry) => (entry.seq === seq ? { ...entry, ...changes } : entry));
+        else patchEntries((entry) => (entry.seq === recorded.seq ? { ...entry, ...changes } : entry));
       },
     });
     live = startLiveStreams({
@@ -341,8 +352,13 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       token: options.token,
       fetch: environment.fetch,
       unconfirmedByXid: () => unconfirmedByXid,
+      knownTransaction(txId) {
+        const entry = entryByTxId.get(txId);
+        if (entry) return UNCONFIRMED.has(entry.status) ? entry.seq : 'settled';
+        return seqBySentTxId.get(txId);
+      },
       onBatch: showBatch,
-      activitiesAfter: snapshot.activities[0]?.id,
+      activitiesAfter: () => snapshot.activities[0]?.id,
       onActivity(activity) {
         addActivity(activity);
         post({ type: 'activity', activity });
@@ -355,6 +371,7 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
       },
     });
     for (const { definition } of collections.values()) live.follow(definition);
+    live.followActivities(snapshot.queued <= REPLAY_QUEUED);
     const prune = setInterval(() => void pruneConfirmed(db, organization).catch(() => {}), 10_000);
     void pruneConfirmed(db, organization).catch(() => {});
     cleanups.push(() => clearInterval(prune));
@@ -429,15 +446,18 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
     const txId = createTransactionId();
     const entry = await db.transaction('rw', db.transactions, db.rows, async () => {
       let expectedVersion: string | null = null;
+      let failedCreate: OutboxEntry | undefined;
       if (fields.action === 'update' || fields.action === 'delete') {
+        const earlier = await db.transactions
+          .where('[organization+entityType+entityId]')
+          .equals([organization, fields.entityType, fields.entityId])
+          .sortBy('seq');
+        // a change to an entity whose create failed (not yet dismissed) fails with it, also when
+        // it is made after that failure was stored
+        failedCreate = earlier.find((entry) => entry.action === 'create' && entry.status === 'failed');
         if (write.expectedVersion !== undefined) expectedVersion = write.expectedVersion;
         else {
-          const earlier = await db.transactions
-            .where('[organization+entityType+entityId]')
-            .equals([organization, fields.entityType, fields.entityId])
-            .filter((entry) => IN_VIEW.has(entry.status))
-            .sortBy('seq');
-          const latest = earlier.at(-1);
+          const latest = earlier.filter((entry) => IN_VIEW.has(entry.status)).at(-1);
           const row = await db.rows.get([organization, fields.entityType, fields.entityId]);
           expectedVersion = latest ? latest.txId : row ? versionOf(row.value) : null;
         }
@@ -447,24 +467,27 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         organization,
         ...fields,
         expectedVersion,
-        status: 'pending',
+        status: failedCreate ? 'failed' : 'pending',
         retries: 0,
         nextAttemptAt: 0,
-        lastError: null,
+        lastError: failedCreate
+          ? { code: CASCADE_ERROR, message: failedCreate.lastError?.message ?? 'its create failed' }
+          : null,
         serverVersion: null,
         serverTxid: null,
         undoOf: write.undoOf ?? null,
         replaces: null,
-        cascadedFrom: null,
+        cascadedFrom: failedCreate?.txId ?? null,
         clientId,
         tabId,
         createdAt: Date.now(),
         sentAt: null,
-        settledAt: null,
+        settledAt: failedCreate ? Date.now() : null,
       };
       const seq = await db.transactions.add(fresh);
       return { ...fresh, seq };
     });
+    stateWatch?.shown();
     // shown at once; the next read of the outbox brings the same row
     const add = (outbox: OutboxEntry[]) =>
       outbox.some((e) => e.seq === entry.seq) ? outbox : [...outbox, entry];

@@ -2,14 +2,23 @@
  * Re-reads a query when a table of the database changes, in this tab or another, at most once
  * per `intervalMs`. Dexie's liveQuery re-runs on every write, which during a replay (hundreds
  * of writes a second, each re-reading the whole outbox) starves the drainer it observes.
+ * Writes the tab already shows from memory (`shown()`, once per committed transaction that
+ * wrote) need no read: a read is due only when a change came that no such write explains.
  *
- *   write ─► storagemutated ─► idle? read now : mark dirty ─► read again when the interval ends
+ *   write ─► storagemutated (+1) ─► idle? read now : mark dirty ─► read again when the interval ends
+ *   own write shown, committed (−1)                  a read with nothing unexplained is skipped
  */
 import { Dexie, type ObservabilitySet } from 'dexie';
 
 export interface TableWatch {
   /** Reads now, or right after the current read, without waiting for the interval. */
   refresh(): Promise<void>;
+  /**
+   * A transaction of this tab that wrote to the tables committed, and what it wrote is shown
+   * already: its change event asks for no read. Called after the transaction's promise
+   * resolves, in the same task as its event (IndexedDB's complete event, then its promise).
+   */
+  shown(): void;
   stop(): void;
 }
 
@@ -30,6 +39,8 @@ export function watchTable<T>(options: {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let readMs = 0;
   let urgent = false;
+  /** Change events since the last read began, less the tab's own shown writes among them. */
+  let unexplained = 1;
 
   const read = (): Promise<void> => {
     if (running) {
@@ -38,6 +49,7 @@ export function watchTable<T>(options: {
     }
     const started = Date.now();
     lastReadAt = started;
+    unexplained = 0;
     running = options
       .read()
       .then((value) => {
@@ -62,7 +74,7 @@ export function watchTable<T>(options: {
     timer = setTimeout(
       () => {
         timer = undefined;
-        void read();
+        if (unexplained > 0) void read();
       },
       Math.max(0, lastReadAt + Math.max(intervalMs, 4 * readMs) - Date.now()),
     );
@@ -70,6 +82,7 @@ export function watchTable<T>(options: {
 
   const onMutation = (parts: ObservabilitySet) => {
     if (Object.keys(parts).some((part) => prefixes.some((prefix) => part.startsWith(prefix)))) {
+      unexplained++;
       if (running) dirty = true;
       else schedule();
     }
@@ -83,6 +96,10 @@ export function watchTable<T>(options: {
       clearTimeout(timer);
       timer = undefined;
       return read();
+    },
+    shown() {
+      // a read begun since the write's event already sees the write
+      unexplained = Math.max(0, unexplained - 1);
     },
     stop() {
       stopped = true;
