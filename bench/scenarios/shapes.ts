@@ -19,6 +19,7 @@ import { parseActivityNotification } from '@sync/db/notification';
 import postgres from 'postgres';
 import { ApiClient, type Member } from '../../backend/src/api-client.ts';
 import { printTable } from '../support/load.ts';
+import { rawGet } from '../support/raw-get.ts';
 import { startBenchStack } from '../support/stack.ts';
 
 const ROWS = Number(process.env.BENCH_SHAPE_ROWS ?? 100_000);
@@ -286,25 +287,26 @@ export async function run(): Promise<void> {
         'KiB per client': clients === 1 ? '' : (((rssLive - rssBefore) * 1024) / clients).toFixed(0),
       };
     };
-    // the server's side of a fan-out: raw long-polls whose bodies are read but not parsed
-    const rawFanOut = async (clients: number) => {
-      const fan = await client.newMember();
-      const url = `${stack.apiUrl}/api/organizations/${fan.org.id}/shapes/pages`;
-      const headers = { authorization: `Bearer ${fan.token}` };
-      const first = await fetch(`${url}?offset=-1&log=full`, { headers });
-      await first.arrayBuffer();
-      const live = new URLSearchParams({
-        cursor: '',
-        handle: first.headers.get('electric-handle') ?? '',
-        live: 'true',
-        log: 'full',
-        offset: first.headers.get('electric-offset') ?? '',
-      });
+    // the server's side of a fan-out: raw long-polls, each on its own connection, whose
+    // responses are only measured (bench/support/raw-get.ts), not parsed
+    const fan = await client.newMember();
+    const rawUrl = `${stack.apiUrl}/api/organizations/${fan.org.id}/shapes/pages`;
+    const rawHeaders = { authorization: `Bearer ${fan.token}` };
+    const first = await fetch(`${rawUrl}?offset=-1&log=full`, { headers: rawHeaders });
+    await first.arrayBuffer();
+    const live = new URLSearchParams({
+      cursor: '',
+      handle: first.headers.get('electric-handle') ?? '',
+      live: 'true',
+      log: 'full',
+      offset: first.headers.get('electric-offset') ?? '',
+    });
+    const rawFanOut = async (clients: number, round: number) => {
+      const url = rawUrl;
+      const headers = rawHeaders;
       let sentAt = 0;
       const answered = Array.from({ length: clients }, () =>
-        fetch(`${url}?${live}`, { headers })
-          .then((res) => res.arrayBuffer())
-          .then(() => Date.now() - sentAt),
+        rawGet(`${url}?${live}`, headers).then(() => Date.now() - sentAt),
       );
       await new Promise((r) => setTimeout(r, 2_000)); // every request is waiting
       // the worker's NOTIFY reaches this listener as it reaches the API: right after the
@@ -313,6 +315,7 @@ export async function run(): Promise<void> {
       const listener = await sql.listen(NOTIFY_CHANNEL, () => {
         notifiedAt ||= Date.now();
       });
+      const cpuBefore = stack.apiCpuMs();
       sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
@@ -320,10 +323,20 @@ export async function run(): Promise<void> {
         headers: { 'x-transaction-id': `fanout-raw-${Date.now().toString(36)}` },
       });
       const delivered = (await Promise.all(answered)).sort((a, b) => a - b);
+      const cpu = stack.apiCpuMs() - cpuBefore;
       await listener.unlisten();
+      // the next round waits at the offset this change moved the log to
+      const caughtUp = await fetch(
+        `${url}?${new URLSearchParams({ ...Object.fromEntries(live), live: 'false' })}`,
+        {
+          headers,
+        },
+      );
+      await caughtUp.arrayBuffer();
+      live.set('offset', caughtUp.headers.get('electric-offset') ?? '');
       const lastAfterNotify = sentAt + (delivered.at(-1) ?? 0) - notifiedAt;
       return {
-        clients: `${clients} raw long-polls (server side; last response ${lastAfterNotify} ms after the NOTIFY)`,
+        clients: `${clients} raw long-polls, round ${round} (server side; last response ${lastAfterNotify} ms after the NOTIFY; API CPU ${cpu} ms, ${((cpu * 1000) / clients).toFixed(0)} µs per response)`,
         processes: 1,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
@@ -333,7 +346,9 @@ export async function run(): Promise<void> {
     };
     const fanOutRows = [
       await fanOut(1, 1, false),
-      await rawFanOut(FANOUT_CLIENTS),
+      await rawFanOut(FANOUT_CLIENTS, 1),
+      await rawFanOut(FANOUT_CLIENTS, 2),
+      await rawFanOut(FANOUT_CLIENTS, 3),
       await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES, false),
       await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES, true),
     ];

@@ -15,6 +15,8 @@ export interface BenchStack {
   apiUrl: string;
   /** Resident memory of the API process, in MiB. */
   apiRssMiB(): number;
+  /** CPU time the API process has used so far (all its threads, user + system), in ms. */
+  apiCpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,13 @@ async function stopChild(child: ChildProcess): Promise<void> {
 function rssMiB(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) / 1024;
+}
+
+/** utime + stime of /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 export async function startBenchStack(
@@ -62,6 +71,7 @@ export async function startBenchStack(
     cluster,
     apiUrl,
     apiRssMiB: () => rssMiB(api.pid),
+    apiCpuMs: () => cpuMs(api.pid),
     async stop() {
       await Promise.all([stopChild(api), cdc ? stopChild(cdc) : undefined]);
       await cluster.destroy();
