@@ -23,7 +23,7 @@ import { rawGet } from '../support/raw-get.ts';
 import { startBenchStack } from '../support/stack.ts';
 
 const ROWS = Number(process.env.BENCH_SHAPE_ROWS ?? 100_000);
-const CONFIRM_RATE = 200;
+const CONFIRM_RATE = Number(process.env.BENCH_CONFIRM_RATE ?? 200);
 const CONFIRM_SECONDS = Number(process.env.BENCH_CONFIRM_SECONDS ?? 10);
 const FANOUT_CLIENTS = Number(process.env.BENCH_FANOUT_CLIENTS ?? 1_000);
 const FANOUT_PROCESSES = 4;
@@ -38,13 +38,14 @@ export async function run(): Promise<void> {
   const client = new ApiClient(stack.apiUrl);
   const sql = postgres(stack.cluster.url, { onnotice: () => {} });
   const controllers: AbortController[] = [];
-  const stream = (member: Member) => {
+  const stream = (member: Member, fetchClient?: typeof fetch) => {
     const controller = new AbortController();
     controllers.push(controller);
     return new ShapeStream<Row>({
       url: `${stack.apiUrl}/api/organizations/${member.org.id}/shapes/pages`,
       headers: { authorization: `Bearer ${member.token}` },
       signal: controller.signal,
+      ...(fetchClient ? { fetchClient } : {}),
     });
   };
   try {
@@ -147,7 +148,21 @@ export async function run(): Promise<void> {
 
   async function confirmation() {
     const writer = await client.newMember();
-    const confirmStream = stream(writer);
+    // every live request of the stream: when it was sent and when its answer's headers came
+    const requests: { sent: number; answered?: number; offset?: { lsn: bigint; position: number } }[] = [];
+    const timedFetch: typeof fetch = async (input, init) => {
+      const request: (typeof requests)[number] = { sent: performance.now() };
+      const res = await fetch(input, init);
+      const offset = res.headers.get('electric-offset');
+      if (String(input).includes('live=true') && offset && /^\d+_\d+$/.test(offset)) {
+        request.answered = performance.now();
+        const { lsn, position } = parseActivityId(offset);
+        request.offset = { lsn: BigInt(lsn), position };
+        requests.push(request);
+      }
+      return res;
+    };
+    const confirmStream = stream(writer, timedFetch);
     await new Shape(confirmStream).rows;
     // the worker's NOTIFY after each batch, as the API hears it: the split between the worker
     // (send → its activity committed) and the stream (that NOTIFY → matchStream resolves)
@@ -211,12 +226,35 @@ export async function run(): Promise<void> {
         'max ms': (sorted.at(-1) ?? 0).toFixed(1),
       };
     };
+    /** The live request whose answer carried a write's activity: the first that reached past it. */
+    const answeredBy = (tx: string) => {
+      const at = loggedAt.get(tx);
+      return at
+        ? requests.find(
+            (r) =>
+              r.offset &&
+              (r.offset.lsn > at.lsn || (r.offset.lsn === at.lsn && r.offset.position >= at.position)),
+          )
+        : undefined;
+    };
     const split = writes.flatMap((w) => {
       const at = notifiedAt(w.tx);
-      return at === undefined || w.confirmed === undefined
+      const request = answeredBy(w.tx);
+      return at === undefined || w.confirmed === undefined || request?.answered === undefined
         ? []
-        : [{ worker: at - w.sent, stream: w.confirmed - at }];
+        : [
+            {
+              worker: at - w.sent,
+              stream: w.confirmed - at,
+              // the answer came to a request that was already waiting when the NOTIFY arrived
+              waiting: request.sent <= at,
+              response: request.answered - Math.max(at, request.sent),
+              client: w.confirmed - request.answered,
+            },
+          ];
     });
+    const waiting = split.filter((s) => s.waiting);
+    const reArmed = split.filter((s) => !s.waiting);
     console.log(`\nwrite confirmation (send → matchStream resolves), ${total} writes at ${CONFIRM_RATE}/s`);
     printTable([
       figures(
@@ -234,6 +272,22 @@ export async function run(): Promise<void> {
       figures(
         '  of which NOTIFY → matchStream (the stream)',
         split.map((s) => s.stream),
+      ),
+      figures(
+        `    NOTIFY → answer's headers, request already waiting (${waiting.length})`,
+        waiting.map((s) => s.response),
+      ),
+      figures(
+        `    NOTIFY → answer's headers, request sent after the NOTIFY (${reArmed.length})`,
+        reArmed.map((s) => s.stream - s.client),
+      ),
+      figures(
+        '    of those, request sent → answer',
+        reArmed.map((s) => s.response),
+      ),
+      figures(
+        "    answer's headers → matchStream (the client)",
+        split.map((s) => s.client),
       ),
     ]);
   }
