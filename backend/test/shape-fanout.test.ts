@@ -128,6 +128,23 @@ describe('a woken long-poll answered straight to Node', () => {
     });
   }
 
+  it('answers a woken long-poll as an ordinary response where there is no Node response (app.request)', async () => {
+    const m = await stack.client.newMember();
+    const query = await liveQueryOf(m);
+    const path = `${orgPath(m)}/shapes/pages?${query}`;
+    const headers = { authorization: `Bearer ${m.token}`, origin: 'http://localhost:5173' };
+    const inProcess = stack.api.app.request(path, { headers });
+    await new Promise((r) => setTimeout(r, 300));
+    await createPage(m, 'without a socket');
+    const woken = await inProcess;
+    const overHttp = await rawGet(`${stack.api.url}${path}`, headers);
+    expect(woken.status).toBe(200);
+    expect(Buffer.from(await woken.arrayBuffer()).equals(overHttp.body)).toBe(true);
+    expect(woken.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(woken.headers.get('cache-control')).toBe(header(overHttp, 'cache-control'));
+    expect(woken.headers.get('vary')).toBe(header(overHttp, 'vary'));
+  });
+
   it('writes the one encoded body to every request woken together', async () => {
     const m = await stack.client.newMember();
     const marker = `shared-${Math.random().toString(36).slice(2)}`;
