@@ -8,9 +8,10 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
-import type { AppDeps, AppEnv } from './core/app-env.ts';
+import type { AddedHeaders, AppDeps, AppEnv } from './core/app-env.ts';
 import { AppError, errorBody, errorResponse } from './core/errors.ts';
 import { ERROR_CODE, HEADER, SESSION_COOKIE } from './core/protocol.ts';
+import { applyAddedHeaders, isSentStraight } from './core/straight-response.ts';
 import { findTextIssue } from './core/text-rule.ts';
 import { trackedEntityRoutes } from './core/tracked/tracked-routes.ts';
 import { trackedEntities } from './entities.ts';
@@ -33,6 +34,7 @@ export const MAX_BODY_BYTES = 1024 * 1024;
  */
 const closeAfterUnreadBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
+  if (isSentStraight(c.res)) return;
   const length = c.req.header('content-length');
   const sentBody =
     (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
@@ -63,19 +65,29 @@ const limitBodySize: MiddlewareHandler<AppEnv> = async (c, next) => {
  * the Node adapter's lightweight response (a string body written in one call) into a web
  * Response whose body stream the adapter must then pump: a ReadableStream per response, the
  * largest fixed cost of a small one, and 1,000 of them when one change answers 1,000 long-polls.
+ * The headers of each origin are built once, and kept on the context for a response written
+ * straight to Node (core/straight-response.ts), which the middleware does not see.
  */
 function corsFor(origins: string[], exposeHeaders: string[]): MiddlewareHandler<AppEnv> {
   const preflight = cors({ origin: origins, credentials: true, exposeHeaders });
   const exposed = exposeHeaders.join(',');
+  const common: AddedHeaders['set'] = [
+    ['access-control-allow-credentials', 'true'],
+    ['access-control-expose-headers', exposed],
+  ];
+  const forOrigin = new Map<string, AddedHeaders>(
+    origins.map((origin) => [
+      origin,
+      { set: [['access-control-allow-origin', origin], ...common], append: [['vary', 'Origin']] },
+    ]),
+  );
+  const otherOrigins: AddedHeaders = { set: common, append: [['vary', 'Origin']] };
   return async (c, next) => {
     if (c.req.method === 'OPTIONS') return preflight(c, next);
+    const added = forOrigin.get(c.req.header('origin') ?? '') ?? otherOrigins;
+    c.set('addedHeaders', added);
     await next();
-    const headers = c.res.headers;
-    const origin = c.req.header('origin') ?? '';
-    if (origins.includes(origin)) headers.set('access-control-allow-origin', origin);
-    headers.set('access-control-allow-credentials', 'true');
-    headers.set('access-control-expose-headers', exposed);
-    headers.append('vary', 'Origin');
+    if (!isSentStraight(c.res)) applyAddedHeaders(c.res.headers, added);
   };
 }
 

@@ -19,10 +19,11 @@ import { parseActivityNotification } from '@sync/db/notification';
 import postgres from 'postgres';
 import { ApiClient, type Member } from '../../backend/src/api-client.ts';
 import { printTable } from '../support/load.ts';
+import { rawGet } from '../support/raw-get.ts';
 import { startBenchStack } from '../support/stack.ts';
 
 const ROWS = Number(process.env.BENCH_SHAPE_ROWS ?? 100_000);
-const CONFIRM_RATE = 200;
+const CONFIRM_RATE = Number(process.env.BENCH_CONFIRM_RATE ?? 200);
 const CONFIRM_SECONDS = Number(process.env.BENCH_CONFIRM_SECONDS ?? 10);
 const FANOUT_CLIENTS = Number(process.env.BENCH_FANOUT_CLIENTS ?? 1_000);
 const FANOUT_PROCESSES = 4;
@@ -37,13 +38,14 @@ export async function run(): Promise<void> {
   const client = new ApiClient(stack.apiUrl);
   const sql = postgres(stack.cluster.url, { onnotice: () => {} });
   const controllers: AbortController[] = [];
-  const stream = (member: Member) => {
+  const stream = (member: Member, fetchClient?: typeof fetch) => {
     const controller = new AbortController();
     controllers.push(controller);
     return new ShapeStream<Row>({
       url: `${stack.apiUrl}/api/organizations/${member.org.id}/shapes/pages`,
       headers: { authorization: `Bearer ${member.token}` },
       signal: controller.signal,
+      ...(fetchClient ? { fetchClient } : {}),
     });
   };
   try {
@@ -165,7 +167,21 @@ export async function run(): Promise<void> {
 
   async function confirmation() {
     const writer = await client.newMember();
-    const confirmStream = stream(writer);
+    // every live request of the stream: when it was sent and when its answer's headers came
+    const requests: { sent: number; answered?: number; offset?: { lsn: bigint; position: number } }[] = [];
+    const timedFetch: typeof fetch = async (input, init) => {
+      const request: (typeof requests)[number] = { sent: performance.now() };
+      const res = await fetch(input, init);
+      const offset = res.headers.get('electric-offset');
+      if (String(input).includes('live=true') && offset && /^\d+_\d+$/.test(offset)) {
+        request.answered = performance.now();
+        const { lsn, position } = parseActivityId(offset);
+        request.offset = { lsn: BigInt(lsn), position };
+        requests.push(request);
+      }
+      return res;
+    };
+    const confirmStream = stream(writer, timedFetch);
     await new Shape(confirmStream).rows;
     // the worker's NOTIFY after each batch, as the API hears it: the split between the worker
     // (send → its activity committed) and the stream (that NOTIFY → matchStream resolves)
@@ -229,12 +245,35 @@ export async function run(): Promise<void> {
         'max ms': (sorted.at(-1) ?? 0).toFixed(1),
       };
     };
+    /** The live request whose answer carried a write's activity: the first that reached past it. */
+    const answeredBy = (tx: string) => {
+      const at = loggedAt.get(tx);
+      return at
+        ? requests.find(
+            (r) =>
+              r.offset &&
+              (r.offset.lsn > at.lsn || (r.offset.lsn === at.lsn && r.offset.position >= at.position)),
+          )
+        : undefined;
+    };
     const split = writes.flatMap((w) => {
       const at = notifiedAt(w.tx);
-      return at === undefined || w.confirmed === undefined
+      const request = answeredBy(w.tx);
+      return at === undefined || w.confirmed === undefined || request?.answered === undefined
         ? []
-        : [{ worker: at - w.sent, stream: w.confirmed - at }];
+        : [
+            {
+              worker: at - w.sent,
+              stream: w.confirmed - at,
+              // the answer came to a request that was already waiting when the NOTIFY arrived
+              waiting: request.sent <= at,
+              response: request.answered - Math.max(at, request.sent),
+              client: w.confirmed - request.answered,
+            },
+          ];
     });
+    const waiting = split.filter((s) => s.waiting);
+    const reArmed = split.filter((s) => !s.waiting);
     console.log(`\nwrite confirmation (send → matchStream resolves), ${total} writes at ${CONFIRM_RATE}/s`);
     printTable([
       figures(
@@ -252,6 +291,22 @@ export async function run(): Promise<void> {
       figures(
         '  of which NOTIFY → matchStream (the stream)',
         split.map((s) => s.stream),
+      ),
+      figures(
+        `    NOTIFY → answer's headers, request already waiting (${waiting.length})`,
+        waiting.map((s) => s.response),
+      ),
+      figures(
+        `    NOTIFY → answer's headers, request sent after the NOTIFY (${reArmed.length})`,
+        reArmed.map((s) => s.stream - s.client),
+      ),
+      figures(
+        '    of those, request sent → answer',
+        reArmed.map((s) => s.response),
+      ),
+      figures(
+        "    answer's headers → matchStream (the client)",
+        split.map((s) => s.client),
       ),
     ]);
   }
@@ -305,25 +360,26 @@ export async function run(): Promise<void> {
         'KiB per client': clients === 1 ? '' : (((rssLive - rssBefore) * 1024) / clients).toFixed(0),
       };
     };
-    // the server's side of a fan-out: raw long-polls whose bodies are read but not parsed
-    const rawFanOut = async (clients: number) => {
-      const fan = await client.newMember();
-      const url = `${stack.apiUrl}/api/organizations/${fan.org.id}/shapes/pages`;
-      const headers = { authorization: `Bearer ${fan.token}` };
-      const first = await fetch(`${url}?offset=-1&log=full`, { headers });
-      await first.arrayBuffer();
-      const live = new URLSearchParams({
-        cursor: '',
-        handle: first.headers.get('electric-handle') ?? '',
-        live: 'true',
-        log: 'full',
-        offset: first.headers.get('electric-offset') ?? '',
-      });
+    // the server's side of a fan-out: raw long-polls, each on its own connection, whose
+    // responses are only measured (bench/support/raw-get.ts), not parsed
+    const fan = await client.newMember();
+    const rawUrl = `${stack.apiUrl}/api/organizations/${fan.org.id}/shapes/pages`;
+    const rawHeaders = { authorization: `Bearer ${fan.token}` };
+    const first = await fetch(`${rawUrl}?offset=-1&log=full`, { headers: rawHeaders });
+    await first.arrayBuffer();
+    const live = new URLSearchParams({
+      cursor: '',
+      handle: first.headers.get('electric-handle') ?? '',
+      live: 'true',
+      log: 'full',
+      offset: first.headers.get('electric-offset') ?? '',
+    });
+    const rawFanOut = async (clients: number, round: number) => {
+      const url = rawUrl;
+      const headers = rawHeaders;
       let sentAt = 0;
       const answered = Array.from({ length: clients }, () =>
-        fetch(`${url}?${live}`, { headers })
-          .then((res) => res.arrayBuffer())
-          .then(() => Date.now() - sentAt),
+        rawGet(`${url}?${live}`, headers).then(() => Date.now() - sentAt),
       );
       await new Promise((r) => setTimeout(r, 2_000)); // every request is waiting
       // the worker's NOTIFY reaches this listener as it reaches the API: right after the
@@ -332,6 +388,7 @@ export async function run(): Promise<void> {
       const listener = await sql.listen(NOTIFY_CHANNEL, () => {
         notifiedAt ||= Date.now();
       });
+      const cpuBefore = stack.apiCpuMs();
       sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
@@ -339,10 +396,20 @@ export async function run(): Promise<void> {
         headers: { 'x-transaction-id': `fanout-raw-${Date.now().toString(36)}` },
       });
       const delivered = (await Promise.all(answered)).sort((a, b) => a - b);
+      const cpu = stack.apiCpuMs() - cpuBefore;
       await listener.unlisten();
+      // the next round waits at the offset this change moved the log to
+      const caughtUp = await fetch(
+        `${url}?${new URLSearchParams({ ...Object.fromEntries(live), live: 'false' })}`,
+        {
+          headers,
+        },
+      );
+      await caughtUp.arrayBuffer();
+      live.set('offset', caughtUp.headers.get('electric-offset') ?? '');
       const lastAfterNotify = sentAt + (delivered.at(-1) ?? 0) - notifiedAt;
       return {
-        clients: `${clients} raw long-polls (server side; last response ${lastAfterNotify} ms after the NOTIFY)`,
+        clients: `${clients} raw long-polls, round ${round} (server side; last response ${lastAfterNotify} ms after the NOTIFY; API CPU ${cpu} ms, ${((cpu * 1000) / clients).toFixed(0)} µs per response)`,
         processes: 1,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
@@ -352,7 +419,9 @@ export async function run(): Promise<void> {
     };
     const fanOutRows = [
       await fanOut(1, 1, false),
-      await rawFanOut(FANOUT_CLIENTS),
+      await rawFanOut(FANOUT_CLIENTS, 1),
+      await rawFanOut(FANOUT_CLIENTS, 2),
+      await rawFanOut(FANOUT_CLIENTS, 3),
       await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES, false),
       await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES, true),
     ];

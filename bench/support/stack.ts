@@ -1,5 +1,5 @@
 /**
- * A benchmark stack: durable embedded PostgreSQL (default settings), the API in a child process
+ * A benchmark stack: durable embedded PostgreSQL (default settings; `BENCH_PG_FAST=1`: fsync off), the API in a child process
  * (so the load generator does not share its event loop) and, on request, the CDC worker in
  * another child process.
  */
@@ -50,7 +50,9 @@ function cpuMs(pid: number | undefined): number {
 export async function startBenchStack(
   options: { cdc?: boolean; env?: Record<string, string> } = {},
 ): Promise<BenchStack> {
-  const cluster = await startEmbeddedPostgres();
+  // BENCH_PG_FAST=1: the tests' PostgreSQL (fsync and synchronous commit off), which takes the
+  // disk out of a figure, e.g. the stream's share of a confirmation on a machine whose disk is shared
+  const cluster = await startEmbeddedPostgres({ fast: process.env.BENCH_PG_FAST === '1' });
   await runMigrations(cluster.url);
   const env = { DATABASE_URL: cluster.url, LOG_LEVEL: 'warn', ...options.env };
   // BENCH_API_PROFILE=<dir>: a CPU profile of the API process, written there when it stops

@@ -1,3 +1,4 @@
+import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Db, Sql } from '../db/client.ts';
 import type { ActivityNotifier } from './activity-notifier.ts';
@@ -67,7 +68,19 @@ export interface OrganizationAccess {
   role: 'admin' | 'member';
 }
 
+/**
+ * Headers the app's middleware add to every finished response (CORS), applied by that middleware
+ * to Hono's responses and by `sendStraight` (straight-response.ts) to the ones it writes itself.
+ */
+export interface AddedHeaders {
+  set: [name: string, value: string][];
+  /** Appended to a value the response already has (`vary`). */
+  append: [name: string, value: string][];
+}
+
 export type AppEnv = {
+  /** Node's request and response (@hono/node-server); absent under `app.request`. */
+  Bindings: Partial<HttpBindings>;
   Variables: {
     deps: AppDeps;
     user?: SessionUser;
@@ -77,5 +90,6 @@ export type AppEnv = {
     liveSignal?: AbortSignal;
     /** Set by hono-rate-limiter on the routes it limits. */
     rateLimit?: { limit: number; used: number; remaining: number; resetTime?: Date | undefined };
+    addedHeaders?: AddedHeaders;
   };
 };

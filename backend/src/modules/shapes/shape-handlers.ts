@@ -13,7 +13,9 @@
  *   (offset=now: no     ├─ O before the retention watermark ──► 409 must-refetch, renewed handle
  *    handle needed)     ├─ live absent ─► changes after O (≤ PAGE), up-to-date when caught up
  *                       ├─ live=true ───► changes after O, or wait for the CDC worker's NOTIFY
- *                       │                 (≤ LONG_POLL_MS), then up-to-date with a new cursor
+ *                       │                 (≤ LONG_POLL_MS), then up-to-date with a new cursor;
+ *                       │                 an answer after a wait, shared by every request woken
+ *                       │                 with it, goes straight to Node (straight-response.ts)
  *                       └─ live_sse ────► one SSE response: batches, each closed by up-to-date
  *   a TRUNCATE in the log (it renames the log) ─► 409 must-refetch, new handle; SSE: stream ends
  *
@@ -33,6 +35,7 @@ import { type LiveKind, liveSignal, liveStream } from '../../core/live-stream.ts
 import { bearerSecurity, errorResponses, OrgParam } from '../../core/openapi.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import { readAhead } from '../../core/read-ahead.ts';
+import { sendStraight } from '../../core/straight-response.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
 import {
   ELECTRIC_HEADER,
@@ -42,6 +45,7 @@ import {
   SUBSET_PARAM,
 } from './electric-protocol.ts';
 import {
+  type EncodedLogPage,
   MUST_REFETCH,
   messageArray,
   nextCursor,
@@ -308,12 +312,16 @@ async function serveLog(
     return streamShapeSse(c, tracked, organizationId, from, headers);
   }
 
-  const waiter = live ? c.var.deps.notifier.waiter(organizationId) : undefined;
+  const { notifier, metrics } = c.var.deps;
+  const waiter = live ? notifier.waiter(organizationId) : undefined;
+  if (waiter) metrics.streamClients.inc({ kind: 'shape-poll' });
   const deadline = Date.now() + config.shapeLongPollMs;
+  let waited = false;
   try {
     let page = await readLogPage(sql, organizationId, tracked, from, PAGE, waiter?.lastNotifiedAt);
     const signal = liveSignal(c);
     while (waiter && page?.changes.length === 0 && Date.now() < deadline && !signal.aborted) {
+      waited = true;
       const notifiedAt = await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), signal);
       page = await readLogPage(sql, organizationId, tracked, from, PAGE, notifiedAt);
     }
@@ -325,15 +333,34 @@ async function serveLog(
     // requests of one caller once (keyed by the credentials, see `vary`); the body is the one
     // encoding every request waiting at this offset shares
     if (live) c.header('cache-control', LIVE_CACHE_CONTROL);
-    return c.body(page.body, 200, {
+    const answer = {
       ...JSON_CONTENT,
       ...headers,
       [ELECTRIC_HEADER.offset]: activityId(page.last),
       ...(page.upToDate === null ? {} : { [ELECTRIC_HEADER.upToDate]: '' }),
-    });
+    };
+    // woken (or timed out) together with every request waiting at this offset: the shared
+    // bytes go straight to the socket, not through a web Response per request
+    if (waited) return sendStraight(c, 200, answer, bodyBytes(page));
+    return c.body(page.body, 200, answer);
   } finally {
-    waiter?.close();
+    if (waiter) {
+      waiter.close();
+      metrics.streamClients.dec({ kind: 'shape-poll' });
+    }
   }
+}
+
+const encodedBodies = new WeakMap<EncodedLogPage, Buffer>();
+
+/** A page's body as bytes, encoded once for every request it answers. */
+function bodyBytes(page: EncodedLogPage): Buffer {
+  let bytes = encodedBodies.get(page);
+  if (!bytes) {
+    bytes = Buffer.from(page.body);
+    encodedBodies.set(page, bytes);
+  }
+  return bytes;
 }
 
 /**
