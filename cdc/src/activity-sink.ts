@@ -1,7 +1,7 @@
 /**
  * Persisting a batch of transaction parts (transaction-assembler.ts) in ONE database transaction:
  *
- *   BEGIN
+ *   BEGIN, synchronous_commit = off
  *     COPY the activities into `activities`            (may run while the previous batch commits)
  *     wait until the previous batch has committed       (activities become visible in WAL order)
  *     apply the count changes in transaction order: deltas to entity_counts; a TRUNCATE sets its
@@ -9,7 +9,8 @@
  *       count, and renames the activity log (activity_log.id: every shape handle changes)
  *     cdc_state := the position after the batch (guarded: it must be the position before it),
  *       NOTIFY sync_activities
- *   COMMIT                                              → the caller acknowledges the last commit
+ *   COMMIT (no fsync wait)             → flush-gate.ts: once its WAL is flushed, the caller
+ *                                        acknowledges the batch's last whole commit to the slot
  *
  * Exactly once (guarantee 3): parts are written in WAL order and `cdc_state` moves in the same
  * transaction as their rows: `last_lsn` is the highest commit LSN written completely, and
@@ -20,6 +21,18 @@
  * the state update refuses a batch that does not start exactly where the last one ended, and the
  * primary key (lsn, position) rejects a duplicate outright.
  *
+ * Asynchronous commit, and why it keeps exactly-once: a batch's COMMIT returns before its WAL is
+ * on disk, so readers (woken by the NOTIFY, sent at commit) see activities one fsync earlier. A
+ * server crash before the flush loses the batch's rows, count changes and cdc_state move
+ * TOGETHER (one transaction), so what survives is still one consistent written position. The
+ * slot is the other half: it is told a source transaction is done only after PostgreSQL reports
+ * WAL flushed past the batch's commit (`pg_current_wal_flush_lsn()`, flush-gate.ts), so its
+ * confirmed position (which it may write to disk at any time) never passes a batch that a crash
+ * could still take away. After the crash the slot re-sends from at or before the surviving
+ * cdc_state, the fence skips what survived, and what was lost is written again with the same
+ * LSN-based keys: one activity per change. Every other write of the worker (fencing, retention,
+ * resync) keeps synchronous commits.
+ *
  * COPY instead of INSERT … SELECT: parsing is the costly part of a bulk insert here (about a
  * third of the time with json_to_recordset), and COPY's text format is the cheapest to parse.
  * The lines were encoded when the changes were mapped (activity-copy.ts).
@@ -29,7 +42,6 @@ import { pipeline } from 'node:stream/promises';
 import { NOTIFY_CHANNEL } from '@sync/db/constants';
 import { activityId } from '@sync/db/lsn';
 import { encodeActivityNotification } from '@sync/db/notification';
-import type { ActivityRow } from '@sync/db/schema';
 import type postgres from 'postgres';
 import {
   type CountChange,
@@ -90,6 +102,7 @@ export async function writeActivityBatch(
   previous: Promise<boolean> = Promise.resolve(true),
 ): Promise<void> {
   await sql.begin(async (tx) => {
+    await tx`set local synchronous_commit = off`;
     if (batch.activityCount > 0) {
       const copy = await tx`copy activities (${tx(COPY_COLUMNS)}) from stdin`.writable();
       await pipeline(Readable.from(batch.copyLines), copy);

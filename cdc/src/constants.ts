@@ -19,6 +19,8 @@ export const DEFAULTS = {
   batchSize: 5_000,
   /** … or when the oldest complete transaction has waited this long (while batches are in flight). */
   flushIntervalMs: 20,
+  /** While a committed batch waits for its WAL to be flushed, ask PostgreSQL this often. */
+  flushProbeIntervalMs: 20,
   /** Stop reading the replication socket above this many buffered changes (backpressure). */
   maxBufferedChanges: 20_000,
   /** Batches written concurrently; they commit strictly in order. */

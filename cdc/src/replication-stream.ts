@@ -14,7 +14,8 @@
  *     messages ──► parts of ≤ batchSize activities (keyed by commit LSN + position) ──► ready
  *   streaming: nothing in flight (after the burst of messages at hand), ready ≥ batchSize
  *     activities, or the oldest ready part ≥ flushIntervalMs old
- *     ──► batch ──► activity-sink.ts: one DB transaction ──► acknowledge its last whole commit
+ *     ──► batch ──► activity-sink.ts: one DB transaction (asynchronous commit)
+ *     ──► flush-gate.ts: its WAL flushed ──► acknowledge its last whole commit
  *   up to `pipelineDepth` batches in flight: the next COPYs while the previous commits; they
  *     commit (and are acknowledged) strictly in order
  *   ready ≥ maxBufferedChanges, or not streaming ──► socket paused (resumed below half)
@@ -39,7 +40,6 @@ import type postgres from 'postgres';
 import { isoFromMicros } from './activity.ts';
 import { contiguousRuns } from './activity-copy.ts';
 import { type ActivityBatch, readWrittenPosition, writeActivityBatch } from './activity-sink.ts';
-import { PGOUTPUT_PROTO_VERSION } from './constants.ts';
 import {
   asError,
   CdcError,
@@ -50,6 +50,7 @@ import {
   StreamEndedError,
   WrittenPositionConflictError,
 } from './errors.ts';
+import { FlushGate } from './flush-gate.ts';
 import { type PgoutputMessage, pgoutputPlugin } from './pgoutput-decoder.ts';
 import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
@@ -64,6 +65,8 @@ export interface ReplicationStreamOptions {
   /** Activities per batch, and per part of a large source transaction. */
   batchSize: number;
   flushIntervalMs: number;
+  /** While a committed batch waits for its WAL flush, how often to ask how far WAL is flushed. */
+  flushProbeIntervalMs: number;
   maxBufferedChanges: number;
   pipelineDepth: number;
   retryInitialMs: number;
@@ -86,7 +89,7 @@ export interface BatchReport {
 interface InFlightBatch {
   parts: TransactionPart[];
   batch: ActivityBatch | null;
-  /** The last whole transaction of the batch: acknowledged once the batch commits. */
+  /** The last whole transaction of the batch: acknowledged once the batch's commit is flushed. */
   acknowledgeLsn: bigint | null;
   started: number;
   /** Resolves true once committed, false if the write failed. */
@@ -107,6 +110,7 @@ export class ReplicationStream {
   private readonly service: LogicalReplicationService;
   private readonly logger: Logger;
   private readonly assembler: TransactionAssembler;
+  private readonly flushGate: FlushGate;
 
   private phase: StreamPhase = { name: 'fencing' };
   private ready: TransactionPart[] = [];
@@ -132,6 +136,10 @@ export class ReplicationStream {
     this.confirmed = options.confirmedLsn;
     this.retryMs = options.retryInitialMs;
     this.assembler = new TransactionAssembler(options.batchSize, (part) => this.onPart(part));
+    this.flushGate = new FlushGate(options.sql, options.flushProbeIntervalMs, (lsn) => {
+      this.confirm(lsn + 1n);
+      this.afterBatch();
+    });
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -184,7 +192,7 @@ export class ReplicationStream {
     const phase = this.phase;
     if (phase.name === 'closed' || phase.name === 'draining') return this.ended.then(() => {});
     this.assembler.reset();
-    if (phase.name === 'streaming' && (this.ready.length > 0 || this.inFlight.length > 0)) {
+    if (phase.name === 'streaming' && !this.isDrained()) {
       const drained = new Promise<void>((resolve) => {
         this.phase = { name: 'draining', written: phase.written, drained: resolve };
       });
@@ -203,6 +211,7 @@ export class ReplicationStream {
     this.phase = { name: 'closed', reason };
     if (this.flushTimer) clearTimeout(this.flushTimer);
     if (this.statusTimer) clearInterval(this.statusTimer);
+    this.flushGate.stop();
     this.resolveEnded(reason);
   }
 
@@ -346,7 +355,7 @@ export class ReplicationStream {
     if (this.retryMs !== this.options.retryInitialMs) this.logger.info('writing activities recovered');
     this.retryMs = this.options.retryInitialMs;
     // Batches commit in order, so this position covers every earlier batch too.
-    if (entry.acknowledgeLsn !== null) this.confirm(entry.acknowledgeLsn + 1n);
+    if (entry.acknowledgeLsn !== null) this.flushGate.committed(entry.acknowledgeLsn);
     this.options.onBatch?.({
       activities: entry.batch?.activityCount ?? 0,
       parts: entry.parts.length,
@@ -399,16 +408,16 @@ export class ReplicationStream {
     if (phase.name === 'closed') return;
     this.updateFlow();
     this.scheduleFlush();
-    if (phase.name === 'draining' && this.ready.length === 0 && this.inFlight.length === 0) phase.drained();
+    if (phase.name === 'draining' && this.isDrained()) phase.drained();
+  }
+
+  /** Everything ready is written and acknowledged. */
+  private isDrained(): boolean {
+    return this.ready.length === 0 && this.inFlight.length === 0 && this.flushGate.isEmpty();
   }
 
   private isIdle(): boolean {
-    return (
-      this.phase.name === 'streaming' &&
-      !this.assembler.isOpen() &&
-      this.ready.length === 0 &&
-      this.inFlight.length === 0
-    );
+    return this.phase.name === 'streaming' && !this.assembler.isOpen() && this.isDrained();
   }
 
   // ── Talking back to the server ───────────────────────────────────────────────────────────

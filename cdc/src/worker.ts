@@ -72,8 +72,9 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
     reconnectInitialMs: options.reconnectInitialMs ?? DEFAULTS.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs,
   };
-  // one connection per batch in flight, one for fencing and setup, one for retention
-  const sql = createWriterPool(options.databaseUrl, settings.pipelineDepth + 2);
+  // one connection per batch in flight, one for fencing and setup, one for the flush probe, one
+  // for retention
+  const sql = createWriterPool(options.databaseUrl, settings.pipelineDepth + 3);
 
   let state: WorkerState = 'preparing';
   let stream: ReplicationStream | null = null;
@@ -124,6 +125,7 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
           confirmedLsn: slot.confirmedFlushLsn,
           batchSize: settings.batchSize,
           flushIntervalMs: settings.flushIntervalMs,
+          flushProbeIntervalMs: DEFAULTS.flushProbeIntervalMs,
           maxBufferedChanges: settings.maxBufferedChanges,
           pipelineDepth: settings.pipelineDepth,
           retryInitialMs: settings.reconnectInitialMs,

@@ -2,7 +2,6 @@
  * Transaction assembly and batching, pure: pgoutput messages (as pgoutput-decoder.ts decodes
  * them) in, parts out; which parts a batch writes after a crash. No database.
  */
-import { formatLsn } from '@sync/db/lsn';
 import { describe, expect, it } from 'vitest';
 import { TRUNCATE_POSITION_SPAN } from '../src/activity.ts';
 import { ReplicationProtocolError, WrittenPositionConflictError } from '../src/errors.ts';

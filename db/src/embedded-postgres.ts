@@ -11,7 +11,7 @@
  * PostgreSQL refuses to run as root, so as root the binaries run as the `postgres` user
  * (created when missing) and every directory on the way to the data dir must be enterable.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,11 @@ export interface EmbeddedCluster {
   /** Stop the server, keeping its data (a later `start()` resumes it). */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * Kill -9 the server and every one of its processes, as a power cut would leave its memory:
+   * WAL not yet written from its buffers is gone; the next `start()` runs crash recovery.
+   */
+  crash(): Promise<void>;
   /** Stop the server and remove a throwaway data directory. */
   destroy(): Promise<void>;
 }
@@ -140,6 +145,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
       await startWithin(pg);
       running = true;
     },
+    async crash() {
+      if (!running) return;
+      running = false;
+      await killServerProcesses(dataDir);
+    },
     async destroy() {
       if (running) await pg.stop();
       running = false;
@@ -170,6 +180,35 @@ async function clearStalePostmaster(dataDir: string, log: (line: string) => void
   }
   log('removing a stale postmaster.pid left by an earlier crash');
   await unlink(pidFile).catch(() => {});
+}
+
+/** SIGKILL the postmaster of `dataDir` and its children at once, and wait until all are gone. */
+async function killServerProcesses(dataDir: string): Promise<void> {
+  const content = await readFile(join(dataDir, 'postmaster.pid'), 'utf8');
+  const postmaster = Number.parseInt(content.split('\n')[0] ?? '', 10);
+  const pids = [postmaster, ...(await childProcessIds(postmaster))];
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && (await Promise.all(pids.map(isRunning))).some(Boolean)) await sleep(20);
+}
+
+/** Neither gone nor a zombie waiting to be reaped. */
+async function isRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  return stat !== null && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
+async function childProcessIds(parent: number): Promise<number[]> {
+  const entries = await readdir('/proc');
+  const children: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid …: comm may contain spaces, so read after its closing parenthesis
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === parent) children.push(Number(entry));
+  }
+  return children;
 }
 
 export class DataDirInUseError extends Error {
