@@ -6,7 +6,7 @@
  */
 import postgres from 'postgres';
 import { ApiClient } from '../../backend/src/api-client.ts';
-import { type LoadResult, printTable, loadRow as row, runLoad } from '../support/load.ts';
+import { printTable, loadRow as row, runLoad } from '../support/load.ts';
 import { startBenchStack } from '../support/stack.ts';
 
 const CONCURRENCY = 32;
