@@ -11,10 +11,10 @@ import {
   openClient,
   pageEntity,
   startTestStack,
-  statusCounts,
   switchableNetwork,
   type TestStack,
   until,
+  untilAllConfirmed,
 } from './support/sync-stack.ts';
 
 let stack: TestStack;
@@ -128,12 +128,7 @@ describe('offline replay', () => {
       const started = performance.now();
       network.offline = false;
       sync.drain();
-      await until(
-        () => sync.getSnapshot().outbox.every((entry) => entry.status === 'confirmed'),
-        30_000,
-        'all confirmed',
-        () => [statusCounts(sync), sync.getSnapshot().outbox.find((e) => e.status !== 'confirmed')],
-      );
+      await untilAllConfirmed(sync);
       const seconds = (performance.now() - started) / 1000;
       // the machine's speed can change within seconds (other test files run in parallel):
       // bare is measured before and after, and the slower counts
@@ -172,11 +167,7 @@ describe('offline replay', () => {
       expect(sentAtKill).toBeLessThan(500);
       await api.start();
       sync.drain();
-      await until(
-        () => sync.getSnapshot().outbox.every((entry) => entry.status === 'confirmed'),
-        60_000,
-        'all confirmed after the restart',
-      );
+      await untilAllConfirmed(sync, 60_000, 'all confirmed after the restart');
       await expectAppliedOnceEach(txIds);
       expect(localPages(sync)).toEqual(await serverPages(api.url, member));
     } finally {

@@ -12,9 +12,9 @@ import {
   newDevice,
   pageEntity,
   startSharedStack,
-  statusCounts,
   switchableNetwork,
   until,
+  untilAllConfirmed,
 } from './support/sync-stack.ts';
 
 const shared = startSharedStack();
@@ -103,12 +103,7 @@ describe('replay storage', () => {
     counter.counted.counting = true;
     network.offline = false;
     sync.drain();
-    await until(
-      () => sync.getSnapshot().outbox.every((entry) => entry.status === 'confirmed'),
-      30_000,
-      'all confirmed',
-      () => statusCounts(sync),
-    );
+    await untilAllConfirmed(sync);
     counter.counted.counting = false;
     const perWrite = {
       requests: counter.counted.requests / writes,
@@ -162,12 +157,7 @@ describe('replay connections', () => {
     for (let i = 0; i < 60; i++) txIds.push((await sync.create(pageEntity, { title: `queued ${i}` })).txId);
     network.offline = false;
     sync.drain();
-    await until(
-      () => sync.getSnapshot().outbox.every((entry) => entry.status === 'confirmed'),
-      30_000,
-      'all confirmed',
-      () => statusCounts(sync),
-    );
+    await untilAllConfirmed(sync);
     const duringReplay = atWrites.filter((write) => write.queued > 20);
     expect(duringReplay.length).toBeGreaterThan(0);
     expect(duringReplay.filter((write) => write.open > 0)).toEqual([]);

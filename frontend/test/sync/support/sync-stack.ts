@@ -141,6 +141,16 @@ export const statusCounts = (sync: SyncClient) =>
     return counts;
   }, {});
 
+/** Waits until every outbox entry of `sync` is confirmed; a timeout names the others. */
+export function untilAllConfirmed(sync: SyncClient, timeoutMs = 30_000, what = 'all confirmed') {
+  return until(
+    () => sync.getSnapshot().outbox.every((entry) => entry.status === 'confirmed'),
+    timeoutMs,
+    what,
+    () => [statusCounts(sync), sync.getSnapshot().outbox.find((entry) => entry.status !== 'confirmed')],
+  );
+}
+
 /** A test file's stack (API, CDC worker, PostgreSQL) and member, started before its tests. */
 export interface SharedStack {
   readonly stack: TestStack;
