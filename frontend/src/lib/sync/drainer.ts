@@ -22,14 +22,13 @@
 import { getTransactionStatus, undoTransaction } from '../../api.gen/sdk.gen.ts';
 import type { ApiClient } from './api-client.ts';
 import {
-  CASCADE_ERROR,
   EXPECTED_TRANSACTION_HEADER,
   NETWORK_ERROR,
   TIMEOUT_ERROR,
   TRANSACTION_ID_HEADER,
 } from './constants.ts';
 import type { EntityDefinition } from './entity.ts';
-import { entityKey, type OutboxDatabase } from './outbox.ts';
+import { entityKey, failedWithCreate, type OutboxDatabase } from './outbox.ts';
 import {
   type AttemptOutcome,
   needsStatusCheck,
@@ -286,13 +285,7 @@ export function startDrainer(options: DrainerOptions): Drainer {
     for (const other of later) {
       if (entry.action === 'create') {
         // nothing of an entity that never existed can apply: fail its later writes with it
-        changed.push({
-          ...other,
-          status: 'failed',
-          settledAt: Date.now(),
-          cascadedFrom: entry.txId,
-          lastError: { code: CASCADE_ERROR, message },
-        });
+        changed.push({ ...other, ...failedWithCreate(entry, message) });
       } else if (other.expectedVersion === entry.txId) {
         // the failed change is rolled back: later changes were made on top of what it replaced
         changed.push({ ...other, expectedVersion: entry.expectedVersion });

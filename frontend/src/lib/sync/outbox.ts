@@ -5,6 +5,7 @@
  * the new stores (and an `upgrade` for rows that need rewriting); never edit an old version.
  */
 import { Dexie, type EntityTable, type Table } from 'dexie';
+import { CASCADE_ERROR } from './constants.ts';
 import { createClientId } from './transaction-id.ts';
 import type { OutboxEntry } from './types.ts';
 
@@ -103,3 +104,16 @@ export async function pruneConfirmed(
 
 export const entityKey = (entry: Pick<OutboxEntry, 'entityType' | 'entityId'>) =>
   `${entry.entityType}/${entry.entityId}`;
+
+/** What a write of an entity whose create failed becomes: failed with it, naming it. */
+export function failedWithCreate(
+  create: Pick<OutboxEntry, 'txId'>,
+  message: string,
+): Pick<OutboxEntry, 'status' | 'settledAt' | 'cascadedFrom' | 'lastError'> {
+  return {
+    status: 'failed',
+    settledAt: Date.now(),
+    cascadedFrom: create.txId,
+    lastError: { code: CASCADE_ERROR, message },
+  };
+}

@@ -13,7 +13,6 @@
 import { Dexie } from 'dexie';
 import type { Activity } from '../../api.gen/types.gen.ts';
 import { createApiClient } from './api-client.ts';
-import { CASCADE_ERROR } from './constants.ts';
 import { type Drainer, startDrainer } from './drainer.ts';
 import { type EntityDefinition, versionOf } from './entity.ts';
 import { browserEnvironment, type ChannelLike, type SyncEnvironment } from './environment.ts';
@@ -22,6 +21,7 @@ import {
   type CachedRow,
   DEFAULT_DATABASE_NAME,
   entityKey,
+  failedWithCreate,
   loadClientId,
   OutboxDatabase,
   pruneConfirmed,
@@ -467,22 +467,22 @@ export function createSyncClient(options: SyncClientOptions): SyncClient {
         organization,
         ...fields,
         expectedVersion,
-        status: failedCreate ? 'failed' : 'pending',
+        status: 'pending',
         retries: 0,
         nextAttemptAt: 0,
-        lastError: failedCreate
-          ? { code: CASCADE_ERROR, message: failedCreate.lastError?.message ?? 'its create failed' }
-          : null,
+        lastError: null,
         serverVersion: null,
         serverTxid: null,
         undoOf: write.undoOf ?? null,
         replaces: null,
-        cascadedFrom: failedCreate?.txId ?? null,
+        cascadedFrom: null,
         clientId,
         tabId,
         createdAt: Date.now(),
         sentAt: null,
-        settledAt: failedCreate ? Date.now() : null,
+        settledAt: null,
+        ...(failedCreate &&
+          failedWithCreate(failedCreate, failedCreate.lastError?.message ?? 'its create failed')),
       };
       const seq = await db.transactions.add(fresh);
       return { ...fresh, seq };
