@@ -26,7 +26,7 @@ export function createMetrics() {
     }),
     shapeSnapshotChunks: new Counter({
       name: 'shape_snapshot_chunks_total',
-      help: 'Shape snapshot chunks after the first, by read: ahead (started while the previous was written) or on_request',
+      help: 'Shape snapshot chunks after the first, by read: ahead (started while the previous was written) or on_request; and cached: any chunk, the first too, sent from a snapshot held for the next client',
       labelNames: ['read'] as const,
       registers: [registry],
     }),

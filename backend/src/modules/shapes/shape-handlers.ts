@@ -9,6 +9,8 @@
  *   offset=snapshot_… ─► next chunk (twice the rows, ≤ CHUNK; the one read ahead if held); the
  *                        last one ends with snapshot-end + up-to-date and electric-offset = S,
  *                        so the log brings every change since chunk 1
+ *   (either, while the organization's log head is still the S of the shape's last snapshot:
+ *    the chunk's bytes as sent before, held for the next client; snapshot-cache.ts)
  *   offset=O, handle=H ─┬─ H is not this log's handle (unknown, or CDC resynced) ─► 409 must-refetch
  *   (offset=now: no     ├─ O before the retention watermark ──► 409 must-refetch, renewed handle
  *    handle needed)     ├─ live absent ─► changes after O (≤ PAGE), up-to-date when caught up
@@ -42,6 +44,7 @@ import {
   ELECTRIC_PARAM,
   LIVE_CACHE_CONTROL,
   LOG_MODE,
+  OFFSET_BEFORE_ALL,
   SUBSET_PARAM,
 } from './electric-protocol.ts';
 import {
@@ -74,9 +77,11 @@ import {
   type SnapshotChunk,
   type SnapshotCursor,
   shapeHandle,
+  snapshotStartOf,
 } from './shape-operations.ts';
 import { proxyShape } from './shape-proxy.ts';
 import { isSubsetRequest, parseSubsetRequest } from './shape-subset.ts';
+import { type EncodedChunk, snapshotCache } from './snapshot-cache.ts';
 
 const PAGE = 1_000;
 const RECHECK_MS = 2_000;
@@ -229,16 +234,24 @@ async function serveSnapshotStart(shape: ShapeRequest) {
       [ELECTRIC_HEADER.upToDate]: '',
     });
   }
+  const held = heldChunk(shape, start.state, start.position, OFFSET_BEFORE_ALL);
+  if (held) {
+    c.var.deps.metrics.shapeSnapshotChunks.inc({ read: 'cached' });
+    return sendChunk(shape, handle, held, start.state);
+  }
   const rows = chunkRows(shape, FIRST_CHUNK_ROWS);
   const chunk = await readChunk(shape, null, rows);
-  const snapshot = { handle, schema, start: start.position, visibility: chunk.visibility, rows };
-  return snapshotChunkResponse(shape, snapshot, chunk);
+  const snapshot = { handle, start: start.position, visibility: chunk.visibility, rows };
+  return snapshotChunkResponse(shape, snapshot, chunk, start.state, OFFSET_BEFORE_ALL);
 }
 
 async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffset) {
-  const { c, query, schema, canonical } = shape;
+  const { c, query, canonical } = shape;
   const { sql, config } = c.var.deps;
-  const state = await readSharedLogState(sql, config.cdcSlotName);
+  const [state, logHead] = await Promise.all([
+    readSharedLogState(sql, config.cdcSlotName),
+    readLogHead(sql, shape.organizationId),
+  ]);
   if (!isHandleOf(query.handle, canonical(state))) {
     return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(state) });
   }
@@ -247,12 +260,20 @@ async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffs
       [ELECTRIC_HEADER.handle]: renewedHandle(canonical(state), query.handle, state),
     });
   }
+  // a chunk of a snapshot that started where one would start now, i.e. nothing logged since
+  const current = activityId(offset.start) === activityId(snapshotStartOf(logHead, state));
+  const held = current ? heldChunk(shape, state, offset.start, query.offset) : undefined;
+  if (held) {
+    c.var.deps.metrics.shapeSnapshotChunks.inc({ read: 'cached' });
+    return sendChunk(shape, query.handle, held, state);
+  }
   const key = readAheadKey(shape, query.handle, query.offset);
   const ahead = await chunkReadsAhead.take(key)?.catch(() => undefined);
   c.var.deps.metrics.shapeSnapshotChunks.inc({ read: ahead ? 'ahead' : 'on_request' });
   const rows = chunkRows(shape, offset.rows);
   const chunk = ahead ?? (await readChunk(shape, offset.after, rows));
-  return snapshotChunkResponse(shape, { ...offset, handle: query.handle, schema, rows }, chunk);
+  const snapshot = { ...offset, handle: query.handle, rows };
+  return snapshotChunkResponse(shape, snapshot, chunk, state, current ? query.offset : null);
 }
 
 /**
@@ -266,6 +287,33 @@ const chunkReadsAhead = readAhead<SnapshotChunk>({ maxEntries: 4, ttlMs: 10_000 
 function readAheadKey({ organizationId, tracked, c }: ShapeRequest, handle: string, offset: string) {
   const rows = c.var.deps.config.shapeSnapshotChunkRows;
   return `${organizationId}|${tracked.entityType}|${rows}|${handle}|${offset}`;
+}
+
+/**
+ * Each shape's newest snapshot as sent, for the next client while nothing has been logged since
+ * it started (snapshot-cache.ts): 100,000 rows are about 53 MB, so 64 MiB holds one such
+ * snapshot or many small ones, the least recently used dropped first.
+ */
+const heldSnapshots = snapshotCache({ maxBytes: 64 * 2 ** 20 });
+
+/**
+ * Chunks configured below the first chunk's 1,000 rows (the chunk boundary tests' three) are
+ * always read: the cache is for snapshots whose reads cost the server, and such tiny chunks
+ * are there to exercise every read.
+ */
+function holdsSnapshots({ c }: ShapeRequest): boolean {
+  return c.var.deps.config.shapeSnapshotChunkRows >= FIRST_CHUNK_ROWS;
+}
+
+/** One held snapshot per organization, shape, chunk size and log (a resync or truncation names another). */
+function heldSnapshotKey({ c, organizationId, tracked, canonical }: ShapeRequest, state: ShapeLogState) {
+  return `${organizationId}|${tracked.entityType}|${c.var.deps.config.shapeSnapshotChunkRows}|${canonical(state)}`;
+}
+
+/** The chunk held for `offset` of the shape's snapshot started at `start`, where one would start now. */
+function heldChunk(shape: ShapeRequest, state: ShapeLogState, start: LogPosition, offset: string) {
+  if (!holdsSnapshots(shape)) return undefined;
+  return heldSnapshots.get(heldSnapshotKey(shape, state), activityId(start), offset);
 }
 
 /**
@@ -364,42 +412,67 @@ function bodyBytes(page: EncodedLogPage): Buffer {
 }
 
 /**
- * One chunk of a snapshot. Not the last: its offset names the next chunk, which the client asks
- * for next (it prefetches), so the server starts reading it now. The last: `snapshot-end` with
- * the first chunk's visibility, then up-to-date, and the offset is the log position the
- * snapshot started at, so the log brings every change since.
+ * One chunk of a snapshot, encoded, held for the next client of the shape and sent. Not the
+ * last: its offset names the next chunk, which the client asks for next (it prefetches). The
+ * last: `snapshot-end` with the first chunk's visibility, then up-to-date, and the offset is the
+ * log position the snapshot started at, so the log brings every change since.
  */
 function snapshotChunkResponse(
   shape: ShapeRequest,
   snapshot: {
     handle: string;
-    schema: string;
     start: LogPosition;
     visibility: SnapshotChunkOffset['visibility'];
     /** Rows of this chunk at most. */
     rows: number;
   },
   chunk: SnapshotChunk,
+  state: ShapeLogState,
+  /** The request's offset, to hold the chunk under; null when a change was logged since the snapshot started. */
+  holdAs: string | null,
 ) {
-  const { c } = shape;
-  const headers = {
-    ...JSON_CONTENT,
-    [ELECTRIC_HEADER.handle]: snapshot.handle,
-    [ELECTRIC_HEADER.schema]: snapshot.schema,
-  };
+  const encoded = encodeSnapshotChunk(shape, snapshot, chunk);
+  if (holdAs !== null && holdsSnapshots(shape)) {
+    heldSnapshots.hold(heldSnapshotKey(shape, state), activityId(snapshot.start), holdAs, encoded);
+  }
+  return sendChunk(shape, snapshot.handle, encoded, state);
+}
+
+function encodeSnapshotChunk(
+  shape: ShapeRequest,
+  snapshot: { start: LogPosition; visibility: SnapshotChunkOffset['visibility']; rows: number },
+  chunk: SnapshotChunk,
+): EncodedChunk {
   if (chunk.next) {
-    const after = chunk.next;
     const rows = chunkRows(shape, 2 * snapshot.rows);
-    const next = snapshotChunkOffset({ start: snapshot.start, after, visibility: snapshot.visibility, rows });
-    chunkReadsAhead.start(readAheadKey(shape, snapshot.handle, next), () => readChunk(shape, after, rows));
-    return c.body(messageArray(chunk.messages), 200, { ...headers, [ELECTRIC_HEADER.offset]: next });
+    const next = { after: chunk.next, rows };
+    return {
+      body: messageArray(chunk.messages),
+      offset: snapshotChunkOffset({ start: snapshot.start, visibility: snapshot.visibility, ...next }),
+      next,
+    };
   }
   const end = [snapshotEndMessage(snapshot.visibility), upToDateMessage(snapshot.start.lsn)];
-  return c.body(messageArray(chunk.messages, end), 200, {
-    ...headers,
-    [ELECTRIC_HEADER.offset]: activityId(snapshot.start),
-    [ELECTRIC_HEADER.upToDate]: '',
-  });
+  return { body: messageArray(chunk.messages, end), offset: activityId(snapshot.start), next: null };
+}
+
+/** Sends an encoded chunk; when more follow, starts reading the next one unless it is held already. */
+function sendChunk(shape: ShapeRequest, handle: string, encoded: EncodedChunk, state: ShapeLogState) {
+  const { c, schema } = shape;
+  const headers = {
+    ...JSON_CONTENT,
+    [ELECTRIC_HEADER.handle]: handle,
+    [ELECTRIC_HEADER.schema]: schema,
+    [ELECTRIC_HEADER.offset]: encoded.offset,
+  };
+  const { next } = encoded;
+  if (!next) return c.body(encoded.body, 200, { ...headers, [ELECTRIC_HEADER.upToDate]: '' });
+  if (!heldSnapshots.has(heldSnapshotKey(shape, state), encoded.offset)) {
+    chunkReadsAhead.start(readAheadKey(shape, handle, encoded.offset), () =>
+      readChunk(shape, next.after, next.rows),
+    );
+  }
+  return c.body(encoded.body, 200, headers);
 }
 
 function streamShapeSse(

@@ -108,8 +108,15 @@ export async function readSnapshotStart(
   cdcSlotName: string,
 ): Promise<{ position: LogPosition; state: ShapeLogState }> {
   const [state, head] = await Promise.all([readLogState(sql, cdcSlotName), readLogHead(sql, organizationId)]);
-  const position = isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
-  return { position, state };
+  return { position: snapshotStartOf(head, state), state };
+}
+
+/** Where a snapshot starting now starts, given the log head: never behind the retention watermark. */
+export function snapshotStartOf(
+  head: LogPosition,
+  state: Pick<ShapeLogState, 'prunedThroughLsn'>,
+): LogPosition {
+  return isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
 }
 
 /** Which transactions a snapshot sees (`pg_current_snapshot()`), as Electric's `snapshot-end` carries it. */
@@ -249,8 +256,7 @@ export function readSubsetSnapshot(
           ? tx`offset ${subset.offset}`
           : tx`limit ${subset.limit} offset ${subset.offset}`,
     });
-    const position = isPruned(head, state) ? { lsn: state.prunedThroughLsn, position: 0 } : head;
-    return { position, state, visibility, messages: rows.map(messageOf) };
+    return { position: snapshotStartOf(head, state), state, visibility, messages: rows.map(messageOf) };
   });
 }
 
