@@ -18,6 +18,7 @@
  * them), so it reads them in ONE repeatable-read transaction.
  */
 
+import { z } from '@hono/zod-openapi';
 import { activityId } from '@sync/db/lsn';
 import type { TrackedTable } from '@sync/db/tracked-tables';
 import { getTableColumns } from 'drizzle-orm';
@@ -141,7 +142,9 @@ async function readVisibility(tx: Queryable): Promise<SnapshotVisibility> {
  * the JSON in Node from the text columns took twice as long for a 10,000-row chunk (the driver
  * parsing every column, then a `JSON.stringify` per value); `json_build_object` was slower
  * still. The rows come raw (the driver's bytes, never decoded into strings): the API writes
- * them as they came. Also the (created_at, id) of each row, where the next chunk continues.
+ * them as they came. Where the next chunk continues is read from the last message itself
+ * (`cursorOf`): two more columns per row cost PostgreSQL their text and the API two buffers a
+ * row, for one row a chunk.
  */
 function snapshotMessagesQuery(
   sql: Queryable,
@@ -150,8 +153,7 @@ function snapshotMessagesQuery(
   options: { where?: Fragment; orderBy?: Fragment | null; page: Fragment },
 ): postgres.PendingRawQuery<MessageRow[]> {
   // output names differ from the columns', so ORDER BY sorts by the columns, not their text
-  return sql<MessageRow[]>`select ${insertMessageSql(sql, tracked)} as message,
-            created_at::text as after_created_at, id as after_id
+  return sql<MessageRow[]>`select ${insertMessageSql(sql, tracked)} as message
      from ${sql(tracked.tableName)}
      where organization_id = ${organizationId} and deleted_at is null and ${options.where ?? sql`true`}
      order by ${options.orderBy ? sql`${options.orderBy}, id` : sql`created_at, id`}
@@ -175,8 +177,16 @@ function insertMessageSql(sql: Queryable, tracked: TrackedTable): Fragment[] {
   ];
 }
 
-/** A row of `snapshotMessagesQuery` (raw: its columns' bytes, in this order). */
-type MessageRow = [message: Buffer, afterCreatedAt: Buffer, afterId: Buffer];
+/** A row of `snapshotMessagesQuery` (raw: its column's bytes). */
+type MessageRow = [message: Buffer];
+
+const CursorOfMessage = z.object({ value: z.object({ created_at: z.string(), id: z.string() }) });
+
+/** The (created_at, id) of a snapshot row, from its message: `created_at` is its `::text` there too. */
+function cursorOf(message: Buffer): SnapshotCursor {
+  const { value } = CursorOfMessage.parse(JSON.parse(message.toString()));
+  return { createdAt: value.created_at, id: value.id };
+}
 
 function messageOf([message]: Buffer[]): Buffer {
   if (!message) throw new Error('a snapshot row came without its message');
@@ -219,10 +229,10 @@ export function readSnapshotChunk(
         : undefined,
       page: tx`limit ${limit + 1}`,
     });
-    const sent = rows.slice(0, limit);
-    const last = sent.at(-1);
-    const next = rows.length > limit && last ? { createdAt: String(last[1]), id: String(last[2]) } : null;
-    return { messages: sent.map(messageOf), next, visibility };
+    const messages = rows.slice(0, limit).map(messageOf);
+    const last = messages.at(-1);
+    const next = rows.length > limit && last ? cursorOf(last) : null;
+    return { messages, next, visibility };
   });
 }
 
