@@ -2,6 +2,7 @@
  * Scenario `shapes`, with the official Electric client against our shape endpoint:
  *   1. initial sync of a 100,000-row shape with the pinned and the latest client, and the server
  *      alone (every chunk to its last byte), beside a plain paginated REST read of the same rows;
+ *      each once read (after a change, so nothing held) and once from the snapshot held since;
  *   2. write confirmation: from sending a write to `matchStream` resolving, at 200 writes/s,
  *      beside the write's own response time;
  *   3. fan-out: 1,000 live clients on one shape (long-poll, then SSE) receive one change, beside
@@ -69,6 +70,7 @@ export async function run(): Promise<void> {
       from generate_series(1, ${ROWS}) as i`;
     await sql`analyze pages`;
     await waitForActivities(sql, big.org.id, ROWS); // the worker's catch-up would compete with the reads
+    const restApiCpu = stack.apiCpuMs();
     const restStarted = performance.now();
     let restRows = 0;
     let cursor: string | null = null;
@@ -82,31 +84,48 @@ export async function run(): Promise<void> {
       cursor = page.body.nextCursor;
     } while (cursor);
     const restMs = performance.now() - restStarted;
+    const restApiCpuMs = stack.apiCpuMs() - restApiCpu;
     const shapeUrl = `${stack.apiUrl}/api/organizations/${big.org.id}/shapes/pages`;
     const headers = { authorization: `Bearer ${big.token}` };
     // the server alone: every chunk fetched in turn, bodies read and dropped, nothing parsed
-    const serverStarted = performance.now();
     let bytes = 0;
     let chunks = 0;
-    let next: string | null = `${shapeUrl}?offset=-1&log=full`;
-    while (next) {
-      const res: Response = await fetch(next, { headers });
-      bytes += (await res.arrayBuffer()).byteLength;
-      chunks++;
-      const params = new URLSearchParams({
-        handle: res.headers.get('electric-handle') ?? '',
-        log: 'full',
-        offset: res.headers.get('electric-offset') ?? '',
-      });
-      next = res.headers.has('electric-up-to-date') ? null : `${shapeUrl}?${params}`;
-    }
-    const serverMs = performance.now() - serverStarted;
+    const serverAlone = async () => {
+      const apiCpu = stack.apiCpuMs();
+      const started = performance.now();
+      bytes = 0;
+      chunks = 0;
+      let next: string | null = `${shapeUrl}?offset=-1&log=full`;
+      while (next) {
+        const res: Response = await fetch(next, { headers });
+        bytes += (await res.arrayBuffer()).byteLength;
+        chunks++;
+        const params = new URLSearchParams({
+          handle: res.headers.get('electric-handle') ?? '',
+          log: 'full',
+          offset: res.headers.get('electric-offset') ?? '',
+        });
+        next = res.headers.has('electric-up-to-date') ? null : `${shapeUrl}?${params}`;
+      }
+      return { ms: performance.now() - started, apiCpuMs: stack.apiCpuMs() - apiCpu };
+    };
+    // a snapshot is held for the next client while nothing is logged: a change before a run
+    // makes it read anew ("read"), the run after it gets the held chunks ("held")
+    let changes = 0;
+    const change = async () => {
+      changes++;
+      await sql`update pages set title = ${`Page 1, changed ${changes}`} where id = 'bulk-00000001'`;
+      await waitForActivities(sql, big.org.id, ROWS + changes);
+    };
+    const serverRead = await serverAlone();
+    const serverHeld = await serverAlone();
     // the clients run in this process: its CPU time during a sync is theirs (parsing every row);
     // "first rows" is when the stream hands over its first batch of parsed rows
     const timed = async (
       stream: { subscribe(callback: () => void): () => void },
       rows: () => Promise<Row[]>,
     ) => {
+      const apiCpu = stack.apiCpuMs();
       const t = performance.now();
       let firstRowsMs = 0;
       const unsubscribe = stream.subscribe(() => {
@@ -117,43 +136,59 @@ export async function run(): Promise<void> {
       const used = process.cpuUsage(cpu);
       unsubscribe();
       const ms = performance.now() - t;
-      return { rows: synced.length, ms, firstRowsMs, cpuMs: (used.user + used.system) / 1000 };
+      return {
+        rows: synced.length,
+        ms,
+        firstRowsMs,
+        cpuMs: (used.user + used.system) / 1000,
+        apiCpuMs: stack.apiCpuMs() - apiCpu,
+      };
     };
-    const controller = new AbortController();
-    controllers.push(controller);
-    const latestStream = new LatestShapeStream<Row>({ url: shapeUrl, headers, signal: controller.signal });
-    const latest = await timed(latestStream, () => new LatestShape(latestStream).rows);
-    const pinnedStream = stream(big);
-    const pinned = await timed(pinnedStream, () => new Shape(pinnedStream).rows);
+    const latestSync = () => {
+      const controller = new AbortController();
+      controllers.push(controller);
+      const latestStream = new LatestShapeStream<Row>({ url: shapeUrl, headers, signal: controller.signal });
+      return timed(latestStream, () => new LatestShape(latestStream).rows);
+    };
+    const pinnedSync = () => {
+      const pinnedStream = stream(big);
+      return timed(pinnedStream, () => new Shape(pinnedStream).rows);
+    };
+    await change();
+    const latestRead = await latestSync();
+    const latestHeld = await latestSync();
+    await change();
+    const pinnedRead = await pinnedSync();
+    const pinnedHeld = await pinnedSync();
     const versusRest = (ms: number) => `${(ms / restMs).toFixed(2)}x`;
     console.log(
       `initial sync of ${ROWS.toLocaleString()} rows (${chunks} chunks, ${(bytes / 1e6).toFixed(1)} MB)`,
     );
+    const server = (read: string, run: { ms: number; apiCpuMs: number }) => ({
+      read,
+      rows: ROWS,
+      ms: run.ms.toFixed(0),
+      'time vs REST': versusRest(run.ms),
+      'first rows ms': '',
+      'client CPU ms': '',
+      'API CPU ms': run.apiCpuMs,
+    });
+    const clientRow = (read: string, run: Awaited<ReturnType<typeof timed>>) => ({
+      read,
+      rows: run.rows,
+      ms: run.ms.toFixed(0),
+      'time vs REST': versusRest(run.ms),
+      'first rows ms': run.firstRowsMs.toFixed(0),
+      'client CPU ms': run.cpuMs.toFixed(0),
+      'API CPU ms': run.apiCpuMs,
+    });
     printTable([
-      {
-        read: 'server alone: every chunk to its last byte',
-        rows: ROWS,
-        ms: serverMs.toFixed(0),
-        'time vs REST': versusRest(serverMs),
-        'first rows ms': '',
-        'client CPU ms': '',
-      },
-      {
-        read: 'Electric client 1.5.28, one shape',
-        rows: latest.rows,
-        ms: latest.ms.toFixed(0),
-        'time vs REST': versusRest(latest.ms),
-        'first rows ms': latest.firstRowsMs.toFixed(0),
-        'client CPU ms': latest.cpuMs.toFixed(0),
-      },
-      {
-        read: 'Electric client 1.5.12, one shape',
-        rows: pinned.rows,
-        ms: pinned.ms.toFixed(0),
-        'time vs REST': versusRest(pinned.ms),
-        'first rows ms': pinned.firstRowsMs.toFixed(0),
-        'client CPU ms': pinned.cpuMs.toFixed(0),
-      },
+      server('server alone, read: every chunk to its last byte', serverRead),
+      server('server alone, held (nothing logged since)', serverHeld),
+      clientRow('Electric client 1.5.28, read', latestRead),
+      clientRow('Electric client 1.5.28, held', latestHeld),
+      clientRow('Electric client 1.5.12, read', pinnedRead),
+      clientRow('Electric client 1.5.12, held', pinnedHeld),
       {
         read: 'REST, 500 per page (baseline)',
         rows: restRows,
@@ -161,6 +196,7 @@ export async function run(): Promise<void> {
         'time vs REST': '(baseline)',
         'first rows ms': '',
         'client CPU ms': '',
+        'API CPU ms': restApiCpuMs,
       },
     ]);
   }
