@@ -296,15 +296,6 @@ function readAheadKey({ organizationId, tracked, c }: ShapeRequest, handle: stri
  */
 const heldSnapshots = snapshotCache({ maxBytes: 64 * 2 ** 20 });
 
-/**
- * Chunks configured below the first chunk's 1,000 rows (the chunk boundary tests' three) are
- * always read: the cache is for snapshots whose reads cost the server, and such tiny chunks
- * are there to exercise every read.
- */
-function holdsSnapshots({ c }: ShapeRequest): boolean {
-  return c.var.deps.config.shapeSnapshotChunkRows >= FIRST_CHUNK_ROWS;
-}
-
 /** One held snapshot per organization, shape, chunk size and log (a resync or truncation names another). */
 function heldSnapshotKey({ c, organizationId, tracked, canonical }: ShapeRequest, state: ShapeLogState) {
   return `${organizationId}|${tracked.entityType}|${c.var.deps.config.shapeSnapshotChunkRows}|${canonical(state)}`;
@@ -312,7 +303,6 @@ function heldSnapshotKey({ c, organizationId, tracked, canonical }: ShapeRequest
 
 /** The chunk held for `offset` of the shape's snapshot started at `start`, where one would start now. */
 function heldChunk(shape: ShapeRequest, state: ShapeLogState, start: LogPosition, offset: string) {
-  if (!holdsSnapshots(shape)) return undefined;
   return heldSnapshots.get(heldSnapshotKey(shape, state), activityId(start), offset);
 }
 
@@ -432,7 +422,7 @@ function snapshotChunkResponse(
   holdAs: string | null,
 ) {
   const encoded = encodeSnapshotChunk(shape, snapshot, chunk);
-  if (holdAs !== null && holdsSnapshots(shape)) {
+  if (holdAs !== null) {
     heldSnapshots.hold(heldSnapshotKey(shape, state), activityId(snapshot.start), holdAs, encoded);
   }
   return sendChunk(shape, snapshot.handle, encoded, state);
