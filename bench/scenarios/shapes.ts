@@ -377,31 +377,53 @@ export async function run(): Promise<void> {
         ),
       );
       await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
-      await new Promise((r) => setTimeout(r, 1_000)); // every client is in live mode
+      // every client is in live mode: its request waits in the API (or its stream is open)
+      const waiting = await waitForLiveClients(stack.apiUrl, liveSse ? 'shape-sse' : 'shape-poll', clients);
       const rssLive = stack.apiRssMiB();
       const tx = `fanout-${Date.now().toString(36)}`;
       const reports = workers.map(
-        (w) => new Promise<{ seenAt: (number | null)[] }>((resolve) => w.once('message', resolve as never)),
+        (w) =>
+          new Promise<{ seenAt: (number | null)[]; answeredAt: (number | null)[]; cpuMs: number }>(
+            (resolve) => w.once('message', resolve as never),
+          ),
       );
       for (const w of workers) w.send({ awaitTransaction: tx });
       await new Promise((r) => setTimeout(r, 200)); // the workers have subscribed
+      let notifiedAt = 0;
+      const listener = await sql.listen(NOTIFY_CHANNEL, () => {
+        notifiedAt ||= Date.now();
+      });
+      const apiCpuBefore = stack.apiCpuMs();
       const sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
         body: { title: 'fan-out' },
         headers: { 'x-transaction-id': tx },
       });
-      const seenAt = (await Promise.all(reports)).flatMap((r) => r.seenAt);
-      const delivered = seenAt
-        .filter((t) => t !== null)
-        .map((t) => t - sentAt)
-        .sort((a, b) => a - b);
+      const received = await Promise.all(reports);
+      const apiCpu = stack.apiCpuMs() - apiCpuBefore;
+      await listener.unlisten();
+      const afterSend = (times: (number | null)[]) =>
+        times
+          .filter((t) => t !== null)
+          .map((t) => t - sentAt)
+          .sort((a, b) => a - b);
+      const seenAt = received.flatMap((r) => r.seenAt);
+      const delivered = afterSend(seenAt);
+      // long-poll: when the answer's headers reached each stream, as its process got to them
+      const answered = afterSend(received.flatMap((r) => r.answeredAt));
       const missed = seenAt.length - delivered.length;
+      const clientCpu = received.map((r) => r.cpuMs.toFixed(0)).join(' / ');
+      const lastMs = (delivered.at(-1) ?? 0).toFixed(0);
       return {
-        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}${missed ? `, ${missed} not within 60 s` : ''}`,
+        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}${missed ? `, ${missed} not within 60 s` : ''} (${waiting} waiting; NOTIFY after ${notifiedAt - sentAt} ms; API CPU ${apiCpu} ms until the last saw it)`,
         processes,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
+        'answer at the client p50 / p99 ms': liveSse
+          ? ''
+          : `${percentile(answered, 0.5).toFixed(0)} / ${percentile(answered, 0.99).toFixed(0)}`,
+        'client processes CPU ms (of the last at)': `${clientCpu} (${lastMs})`,
         'API RSS before → live MiB': `${rssBefore.toFixed(0)} → ${rssLive.toFixed(0)}`,
         'KiB per client': clients === 1 ? '' : (((rssLive - rssBefore) * 1024) / clients).toFixed(0),
       };
@@ -459,10 +481,14 @@ export async function run(): Promise<void> {
         processes: 1,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
+        'answer at the client p50 / p99 ms': '',
+        'client processes CPU ms (of the last at)': '',
         'API RSS before → live MiB': '',
         'KiB per client': '',
       };
     };
+    // a first round compiles the API's fan-out path: run, not reported
+    await rawFanOut(FANOUT_CLIENTS, 0);
     const fanOutRows = [
       await fanOut(1, 1, false),
       await rawFanOut(FANOUT_CLIENTS, 1),
@@ -612,6 +638,20 @@ async function postOnce(sender: Pool, path: string, token: string, transactionId
     if (answer.status !== 201) throw new Error(`write answered ${answer.status}: ${answer.body}`);
     return;
   }
+}
+
+/** Waits (up to 30 s) until the API counts `clients` live shape clients of `kind`; returns how many it counted. */
+async function waitForLiveClients(apiUrl: string, kind: 'shape-poll' | 'shape-sse', clients: number) {
+  const deadline = Date.now() + 30_000;
+  let open = 0;
+  while (Date.now() < deadline) {
+    const metrics = await (await fetch(`${apiUrl}/api/metrics`)).text();
+    open = Number(new RegExp(`^stream_clients\\{kind="${kind}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+    if (open >= clients) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 300)); // the last ones' first reads are done
+  return open;
 }
 
 async function waitForCdc(client: ApiClient): Promise<void> {
