@@ -2,7 +2,9 @@
  * A live client's next request, sent as soon as its last answer arrived, at the offset where the
  * shape's log ended: while no batch of the organization was notified since that read, the
  * request waits at once instead of reading the log again (shape_live_first_reads_total), and
- * a change still reaches it; a change notified in between is read and answered at once.
+ * a change still reaches it; a change notified in between is read and answered at once, and so
+ * is every request after the API's LISTEN was lost and established again (what was notified
+ * meanwhile is unknown).
  */
 import { NOTIFY_CHANNEL } from '@sync/db/constants';
 import type postgres from 'postgres';
@@ -114,6 +116,38 @@ describe('the next live request after an answer', () => {
     expect(await firstReads()).toEqual({ read: before.read + 1, skipped: before.skipped });
     // read, not found by the 2 s recheck
     expect(performance.now() - started).toBeLessThan(1_500);
+  });
+
+  it('reads the log again once the LISTEN was lost and established again', async () => {
+    const m = await stack.client.newMember();
+    const query = await snapshotOffset(m);
+    const first = livePoll(m, query);
+    await settle();
+    await createPage(m, 'first change');
+    const answered = await first;
+
+    const listening = () =>
+      sql<
+        { pid: number }[]
+      >`select pid from pg_stat_activity where query ilike ${`listen "${NOTIFY_CHANNEL}"`}`;
+    const [lost] = await listening();
+    expect(lost).toBeDefined();
+    await sql`select pg_terminate_backend(${lost?.pid ?? 0})`;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const pids = (await listening()).map((row) => row.pid);
+      if (pids.length > 0 && !pids.includes(lost?.pid ?? 0)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await settle();
+
+    const before = await firstReads();
+    query.set('offset', answered.offset);
+    const next = livePoll(m, query);
+    await settle();
+    expect(await firstReads()).toEqual({ read: before.read + 1, skipped: before.skipped });
+    await createPage(m, 'after the LISTEN came back');
+    expect((await next).body).toContain('after the LISTEN came back');
   });
 
   it('reads the log when the offset is not where the last read ended', async () => {
