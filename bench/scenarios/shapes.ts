@@ -18,14 +18,17 @@ import { NOTIFY_CHANNEL } from '@sync/db/constants';
 import { parseActivityId } from '@sync/db/lsn';
 import { parseActivityNotification } from '@sync/db/notification';
 import postgres from 'postgres';
+import { Pool } from 'undici';
 import { ApiClient, type Member } from '../../backend/src/api-client.ts';
 import { printTable } from '../support/load.ts';
+import { type ProcessTrace, startProcessTrace } from '../support/process-trace.ts';
 import { rawGet } from '../support/raw-get.ts';
 import { startBenchStack } from '../support/stack.ts';
 
 const ROWS = Number(process.env.BENCH_SHAPE_ROWS ?? 100_000);
 const CONFIRM_RATE = Number(process.env.BENCH_CONFIRM_RATE ?? 200);
 const CONFIRM_SECONDS = Number(process.env.BENCH_CONFIRM_SECONDS ?? 10);
+const CONFIRM_WARM_UP_SECONDS = 3;
 const FANOUT_CLIENTS = Number(process.env.BENCH_FANOUT_CLIENTS ?? 1_000);
 const FANOUT_PROCESSES = 4;
 /** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
@@ -202,7 +205,13 @@ export async function run(): Promise<void> {
   }
 
   async function confirmation() {
+    // BENCH_TRACE=1: this process's timeline too, for the breakdown of the slowest writes
+    const benchTrace = process.env.BENCH_TRACE === '1' ? startProcessTrace('bench') : undefined;
+    const walBefore = await walStats(sql);
     const writer = await client.newMember();
+    // the writes go out on kept-alive connections of undici's pool: about a fifth of the CPU
+    // of a `fetch` per request, in a process that shares the two cores with the stack
+    const sender = new Pool(stack.apiUrl, { connections: 16 });
     // every live request of the stream: when it was sent and when its answer's headers came
     const requests: { sent: number; answered?: number; offset?: { lsn: bigint; position: number } }[] = [];
     const timedFetch: typeof fetch = async (input, init) => {
@@ -229,41 +238,59 @@ export async function run(): Promise<void> {
       const { lsn, position } = parseActivityId(id);
       notified.push({ lsn: BigInt(lsn), position, at });
     });
-    const writes: { tx: string; sent: number; responded?: number; confirmed?: number }[] = [];
-    const pending: Promise<void>[] = [];
+    type Write = { tx: string; sent: number; responded?: number; confirmed?: number };
+    /** `count` writes at CONFIRM_RATE, each timed from its send to its response and its match. */
+    const sendWrites = async (count: number, label: string): Promise<Write[]> => {
+      const sent: Write[] = [];
+      const pending: Promise<void>[] = [];
+      const from = performance.now();
+      for (let i = 0; i < count; i++) {
+        const due = from + (i * 1000) / CONFIRM_RATE;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const write: Write = { tx: `${label}-${i}-${Date.now().toString(36)}`, sent: performance.now() };
+        sent.push(write);
+        const confirmed = matchStream(
+          confirmStream,
+          ['insert'],
+          (m: any) => m.value.transactions?.insert === write.tx,
+          30_000,
+        );
+        pending.push(
+          postOnce(sender, `/api/organizations/${writer.org.id}/pages`, writer.token, write.tx)
+            .then(() => {
+              write.responded = performance.now();
+              return confirmed;
+            })
+            .then(() => {
+              write.confirmed = performance.now();
+            }),
+        );
+      }
+      await Promise.all(pending);
+      return sent;
+    };
+    // a server just started compiles its hot paths (and the client its) during its first
+    // seconds of writes: those are reported on their own row, and the figures are of the run after
+    const warmUp = await sendWrites(CONFIRM_RATE * CONFIRM_WARM_UP_SECONDS, 'warm-up');
     const started = performance.now();
+    const cpuBefore = { ...stack.cpuMsByProcess(), bench: process.cpuUsage() };
     const total = CONFIRM_RATE * CONFIRM_SECONDS;
-    for (let i = 0; i < total; i++) {
-      const due = started + (i * 1000) / CONFIRM_RATE;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const write: (typeof writes)[number] = { tx: `confirm-${i}-${Date.now().toString(36)}`, sent: 0 };
-      writes.push(write);
-      write.sent = performance.now();
-      const confirmed = matchStream(
-        confirmStream,
-        ['insert'],
-        (m: any) => m.value.transactions?.insert === write.tx,
-        30_000,
-      );
-      pending.push(
-        postOnce(client, `/api/organizations/${writer.org.id}/pages`, writer.token, write.tx)
-          .then(() => {
-            write.responded = performance.now();
-            return confirmed;
-          })
-          .then(() => {
-            write.confirmed = performance.now();
-          }),
-      );
-    }
-    await Promise.all(pending);
+    const writes = await sendWrites(total, 'confirm');
+    const cpuAfter = stack.cpuMsByProcess();
+    const benchCpu = process.cpuUsage(cpuBefore.bench);
     await listener.unlisten();
-    const logged = await sql<{ transaction_id: string; lsn: string; position: number }[]>`
-      select transaction_id, lsn::text as lsn, position from activities
+    await sender.close();
+    const logged = await sql<{ transaction_id: string; lsn: string; position: number; committed: number }[]>`
+      select transaction_id, lsn::text as lsn, position,
+             extract(epoch from created_at)::float8 * 1000 as committed
+      from activities
       where organization_id = ${writer.org.id} and transaction_id = any(${writes.map((w) => w.tx)})`;
     const loggedAt = new Map(
-      logged.map((row) => [row.transaction_id, { lsn: BigInt(row.lsn), position: row.position }]),
+      logged.map((row) => [
+        row.transaction_id,
+        { lsn: BigInt(row.lsn), position: row.position, committed: row.committed },
+      ]),
     );
     /** When the NOTIFY of the batch holding a write's activity arrived. */
     const notifiedAt = (tx: string) => {
@@ -310,11 +337,17 @@ export async function run(): Promise<void> {
     });
     const waiting = split.filter((s) => s.waiting);
     const reArmed = split.filter((s) => !s.waiting);
-    console.log(`\nwrite confirmation (send → matchStream resolves), ${total} writes at ${CONFIRM_RATE}/s`);
+    console.log(
+      `\nwrite confirmation (send → matchStream resolves), ${total} writes at ${CONFIRM_RATE}/s after ${warmUp.length} to warm up`,
+    );
     printTable([
       figures(
         'send → matchStream resolves',
         writes.map((w) => (w.confirmed ?? 0) - w.sent),
+      ),
+      figures(
+        `  the same in the ${CONFIRM_WARM_UP_SECONDS} s of writes before (warm-up, not in the other rows)`,
+        warmUp.map((w) => (w.confirmed ?? 0) - w.sent),
       ),
       figures(
         'send → write response (baseline)',
@@ -345,6 +378,19 @@ export async function run(): Promise<void> {
         split.map((s) => s.client),
       ),
     ]);
+    const perWrite = (ms: number) => `${((ms * 1000) / total).toFixed(0)} µs`;
+    const liveRequests = requests.filter((r) => r.sent >= started).length;
+    console.log(
+      `  ${(liveRequests / total).toFixed(2)} live requests answered per write; CPU per write: this process (sender, client, listener) ${perWrite((benchCpu.user + benchCpu.system) / 1000)}, API ${perWrite(cpuAfter.api - cpuBefore.api)}, worker ${perWrite(cpuAfter.cdc - cpuBefore.cdc)}, PostgreSQL ${perWrite(cpuAfter.postgres - cpuBefore.postgres)}`,
+    );
+    if (benchTrace) {
+      const traces = [benchTrace(), ...(await stack.traces())];
+      printWriteTimelines(writes, traces, (tx) => {
+        const at = loggedAt.get(tx);
+        return at && { committed: at.committed, notified: notifiedAt(tx) };
+      });
+      printWalDelta(walBefore, await walStats(sql));
+    }
   }
 
   async function fanOutAll() {
@@ -367,31 +413,53 @@ export async function run(): Promise<void> {
         ),
       );
       await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
-      await new Promise((r) => setTimeout(r, 1_000)); // every client is in live mode
+      // every client is in live mode: its request waits in the API (or its stream is open)
+      const waiting = await waitForLiveClients(stack.apiUrl, liveSse ? 'shape-sse' : 'shape-poll', clients);
       const rssLive = stack.apiRssMiB();
       const tx = `fanout-${Date.now().toString(36)}`;
       const reports = workers.map(
-        (w) => new Promise<{ seenAt: (number | null)[] }>((resolve) => w.once('message', resolve as never)),
+        (w) =>
+          new Promise<{ seenAt: (number | null)[]; answeredAt: (number | null)[]; cpuMs: number }>(
+            (resolve) => w.once('message', resolve as never),
+          ),
       );
       for (const w of workers) w.send({ awaitTransaction: tx });
       await new Promise((r) => setTimeout(r, 200)); // the workers have subscribed
+      let notifiedAt = 0;
+      const listener = await sql.listen(NOTIFY_CHANNEL, () => {
+        notifiedAt ||= Date.now();
+      });
+      const apiCpuBefore = stack.apiCpuMs();
       const sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
         body: { title: 'fan-out' },
         headers: { 'x-transaction-id': tx },
       });
-      const seenAt = (await Promise.all(reports)).flatMap((r) => r.seenAt);
-      const delivered = seenAt
-        .filter((t) => t !== null)
-        .map((t) => t - sentAt)
-        .sort((a, b) => a - b);
+      const received = await Promise.all(reports);
+      const apiCpu = stack.apiCpuMs() - apiCpuBefore;
+      await listener.unlisten();
+      const afterSend = (times: (number | null)[]) =>
+        times
+          .filter((t) => t !== null)
+          .map((t) => t - sentAt)
+          .sort((a, b) => a - b);
+      const seenAt = received.flatMap((r) => r.seenAt);
+      const delivered = afterSend(seenAt);
+      // long-poll: when the answer's headers reached each stream, as its process got to them
+      const answered = afterSend(received.flatMap((r) => r.answeredAt));
       const missed = seenAt.length - delivered.length;
+      const clientCpu = received.map((r) => r.cpuMs.toFixed(0)).join(' / ');
+      const lastMs = (delivered.at(-1) ?? 0).toFixed(0);
       return {
-        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}${missed ? `, ${missed} not within 60 s` : ''}`,
+        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}${missed ? `, ${missed} not within 60 s` : ''} (${waiting} waiting; NOTIFY after ${notifiedAt - sentAt} ms; API CPU ${apiCpu} ms until the last saw it)`,
         processes,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
+        'answer at the client p50 / p99 ms': liveSse
+          ? ''
+          : `${percentile(answered, 0.5).toFixed(0)} / ${percentile(answered, 0.99).toFixed(0)}`,
+        'client processes CPU ms (of the last at)': `${clientCpu} (${lastMs})`,
         'API RSS before → live MiB': `${rssBefore.toFixed(0)} → ${rssLive.toFixed(0)}`,
         'KiB per client': clients === 1 ? '' : (((rssLive - rssBefore) * 1024) / clients).toFixed(0),
       };
@@ -449,10 +517,14 @@ export async function run(): Promise<void> {
         processes: 1,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
+        'answer at the client p50 / p99 ms': '',
+        'client processes CPU ms (of the last at)': '',
         'API RSS before → live MiB': '',
         'KiB per client': '',
       };
     };
+    // a first round compiles the API's fan-out path: run, not reported
+    await rawFanOut(FANOUT_CLIENTS, 0);
     const fanOutRows = [
       await fanOut(1, 1, false),
       await rawFanOut(FANOUT_CLIENTS, 1),
@@ -468,22 +540,154 @@ export async function run(): Promise<void> {
   }
 }
 
+const wall = (t: number) => performance.timeOrigin + t;
+
+/**
+ * `BENCH_TRACE=1`: each write's phases on one wall clock, split where a process hands over,
+ * and what each process did meanwhile (stalls of its event loop, garbage collection), for the
+ * writes in the tail. The commit time is PostgreSQL's (the activity's, from the WAL).
+ */
+function printWriteTimelines(
+  writes: { tx: string; sent: number; responded?: number; confirmed?: number }[],
+  traces: ProcessTrace[],
+  logged: (tx: string) => { committed: number; notified?: number } | undefined,
+) {
+  const api = traces.find((t) => t.role === 'api');
+  const received = new Map(api?.requests.map((r) => [r.tx, r]));
+  const rows = writes.flatMap((w) => {
+    const at = logged(w.tx);
+    const request = received.get(w.tx);
+    if (!at || !request?.finished || w.responded === undefined || w.confirmed === undefined) return [];
+    const sent = wall(w.sent);
+    return [
+      {
+        sent,
+        total: w.confirmed - w.sent,
+        'bench → API': request.received - sent,
+        'API → commit': at.committed - request.received,
+        'commit → response written': request.finished - at.committed,
+        'response written → bench has it': wall(w.responded) - request.finished,
+        'commit → NOTIFY': at.notified === undefined ? Number.NaN : wall(at.notified) - at.committed,
+        'NOTIFY → matchStream': at.notified === undefined ? Number.NaN : w.confirmed - at.notified,
+      },
+    ];
+  });
+  rows.sort((a, b) => a.total - b.total);
+  const phases = Object.keys(rows[0] ?? {}).filter(
+    (k) => k !== 'sent' && k !== 'total',
+  ) as (keyof (typeof rows)[number])[];
+  const median = (values: number[]) =>
+    percentile(
+      [...values].sort((a, b) => a - b),
+      0.5,
+    );
+  const tail = rows.slice(Math.floor(rows.length * 0.98));
+  console.log(`\nwhere a confirmation's time goes (BENCH_TRACE=1; ${rows.length} writes traced)`);
+  printTable(
+    phases.map((phase) => ({
+      phase,
+      'p50 of all ms': median(rows.map((r) => r[phase])).toFixed(1),
+      'p99 of all ms': percentile(
+        rows.map((r) => r[phase]).sort((a, b) => a - b),
+        0.99,
+      ).toFixed(1),
+      'median in the slowest 2% ms': median(tail.map((r) => r[phase])).toFixed(1),
+    })),
+  );
+  for (const trace of traces) {
+    const stalled = trace.stalls.reduce((sum, s) => sum + s.ms, 0);
+    const stalledCpu = trace.stalls.reduce((sum, s) => sum + s.cpuMs, 0);
+    const worst = Math.max(0, ...trace.stalls.map((s) => s.ms));
+    const gc = trace.gcs.reduce((sum, g) => sum + g.ms, 0);
+    const longGc = trace.gcs.filter((g) => g.ms > 10).length;
+    console.log(
+      `  ${trace.role}: CPU ${trace.cpuMs.toFixed(0)} ms; event loop delay p50 ${trace.loopDelay.p50.toFixed(1)} / p99 ${trace.loopDelay.p99.toFixed(1)} / max ${trace.loopDelay.max.toFixed(1)} ms; ${trace.stalls.length} stalls > 5 ms (${stalled.toFixed(0)} ms, its own CPU ${stalledCpu.toFixed(0)} ms of them; worst ${worst.toFixed(0)}); GC ${trace.gcs.length} pauses, ${gc.toFixed(0)} ms, ${longGc} over 10 ms`,
+    );
+  }
+  console.log('  the slowest writes (ms after sent), and what overlapped them:');
+  for (const row of rows.slice(-5).reverse()) {
+    const end = row.sent + row.total;
+    const during = traces.flatMap((t) => [
+      ...t.stalls
+        .filter((s) => s.at < end && s.at + s.ms > row.sent)
+        .map(
+          (s) =>
+            `${t.role} stall ${s.ms.toFixed(0)} (CPU ${s.cpuMs.toFixed(0)}) at +${(s.at - row.sent).toFixed(0)}`,
+        ),
+      ...t.gcs
+        .filter((g) => g.ms > 2 && g.at < end && g.at + g.ms > row.sent)
+        .map((g) => `${t.role} ${g.kind} GC ${g.ms.toFixed(0)} at +${(g.at - row.sent).toFixed(0)}`),
+    ]);
+    const parts = phases.map((phase) => `${phase} ${row[phase].toFixed(1)}`).join(', ');
+    console.log(`    ${row.total.toFixed(0)}: ${parts}${during.length ? `; ${during.join(', ')}` : ''}`);
+  }
+}
+
+interface WalStats {
+  walRecords: number;
+  walWrite: number;
+  walSync: number;
+  walSyncMs: number;
+  checkpoints: number;
+}
+
+async function walStats(sql: postgres.Sql): Promise<WalStats> {
+  const [row] = await sql<WalStats[]>`
+    select w.wal_records::float8 as "walRecords", w.wal_write::float8 as "walWrite",
+           w.wal_sync::float8 as "walSync", w.wal_sync_time::float8 as "walSyncMs",
+           (c.num_timed + c.num_requested)::float8 as checkpoints
+    from pg_stat_wal w, pg_stat_checkpointer c`;
+  if (!row) throw new Error('pg_stat_wal returned no row');
+  return row;
+}
+
+function printWalDelta(before: WalStats, after: WalStats) {
+  const delta = (key: keyof WalStats) => after[key] - before[key];
+  console.log(
+    `  PostgreSQL meanwhile: ${delta('walRecords')} WAL records, ${delta('walWrite')} WAL writes, ${delta('walSync')} WAL syncs (${delta('walSyncMs').toFixed(0)} ms, when track_wal_io_timing is on), ${delta('checkpoints')} checkpoints`,
+  );
+}
+
 /**
  * A tracked create, sent again with the same transaction id when the connection drops (a
  * keep-alive socket the loaded server closed): applied once whatever happens, as a client would.
  */
-async function postOnce(client: ApiClient, path: string, token: string, transactionId: string) {
+async function postOnce(sender: Pool, path: string, token: string, transactionId: string) {
   for (let attempt = 1; ; attempt++) {
+    let answer: { status: number; body: string };
     try {
-      return await client.request('POST', path, {
-        token,
-        body: { title: transactionId },
-        headers: { 'x-transaction-id': transactionId },
+      const res = await sender.request({
+        method: 'POST',
+        path,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'x-transaction-id': transactionId,
+        },
+        body: JSON.stringify({ title: transactionId }),
       });
+      answer = { status: res.statusCode, body: await res.body.text() };
     } catch (err) {
       if (attempt >= 3) throw err;
+      continue;
     }
+    if (answer.status !== 201) throw new Error(`write answered ${answer.status}: ${answer.body}`);
+    return;
   }
+}
+
+/** Waits (up to 30 s) until the API counts `clients` live shape clients of `kind`; returns how many it counted. */
+async function waitForLiveClients(apiUrl: string, kind: 'shape-poll' | 'shape-sse', clients: number) {
+  const deadline = Date.now() + 30_000;
+  let open = 0;
+  while (Date.now() < deadline) {
+    const metrics = await (await fetch(`${apiUrl}/api/metrics`)).text();
+    open = Number(new RegExp(`^stream_clients\\{kind="${kind}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+    if (open >= clients) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 300)); // the last ones' first reads are done
+  return open;
 }
 
 async function waitForCdc(client: ApiClient): Promise<void> {

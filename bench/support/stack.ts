@@ -4,11 +4,14 @@
  * another child process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../../db/src/embedded-postgres.ts';
 import { runMigrations } from '../../db/src/migrations.ts';
+import type { ProcessTrace } from './process-trace.ts';
 
 export interface BenchStack {
   cluster: EmbeddedCluster;
@@ -17,12 +20,29 @@ export interface BenchStack {
   apiRssMiB(): number;
   /** CPU time (user + system) the API process has spent so far, in ms (10 ms resolution). */
   apiCpuMs(): number;
+  /** CPU time each side has spent so far, in ms: the API, the worker, every PostgreSQL process. */
+  cpuMsByProcess(): { api: number; cdc: number; postgres: number };
+  /** With `BENCH_TRACE=1`: the API's and the worker's timelines so far (process-trace.ts). */
+  traces(): Promise<ProcessTrace[]>;
   stop(): Promise<void>;
 }
 
-function spawnTs(entry: string, env: Record<string, string>, nodeFlags: string[] = []): ChildProcess {
-  return spawn(process.execPath, [...nodeFlags, '--import', 'tsx', entry], {
-    env: { ...process.env, ...env },
+const TRACE_DIR = process.env.BENCH_TRACE === '1' ? mkdtempSync(join(tmpdir(), 'bench-trace-')) : undefined;
+const TRACE_MODULE = fileURLToPath(new URL('./process-trace.ts', import.meta.url));
+
+function spawnTs(
+  entry: string,
+  env: Record<string, string>,
+  nodeFlags: string[] = [],
+  traceRole?: string,
+): ChildProcess {
+  const traced = TRACE_DIR && traceRole ? ['--import', TRACE_MODULE] : [];
+  return spawn(process.execPath, [...nodeFlags, '--import', 'tsx', ...traced, entry], {
+    env: {
+      ...process.env,
+      ...env,
+      ...(TRACE_DIR && traceRole ? { BENCH_TRACE_DIR: TRACE_DIR, BENCH_TRACE_ROLE: traceRole } : {}),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
 }
@@ -47,6 +67,23 @@ function cpuMs(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** The postmaster (first line of its pid file) and every process it started: backends, walsenders, WAL writer… */
+function postgresCpuMs(dataDir: string): number {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      if (Number(entry) !== postmaster && Number(fields[1]) !== postmaster) continue;
+      total += (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
+}
+
 export async function startBenchStack(
   options: { cdc?: boolean; env?: Record<string, string> } = {},
 ): Promise<BenchStack> {
@@ -61,22 +98,41 @@ export async function startBenchStack(
     fileURLToPath(new URL('./api-process.ts', import.meta.url)),
     env,
     profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    'api',
   );
   const apiUrl = await new Promise<string>((resolve, reject) => {
     api.once('exit', (code) => reject(new Error(`API process exited (${code})`)));
     createInterface({ input: api.stdout! }).once('line', (line) => resolve(JSON.parse(line).url));
   });
   const cdc = options.cdc
-    ? spawnTs(fileURLToPath(new URL('../../cdc/src/main.ts', import.meta.url)), env)
+    ? spawnTs(fileURLToPath(new URL('../../cdc/src/main.ts', import.meta.url)), env, [], 'cdc')
     : undefined;
   return {
     cluster,
     apiUrl,
     apiRssMiB: () => rssMiB(api.pid),
     apiCpuMs: () => cpuMs(api.pid),
+    cpuMsByProcess: () => ({
+      api: cpuMs(api.pid),
+      cdc: cdc ? cpuMs(cdc.pid) : 0,
+      postgres: postgresCpuMs(cluster.dataDir),
+    }),
+    async traces() {
+      if (!TRACE_DIR) return [];
+      const children = [api, cdc].filter((child) => child !== undefined);
+      for (const file of readdirSync(TRACE_DIR)) rmSync(join(TRACE_DIR, file));
+      for (const child of children) child.kill('SIGUSR2');
+      const deadline = Date.now() + 10_000;
+      while (readdirSync(TRACE_DIR).length < children.length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 100)); // the last file is written whole
+      return readdirSync(TRACE_DIR).map((file) => JSON.parse(readFileSync(join(TRACE_DIR, file), 'utf8')));
+    },
     async stop() {
       await Promise.all([stopChild(api), cdc ? stopChild(cdc) : undefined]);
       await cluster.destroy();
+      if (TRACE_DIR) rmSync(TRACE_DIR, { recursive: true, force: true });
     },
   };
 }

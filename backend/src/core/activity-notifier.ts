@@ -3,6 +3,11 @@
  * streams (activity SSE, live shapes) of the organizations a batch touched. postgres.js
  * re-establishes the LISTEN after a lost connection; streams also re-check on a slow timer, so
  * a missed notification delays a change but never loses it.
+ *
+ *   NOTIFY {organizationIds} ─► each waiter of those organizations wakes
+ *                            └► their "last notified" times move (notifiedSince)
+ *   NOTIFY without a list ───► every waiter wakes, every organization counts as notified
+ *   LISTEN (re)established ──► the same: what was sent while nobody listened is unknown
  */
 import { NOTIFY_CHANNEL } from '@sync/db/constants';
 import { parseActivityNotification } from '@sync/db/notification';
@@ -34,29 +39,68 @@ export interface ActivityWaiter {
 
 export interface ActivityNotifier {
   waiter(organizationId: string): ActivityWaiter;
+  /**
+   * False only when no batch of the organization can have been notified after `since` (a
+   * performance.now() time) and the LISTEN has stood all that time: a read of its log started
+   * at `since` is then still its latest state, up to batches whose notification is on its way
+   * (a waiter subscribed now gets those).
+   */
+  notifiedSince(organizationId: string, since: number): boolean;
   close(): Promise<void>;
 }
+
+/** Organizations whose last notification time is kept; older ones count as notified at that time. */
+const REMEMBERED_ORGANIZATIONS = 10_000;
 
 export function createActivityNotifier(sql: Sql, logger: Logger): ActivityNotifier {
   const byOrganization = new Map<string, Set<Wake>>();
   let listening: Promise<{ unlisten(): Promise<void> }> | undefined;
   let lastNotifiedAt = Number.NEGATIVE_INFINITY;
+  // the last notification of each organization, oldest first; one of every organization (a
+  // notification without a list, or the LISTEN established again); and the newest of those forgotten
+  const notifiedAtByOrganization = new Map<string, number>();
+  let everyOrganizationNotifiedAt = Number.NEGATIVE_INFINITY;
+  let forgottenThrough = Number.NEGATIVE_INFINITY;
+
+  const remember = (organizationId: string, at: number) => {
+    notifiedAtByOrganization.delete(organizationId);
+    notifiedAtByOrganization.set(organizationId, at);
+    if (notifiedAtByOrganization.size <= REMEMBERED_ORGANIZATIONS) return;
+    const [oldest] = notifiedAtByOrganization;
+    if (!oldest) return;
+    notifiedAtByOrganization.delete(oldest[0]);
+    forgottenThrough = oldest[1];
+  };
+
+  const wakeEvery = (notifiedAt: number) => {
+    everyOrganizationNotifiedAt = notifiedAt;
+    for (const wakes of byOrganization.values()) for (const wake of wakes) wake(notifiedAt);
+  };
 
   const deliver = (payload: string) => {
     const notification = parseActivityNotification(payload);
     if (!notification) return;
-    const targets = notification.organizationIds ?? [...byOrganization.keys()];
     const notifiedAt = performance.now();
     lastNotifiedAt = notifiedAt;
-    for (const organizationId of targets) {
+    if (!notification.organizationIds) return wakeEvery(notifiedAt);
+    for (const organizationId of notification.organizationIds) {
+      remember(organizationId, notifiedAt);
       for (const wake of byOrganization.get(organizationId) ?? []) wake(notifiedAt);
     }
   };
 
+  // while nobody listened, batches may have been notified unheard: as if every organization was
+  const listened = () => {
+    const at = performance.now();
+    lastNotifiedAt = at;
+    wakeEvery(at);
+  };
+
   const subscribe = (organizationId: string, wake: Wake) => {
-    listening ??= sql.listen(NOTIFY_CHANNEL, deliver).catch((err) => {
+    listening ??= sql.listen(NOTIFY_CHANNEL, deliver, listened).catch((err) => {
       logger.error({ err }, 'LISTEN failed; streams fall back to polling');
       listening = undefined;
+      everyOrganizationNotifiedAt = performance.now();
       return { unlisten: async () => {} };
     });
     const wakes = byOrganization.get(organizationId) ?? new Set<Wake>();
@@ -100,6 +144,11 @@ export function createActivityNotifier(sql: Sql, logger: Logger): ActivityNotifi
         },
         close: unsubscribe,
       };
+    },
+    notifiedSince(organizationId, since) {
+      if (!listening) return true;
+      const last = notifiedAtByOrganization.get(organizationId) ?? forgottenThrough;
+      return Math.max(last, everyOrganizationNotifiedAt) >= since;
     },
     async close() {
       const current = listening;

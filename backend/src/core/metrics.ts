@@ -30,6 +30,12 @@ export function createMetrics() {
       labelNames: ['read'] as const,
       registers: [registry],
     }),
+    shapeLiveFirstReads: new Counter({
+      name: 'shape_live_first_reads_total',
+      help: 'Live shape requests by their first read: read, or skipped (the offset is where the log ended at a read no notified batch came after)',
+      labelNames: ['read'] as const,
+      registers: [registry],
+    }),
     cdcLagBytes: new Gauge({
       name: 'cdc_lag_bytes',
       help: 'WAL bytes between the current position and what the CDC worker has confirmed',

@@ -49,6 +49,7 @@ import {
 } from './electric-protocol.ts';
 import {
   type EncodedLogPage,
+  encodeLogPage,
   MUST_REFETCH,
   messageArray,
   nextCursor,
@@ -65,6 +66,7 @@ import {
   isHandleOf,
   isPruned,
   type LogPosition,
+  logEndReadAt,
   readLogHead,
   readLogPage,
   readLogState,
@@ -356,7 +358,12 @@ async function serveLog(
   const deadline = Date.now() + config.shapeLongPollMs;
   let waited = false;
   try {
-    let page = await readLogPage(sql, organizationId, tracked, from, PAGE, waiter?.lastNotifiedAt);
+    let page = waiter && caughtUpAt(c, tracked, organizationId, from);
+    if (page) metrics.shapeLiveFirstReads.inc({ read: 'skipped' });
+    else {
+      if (waiter) metrics.shapeLiveFirstReads.inc({ read: 'read' });
+      page = await readLogPage(sql, organizationId, tracked, from, PAGE, waiter?.lastNotifiedAt);
+    }
     const signal = liveSignal(c);
     while (waiter && page?.changes.length === 0 && Date.now() < deadline && !signal.aborted) {
       waited = true;
@@ -387,6 +394,23 @@ async function serveLog(
       metrics.streamClients.dec({ kind: 'shape-poll' });
     }
   }
+}
+
+/**
+ * A live request at the offset where its shape's log ended at a read no notified batch has
+ * come after since (the next request of a client just answered, typically): the empty page
+ * that read would give, so the request waits at once. The waiter is subscribed first, so a
+ * batch whose notification is still on its way wakes it.
+ */
+function caughtUpAt(
+  c: Context<AppEnv>,
+  tracked: TrackedTable,
+  organizationId: string,
+  from: LogPosition,
+): EncodedLogPage | null {
+  const readAt = logEndReadAt(organizationId, tracked, from);
+  if (readAt === undefined || c.var.deps.notifier.notifiedSince(organizationId, readAt)) return null;
+  return encodeLogPage(tracked, [], from, PAGE);
 }
 
 const encodedBodies = new WeakMap<EncodedLogPage, Buffer>();

@@ -292,11 +292,46 @@ export function readLogPage(
   return logPageReads(
     key,
     async () => {
+      const readAt = performance.now();
       const entries = await readLog(sql, organizationId, tracked, after, limit);
-      return onlyChanges(entries) ? encodeLogPage(tracked, entries, after, limit) : null;
+      if (!onlyChanges(entries)) return null;
+      const page = encodeLogPage(tracked, entries, after, limit);
+      if (page.upToDate !== null) rememberLogEnd(organizationId, tracked, page.last, readAt);
+      return page;
     },
     notifiedAt,
   );
+}
+
+/**
+ * Where each shape's log ended at its latest read that reached the end, and when that read
+ * started: a live client's next request comes at exactly that offset, and while no batch of
+ * the organization was notified since (activity-notifier.ts, `notifiedSince`), reading again
+ * would find nothing, so that request can wait at once. Bounded; the oldest are forgotten.
+ */
+const logEnds = new Map<string, { end: string; readAt: number }>();
+const REMEMBERED_LOG_ENDS = 10_000;
+
+function rememberLogEnd(organizationId: string, tracked: TrackedTable, end: LogPosition, readAt: number) {
+  const key = `${organizationId}|${tracked.entityType}`;
+  const known = logEnds.get(key);
+  if (known && known.readAt > readAt) return;
+  logEnds.delete(key);
+  logEnds.set(key, { end: activityId(end), readAt });
+  if (logEnds.size > REMEMBERED_LOG_ENDS) {
+    const [oldest] = logEnds.keys();
+    if (oldest !== undefined) logEnds.delete(oldest);
+  }
+}
+
+/** When a read that started then found the shape's log ending exactly at `at` (undefined: not known). */
+export function logEndReadAt(
+  organizationId: string,
+  tracked: TrackedTable,
+  at: LogPosition,
+): number | undefined {
+  const known = logEnds.get(`${organizationId}|${tracked.entityType}`);
+  return known?.end === activityId(at) ? known.readAt : undefined;
 }
 
 /** Log entries after a position, oldest first. */
