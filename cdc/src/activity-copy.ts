@@ -97,6 +97,8 @@ export function copyLine(a: MappedActivity): string {
   }\n`;
 }
 
+const ARRAY_SPECIAL = /["\\]/;
+const ARRAY_SPECIAL_ALL = /["\\]/g;
 const COPY_SPECIAL = /[\\\n\r\t]/;
 const COPY_SPECIAL_ALL = /[\\\n\r\t]/g;
 const COPY_ESCAPE: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
@@ -114,5 +116,11 @@ function json(serialised: string): string {
 
 /** A PostgreSQL array literal of quoted strings: {"a","b"}. */
 function textArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+  let literal = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] as string;
+    const escaped = ARRAY_SPECIAL.test(value) ? value.replace(ARRAY_SPECIAL_ALL, '\\$&') : value;
+    literal += `${i === 0 ? '' : ','}"${escaped}"`;
+  }
+  return `${literal}}`;
 }
