@@ -22,7 +22,7 @@ export type ActivityAction = 'create' | 'update' | 'delete';
 /**
  * An `activities` row as the worker writes it: `createdAt` keeps the commit time's microseconds,
  * `row` and `previous_values` are their JSON text, built straight from the WAL's text values
- * (the COPY line embeds them as they are).
+ * (the COPY row embeds them as they are).
  */
 export type MappedActivity = Omit<ActivityRow, 'row' | 'previousValues'> & {
   rowJson: string;
