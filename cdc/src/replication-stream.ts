@@ -12,7 +12,6 @@
  *
  *   receiving, in every phase but draining/closed (transaction-assembler.ts):
  *     messages ──► parts of ≤ batchSize activities (keyed by commit LSN + position) ──► ready
- *     (a whole small transaction joins the run of whole ones at the end of ready: joinPart)
  *   streaming: nothing in flight (after the burst of messages at hand), ready ≥ batchSize
  *     activities, or the oldest ready part ≥ flushIntervalMs old
  *     ──► batch ──► activity-sink.ts: one DB transaction (asynchronous commit)
@@ -53,12 +52,7 @@ import {
 } from './errors.ts';
 import { FlushGate } from './flush-gate.ts';
 import { type PgoutputMessage, pgoutputPlugin } from './pgoutput-decoder.ts';
-import {
-  joinPart,
-  TransactionAssembler,
-  type TransactionPart,
-  type WrittenPosition,
-} from './transaction-assembler.ts';
+import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
 export interface ReplicationStreamOptions {
   databaseUrl: string;
@@ -86,7 +80,7 @@ export interface ReplicationStreamOptions {
 export interface BatchReport {
   /** Activities written (replayed parts that were already written are not counted). */
   activities: number;
-  /** Parts in the batch (a run of small transactions is one part, see `joinPart`). */
+  /** Parts of source transactions in the batch (a small transaction is one part). */
   parts: number;
   lastCommitLsn: bigint;
   writeMs: number;
@@ -120,8 +114,6 @@ export class ReplicationStream {
 
   private phase: StreamPhase = { name: 'fencing' };
   private ready: TransactionPart[] = [];
-  /** The last part `onPart` made ready, while it is still waiting: the next may join it. */
-  private joinable: TransactionPart | null = null;
   private readyActivities = 0;
   private inFlight: InFlightBatch[] = [];
   private failed: InFlightBatch[] = [];
@@ -242,14 +234,8 @@ export class ReplicationStream {
   }
 
   private onPart(part: TransactionPart): void {
+    this.ready.push(part);
     this.readyActivities += part.activityCount;
-    const last = this.ready.at(-1);
-    const joined =
-      last !== undefined && last === this.joinable && joinPart(last, part, this.options.batchSize);
-    if (!joined) {
-      this.ready.push(part);
-      this.joinable = part;
-    }
     this.updateFlow();
     this.scheduleFlush();
   }
@@ -331,8 +317,6 @@ export class ReplicationStream {
     }
     const parts = this.ready.splice(0, take);
     this.readyActivities -= activities;
-    // whole parts are taken from the front: the last ready part goes only with all of them
-    if (this.ready.length === 0) this.joinable = null;
     let batch: ActivityBatch | null;
     try {
       batch = batchOfParts(parts, phase.written);
@@ -489,20 +473,24 @@ export function batchOfParts(
   const first = fresh[0];
   const last = fresh.at(-1);
   if (!first || !last) return null;
-  const continues = written.open?.lsn === first.firstCommitLsn;
+  const continues = written.open?.lsn === first.commitLsn;
   if (first.from > 0 && !(continues && written.open?.position === first.from)) {
     throw new WrittenPositionConflictError(
       `part ${formatLsn(first.commitLsn)}:${first.from} does not start where cdc_state ends`,
     );
   }
   const lastFinal = fresh.findLast((p) => p.final);
+  const lastWithActivity = fresh.findLast((p) => p.lastActivityPosition !== null);
   return {
     copyRows: contiguousRuns(fresh.map((p) => p.copyRows)),
     activityCount: fresh.reduce((sum, p) => sum + p.activityCount, 0),
-    lastActivity: fresh.findLast((p) => p.lastActivity !== null)?.lastActivity ?? null,
+    lastActivity:
+      lastWithActivity?.lastActivityPosition == null
+        ? null
+        : { lsn: lastWithActivity.commitLsn, position: lastWithActivity.lastActivityPosition },
     organizationIds: [...new Set(fresh.flatMap((p) => p.organizationIds))],
     countChanges: fresh.length === 1 ? first.countChanges : fresh.flatMap((p) => p.countChanges),
-    from: { commitLsn: first.firstCommitLsn, position: first.from },
+    from: { commitLsn: first.commitLsn, position: first.from },
     to: {
       lastLsn: lastFinal?.commitLsn ?? written.lastLsn,
       open: last.final ? null : { lsn: last.commitLsn, position: last.to },
@@ -513,11 +501,6 @@ export function batchOfParts(
 
 function isWritten(part: TransactionPart, written: WrittenPosition): boolean {
   if (part.commitLsn <= written.lastLsn) return true;
-  if (part.firstCommitLsn <= written.lastLsn) {
-    throw new WrittenPositionConflictError(
-      `run ${formatLsn(part.firstCommitLsn)}–${formatLsn(part.commitLsn)} straddles the written position ${formatLsn(written.lastLsn)}`,
-    );
-  }
   const open = written.open;
   if (open?.lsn !== part.commitLsn) return false;
   if (part.to <= open.position) return true;

@@ -22,9 +22,7 @@ import { formatLsn } from '@sync/db/lsn';
 import {
   activityFromChange,
   type CountChange,
-  type CountDelta,
   countDeltasOfChange,
-  isTruncation,
   TRUNCATE_POSITION_SPAN,
   truncationsOf,
 } from './activity.ts';
@@ -40,83 +38,28 @@ export interface WrittenPosition {
   open: { lsn: bigint; position: number } | null;
 }
 
-/**
- * A stretch of one source transaction, the unit the sink writes; or a run of whole small
- * transactions that follow one another (`joinPart`), which a batch writes as one.
- */
+/** A stretch of one source transaction, the unit the sink writes. */
 export interface TransactionPart {
-  /** Commit LSN of its first source transaction. */
-  firstCommitLsn: bigint;
-  /** Commit LSN of its last source transaction (the only one, but for a run). */
   commitLsn: bigint;
-  /** Of its last source transaction: microseconds since 1970, as the parser gives it. */
+  /** Microseconds since 1970, as the parser gives it. */
   commitTime: bigint;
-  /** The positions [from, to): `from` in its first source transaction, `to` in its last. */
+  xid: number;
+  /** The positions [from, to) of the transaction this part covers. */
   from: number;
   to: number;
-  /** Its last transaction's last part: once it is written its commit LSN may be acknowledged. */
+  /** The transaction's last part: once it is written the commit LSN may be acknowledged. */
   final: boolean;
   /** Its activities as binary COPY rows (activity-copy.ts). */
   copyRows: Buffer;
   activityCount: number;
-  /** Key of its last activity (null: none). */
-  lastActivity: { lsn: bigint; position: number } | null;
-  /** The organizations of its activities (repeats possible). */
+  /** Position of its last activity (null: none). */
+  lastActivityPosition: number | null;
+  /** The organization of each activity, in order (repeats included). */
   organizationIds: string[];
   /** Count deltas and truncations, in transaction order. */
   countChanges: CountChange[];
-  /** performance.now() when the part (its first transaction, for a run) was cut. */
+  /** performance.now() when the part was cut. */
   readyAt: number;
-}
-
-/** A run stops growing at this many organizations or count changes (joining scans them). */
-const RUN_WIDTH = 64;
-
-/**
- * Append `next` to `run` when both are whole source transactions with nothing but count
- * deltas, their rows adjacent in one slab, and the two fit in `maxActivities`; returns whether
- * it did. A buffered small transaction is then a few bytes of a run instead of a part object,
- * its Buffer view and arrays, which the garbage collector would copy while they wait for a
- * batch. The run is written and acknowledged as its transactions would have been one by one
- * (one batch takes whole parts), and it never straddles a written position: only parts that
- * were never handed to the sink are joined.
- */
-export function joinPart(run: TransactionPart, next: TransactionPart, maxActivities: number): boolean {
-  const rows = run.copyRows;
-  if (
-    !run.final ||
-    !next.final ||
-    run.from !== 0 ||
-    next.from !== 0 ||
-    run.activityCount + next.activityCount > maxActivities ||
-    rows.buffer !== next.copyRows.buffer ||
-    rows.byteOffset + rows.length !== next.copyRows.byteOffset ||
-    run.organizationIds.length + next.organizationIds.length > RUN_WIDTH ||
-    run.countChanges.length + next.countChanges.length > RUN_WIDTH ||
-    run.countChanges.some(isTruncation) ||
-    next.countChanges.some(isTruncation)
-  ) {
-    return false;
-  }
-  run.commitLsn = next.commitLsn;
-  run.commitTime = next.commitTime;
-  run.to = next.to;
-  run.copyRows = Buffer.from(rows.buffer, rows.byteOffset, rows.length + next.copyRows.length);
-  run.activityCount += next.activityCount;
-  run.lastActivity = next.lastActivity ?? run.lastActivity;
-  for (const id of next.organizationIds) {
-    if (!run.organizationIds.includes(id)) run.organizationIds.push(id);
-  }
-  for (const change of next.countChanges) {
-    if (isTruncation(change)) continue;
-    const same = run.countChanges.find(
-      (c): c is CountDelta =>
-        !isTruncation(c) && c.organizationId === change.organizationId && c.entityType === change.entityType,
-    );
-    if (same) same.delta += change.delta;
-    else run.countChanges.push(change);
-  }
-  return true;
 }
 
 interface OpenTransaction {
@@ -269,16 +212,15 @@ export class TransactionAssembler {
   private cut(tx: OpenTransaction, final: boolean): void {
     const to = Math.max(tx.nextPosition, tx.partFrom);
     const part: TransactionPart = {
-      firstCommitLsn: tx.commitLsn,
       commitLsn: tx.commitLsn,
       commitTime: tx.commitTime,
+      xid: tx.xid,
       from: tx.partFrom,
       to,
       final,
       copyRows: this.copyRows.take(),
       activityCount: tx.activityCount,
-      lastActivity:
-        tx.lastActivityPosition === null ? null : { lsn: tx.commitLsn, position: tx.lastActivityPosition },
+      lastActivityPosition: tx.lastActivityPosition,
       organizationIds: tx.organizationIds,
       countChanges: tx.countChanges,
       readyAt: performance.now(),

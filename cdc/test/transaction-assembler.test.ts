@@ -8,7 +8,6 @@ import { ReplicationProtocolError, WrittenPositionConflictError } from '../src/e
 import type { DecodedRelation, PgoutputMessage, RelationColumn } from '../src/pgoutput-decoder.ts';
 import { batchOfParts } from '../src/replication-stream.ts';
 import {
-  joinPart,
   TransactionAssembler,
   type TransactionPart,
   type WrittenPosition,
@@ -188,58 +187,6 @@ describe('batchOfParts', () => {
     expect(() => batchOfParts(parts.slice(1), { lastLsn: 0n, open: null })).toThrow(
       WrittenPositionConflictError,
     );
-  });
-});
-
-describe('joinPart', () => {
-  /** Three one-change transactions, in two organizations; the second a soft delete. */
-  const smallTransactions = () =>
-    assemble(
-      [
-        ...[0, 1, 2].flatMap((i) => {
-          const lsn = COMMIT_LSN + BigInt(i) * 0x100n;
-          return [begin(lsn), insert(i, i === 1 ? 'org_b' : 'org_a'), commit(lsn)];
-        }),
-      ],
-      10,
-    );
-
-  it('writes a run of whole transactions as the same batch as its transactions one by one', () => {
-    const parts = smallTransactions();
-    const [run, ...rest] = smallTransactions();
-    for (const next of rest) expect(run && joinPart(run, next, 10)).toBe(true);
-    const separate = batchOfParts(parts, { lastLsn: 0n, open: null });
-    const joined = batchOfParts(run ? [run] : [], { lastLsn: 0n, open: null });
-    expect(joined).toMatchObject({
-      activityCount: 3,
-      lastActivity: separate?.lastActivity,
-      from: separate?.from,
-      to: separate?.to,
-      lastCommitTime: separate?.lastCommitTime,
-    });
-    expect(new Set(joined?.organizationIds)).toEqual(new Set(separate?.organizationIds));
-    expect(Buffer.concat(joined?.copyRows ?? [])).toEqual(Buffer.concat(separate?.copyRows ?? []));
-    // count deltas summed per organization and type
-    expect(joined?.countChanges).toEqual([
-      { organizationId: 'org_a', entityType: 'page', delta: 2 },
-      { organizationId: 'org_b', entityType: 'page', delta: 1 },
-    ]);
-    // a run is written, or not, as a whole
-    expect(batchOfParts(run ? [run] : [], { lastLsn: COMMIT_LSN + 0x200n, open: null })).toBeNull();
-    expect(() => batchOfParts(run ? [run] : [], { lastLsn: COMMIT_LSN, open: null })).toThrow(
-      WrittenPositionConflictError,
-    );
-  });
-
-  it('joins only whole transactions that fit in a batch', () => {
-    const [first, second] = smallTransactions();
-    if (!first || !second) throw new Error('two parts expected');
-    expect(joinPart(first, second, 1)).toBe(false);
-    const large = assemble([...transaction(25, COMMIT_LSN + 0x1000n)], 10);
-    const [, middle, tail] = large;
-    if (!middle || !tail) throw new Error('three parts expected');
-    expect(joinPart(middle, tail, 100)).toBe(false);
-    expect(joinPart(first, tail, 100)).toBe(false);
   });
 });
 
