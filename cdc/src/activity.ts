@@ -22,7 +22,7 @@ export type ActivityAction = 'create' | 'update' | 'delete';
 /**
  * An `activities` row as the worker writes it: `createdAt` keeps the commit time's microseconds,
  * `row` and `previous_values` are their JSON text, built straight from the WAL's text values
- * (the COPY line embeds them as they are).
+ * (the COPY row embeds them as they are).
  */
 export type MappedActivity = Omit<ActivityRow, 'row' | 'previousValues'> & {
   rowJson: string;
@@ -208,17 +208,19 @@ export function countDeltasOfChange(change: RowChange): CountDelta[] {
   const after = change.tag === 'delete' ? null : change.new;
   // Without the old row (replica identity not FULL) assume the liveness did not change.
   const before = change.tag === 'insert' ? null : (change.old ?? (change.tag === 'update' ? after : null));
-  const liveOrganization = (values: RowValues | null) =>
-    values && isNull(values[columns.deletedAt]) ? String(values[columns.organizationId]) : null;
-
-  const wasLiveIn = liveOrganization(before);
-  const isLiveIn = liveOrganization(after);
+  const wasLiveIn = liveOrganizationOf(before, columns);
+  const isLiveIn = liveOrganizationOf(after, columns);
   if (wasLiveIn === isLiveIn) return [];
   const deltas: CountDelta[] = [];
   if (wasLiveIn !== null)
     deltas.push({ organizationId: wasLiveIn, entityType: tracked.entityType, delta: -1 });
   if (isLiveIn !== null) deltas.push({ organizationId: isLiveIn, entityType: tracked.entityType, delta: 1 });
   return deltas;
+}
+
+/** The organization a row is live in (null: no row, or soft-deleted). */
+function liveOrganizationOf(values: RowValues | null, columns: TrackedColumnNames): string | null {
+  return values && isNull(values[columns.deletedAt]) ? String(values[columns.organizationId]) : null;
 }
 
 /**
@@ -280,10 +282,12 @@ function previousValuesJsonOf(
   if (!before || !after || changedKeys.length === 0) return null;
   const keys = jsonKeysOf(relation);
   let json = '';
-  relation.columns.forEach(({ name, typeOid }, i) => {
-    if (!changedKeys.includes(name)) return;
-    json += `${json === '' ? '{' : ','}${keys[i]}:${columnValueJson(typeOid, before[name])}`;
-  });
+  const { columns } = relation;
+  for (let i = 0; i < columns.length; i++) {
+    const { name, typeOid } = columns[i] as ChangeRelation['columns'][number];
+    if (changedKeys.includes(name))
+      json += `${json === '' ? '{' : ','}${keys[i]}:${columnValueJson(typeOid, before[name])}`;
+  }
   return `${json}}`;
 }
 

@@ -78,8 +78,8 @@ export function decodeColumnValue(typeOid: number, value: unknown): unknown {
 }
 
 /**
- * `decodeColumnValue`'s result as JSON text. Text-like values and jsonb (whose text output is
- * JSON already) are written as they are, without a value in between.
+ * `decodeColumnValue`'s result as JSON text. Text-like values, booleans, 32-bit integers and
+ * jsonb (whose text output is JSON already) are written without a value in between.
  */
 export function columnValueJson(typeOid: number, value: unknown): string {
   if (value === null || value === undefined) return 'null';
@@ -91,6 +91,13 @@ export function columnValueJson(typeOid: number, value: unknown): string {
       case OID.timestamptz:
         return JSON.stringify(value);
       case OID.jsonb:
+        return value;
+      case OID.bool:
+        return value === 't' || value === 'true' ? 'true' : 'false';
+      case OID.int2:
+      case OID.int4:
+      case OID.oid:
+        // an integer's text output is its JSON
         return value;
     }
   }

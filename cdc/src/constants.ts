@@ -22,7 +22,7 @@ export const DEFAULTS = {
   /** While a committed batch waits for its WAL to be flushed, ask PostgreSQL this often. */
   flushProbeIntervalMs: 20,
   /** Stop reading the replication socket above this many buffered changes (backpressure). */
-  maxBufferedChanges: 20_000,
+  maxBufferedChanges: 10_000,
   /** Batches written concurrently; they commit strictly in order. */
   pipelineDepth: 2,
   reconnectInitialMs: 100,

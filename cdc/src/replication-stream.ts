@@ -482,7 +482,7 @@ export function batchOfParts(
   const lastFinal = fresh.findLast((p) => p.final);
   const lastWithActivity = fresh.findLast((p) => p.lastActivityPosition !== null);
   return {
-    copyLines: contiguousRuns(fresh.map((p) => p.copyLines)),
+    copyRows: contiguousRuns(fresh.map((p) => p.copyRows)),
     activityCount: fresh.reduce((sum, p) => sum + p.activityCount, 0),
     lastActivity:
       lastWithActivity?.lastActivityPosition == null

@@ -8,6 +8,19 @@
  * the LSN of the newest expired activity goes, and `activity_log.pruned_through_lsn` moves to
  * the last LSN deleted in the same statement. A feed cursor or shape offset below it may have
  * lost entries, and the API answers it with 409 (refetch).
+ *
+ * That LSN is found by bisecting the primary key, not through an index on created_at (which
+ * every activity would pay for, for one query an hour): created_at is the source transaction's
+ * commit time, which grows with its commit LSN, so the expired activities are a prefix of the
+ * key order. Each probe reads the first activity at or after an LSN (one primary-key lookup):
+ *
+ *   expired := the first activity (old)     young := the last activity (not old)
+ *   while young − expired > 1:  mid := (expired + young) / 2, row := first activity ≥ mid
+ *     row ≥ young: young := mid · row old: expired := row · else young := row
+ *   ──► `expired` is the newest expired LSN (at most 64 probes)
+ *
+ * Two transactions committing at the same moment may take their commit times and their WAL
+ * places in opposite orders, so the boundary is exact to within that moment.
  */
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
@@ -66,15 +79,12 @@ export async function applyRetention(
   const { sql } = options;
   const limit = options.batchSize ?? DEFAULTS.retentionBatchSize;
   const result: RetentionResult = { activities: 0, appliedTransactions: 0 };
-  const [cutoff] = await sql<{ lsn: string }[]>`
-    select lsn::text from activities
-    where created_at < now() - ${options.activityRetentionDays}::float8 * interval '1 day'
-    order by activities.created_at desc, activities.lsn desc limit 1`;
-  while (cutoff && !shouldStop()) {
+  const cutoff = await newestExpiredLsn(sql, options.activityRetentionDays);
+  while (cutoff !== null && !shouldStop()) {
     // `limit` source transactions per statement (a transaction's activities share its LSN)
     const [batch] = await sql<{ deleted: number; transactions: number }[]>`
       with doomed as (
-        select distinct lsn from activities where lsn <= ${cutoff.lsn}::int8 order by lsn limit ${limit}
+        select distinct lsn from activities where lsn <= ${String(cutoff)}::int8 order by lsn limit ${limit}
       ), deleted as (
         delete from activities where lsn in (select lsn from doomed) returning lsn
       ), watermark as (
@@ -97,4 +107,34 @@ export async function applyRetention(
     if (deleted.count < limit) break;
   }
   return result;
+}
+
+/** The commit LSN of the newest activity older than `days` (null: none), bisecting the primary key. */
+async function newestExpiredLsn(sql: postgres.Sql, days: number): Promise<bigint | null> {
+  const [window] = await sql<{ cutoff: string }[]>`
+    select (now() - ${days}::float8 * interval '1 day')::text as cutoff`;
+  const cutoff = window?.cutoff ?? '';
+  /** The first activity, the last, or the first at or after an LSN. */
+  const probe = async (at: 'first' | 'last' | bigint) => {
+    // ordered by the column, not by the text alias of the same name
+    const [row] = await sql<{ lsn: string; expired: boolean }[]>`
+      select lsn::text, created_at < ${cutoff}::timestamptz as expired from activities
+      ${typeof at === 'bigint' ? sql`where lsn >= ${String(at)}::int8` : sql``}
+      order by activities.lsn ${at === 'last' ? sql`desc` : sql`asc`} limit 1`;
+    return row ? { lsn: BigInt(row.lsn), expired: row.expired } : null;
+  };
+  const first = await probe('first');
+  if (!first?.expired) return null;
+  const last = await probe('last');
+  if (!last || last.expired) return last?.lsn ?? first.lsn;
+  let expired = first.lsn;
+  let young = last.lsn;
+  while (young - expired > 1n) {
+    const mid = expired + (young - expired) / 2n;
+    const row = await probe(mid);
+    if (!row || row.lsn >= young) young = mid;
+    else if (row.expired) expired = row.lsn;
+    else young = row.lsn;
+  }
+  return expired;
 }

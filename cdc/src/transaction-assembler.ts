@@ -26,7 +26,7 @@ import {
   TRUNCATE_POSITION_SPAN,
   truncationsOf,
 } from './activity.ts';
-import { CopyLineBuffer } from './activity-copy.ts';
+import { CopyRowBuffer } from './activity-copy.ts';
 import { ReplicationProtocolError } from './errors.ts';
 import type { DecodedRelation, PgoutputMessage } from './pgoutput-decoder.ts';
 
@@ -49,8 +49,8 @@ export interface TransactionPart {
   to: number;
   /** The transaction's last part: once it is written the commit LSN may be acknowledged. */
   final: boolean;
-  /** Its activities as COPY text lines (activity-copy.ts). */
-  copyLines: Buffer;
+  /** Its activities as binary COPY rows (activity-copy.ts). */
+  copyRows: Buffer;
   activityCount: number;
   /** Position of its last activity (null: none). */
   lastActivityPosition: number | null;
@@ -70,7 +70,7 @@ interface OpenTransaction {
   /** Positions below this were written by an earlier connection. */
   skipBelow: number;
   partFrom: number;
-  /** Activities of the current part, their lines in the assembler's CopyLineBuffer. */
+  /** Activities of the current part, their rows in the assembler's CopyRowBuffer. */
   activityCount: number;
   lastActivityPosition: number | null;
   organizationIds: string[];
@@ -82,7 +82,7 @@ type AssemblerPhase = { name: 'idle' } | { name: 'open'; tx: OpenTransaction };
 export class TransactionAssembler {
   private phase: AssemblerPhase = { name: 'idle' };
   private written: WrittenPosition | null = null;
-  private readonly copyLines = new CopyLineBuffer();
+  private readonly copyRows = new CopyRowBuffer();
 
   constructor(
     private readonly partSize: number,
@@ -106,7 +106,7 @@ export class TransactionAssembler {
   /** Forget an incomplete transaction (the connection ends; it is re-sent from its begin). */
   reset(): void {
     this.phase = { name: 'idle' };
-    this.copyLines.discard();
+    this.copyRows.discard();
   }
 
   receive(message: PgoutputMessage): void {
@@ -176,7 +176,7 @@ export class TransactionAssembler {
       xid: tx.xid,
     });
     if (!activity) return;
-    this.copyLines.append(activity);
+    this.copyRows.append(activity, tx.commitTime);
     tx.activityCount++;
     tx.lastActivityPosition = position;
     tx.organizationIds.push(activity.organizationId);
@@ -218,7 +218,7 @@ export class TransactionAssembler {
       from: tx.partFrom,
       to,
       final,
-      copyLines: this.copyLines.take(),
+      copyRows: this.copyRows.take(),
       activityCount: tx.activityCount,
       lastActivityPosition: tx.lastActivityPosition,
       organizationIds: tx.organizationIds,

@@ -42,6 +42,8 @@ export interface CdcWorkerOptions {
   pipelineDepth?: number;
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  /** How often the worker sends a status update asking the server for a reply (a keepalive). */
+  statusIntervalMs?: number;
   /** Days of activities to keep (`ACTIVITY_RETENTION_DAYS`, default 30). */
   activityRetentionDays?: number;
   /** Days of applied-transaction records to keep (`IDEMPOTENCY_RETENTION_DAYS`, default 7). */
@@ -71,6 +73,7 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
     pipelineDepth: options.pipelineDepth ?? DEFAULTS.pipelineDepth,
     reconnectInitialMs: options.reconnectInitialMs ?? DEFAULTS.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs,
+    statusIntervalMs: options.statusIntervalMs ?? DEFAULTS.statusIntervalMs,
   };
   // one connection per batch in flight, one for fencing and setup, one for the flush probe, one
   // for retention
@@ -130,7 +133,7 @@ export function startCdcWorker(options: CdcWorkerOptions): CdcWorker {
           pipelineDepth: settings.pipelineDepth,
           retryInitialMs: settings.reconnectInitialMs,
           retryMaxMs: settings.reconnectMaxMs,
-          statusIntervalMs: DEFAULTS.statusIntervalMs,
+          statusIntervalMs: settings.statusIntervalMs,
           silenceTimeoutMs: DEFAULTS.silenceTimeoutMs,
           onStreaming: () => {
             streamed = true;

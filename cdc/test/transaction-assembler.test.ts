@@ -75,16 +75,18 @@ const transaction = (changes: number, lsn = COMMIT_LSN): PgoutputMessage[] => [
   commit(lsn),
 ];
 
-/** The (commit LSN, position) key of each COPY line, the first two fields. */
+/** The (commit LSN, position) key of each binary COPY row, its first two fields. */
 function keysOf(...chunks: Buffer[]): { lsn: bigint; position: number }[] {
-  const lines = Buffer.concat(chunks)
-    .toString('utf8')
-    .split('\n')
-    .filter((line) => line !== '');
-  return lines.map((line) => {
-    const [lsn, position] = line.split('\t');
-    return { lsn: BigInt(lsn ?? ''), position: Number(position) };
-  });
+  const rows = Buffer.concat(chunks);
+  const keys: { lsn: bigint; position: number }[] = [];
+  let at = 0;
+  while (at < rows.length) {
+    const fields = rows.readInt16BE(at);
+    at += 2;
+    keys.push({ lsn: rows.readBigInt64BE(at + 4), position: rows.readInt32BE(at + 16) });
+    for (let i = 0; i < fields; i++) at += 4 + Math.max(0, rows.readInt32BE(at));
+  }
+  return keys;
 }
 
 describe('TransactionAssembler', () => {
@@ -95,7 +97,7 @@ describe('TransactionAssembler', () => {
       [10, 20, false, 10],
       [20, 25, true, 5],
     ]);
-    const activities = keysOf(...parts.map((p) => p.copyLines));
+    const activities = keysOf(...parts.map((p) => p.copyRows));
     expect(activities.map((a) => a.position)).toEqual(Array.from({ length: 25 }, (_, i) => i));
     expect(new Set(activities.map((a) => a.lsn))).toEqual(new Set([COMMIT_LSN]));
     expect(parts.flatMap((p) => p.countChanges)).toHaveLength(25);
@@ -118,7 +120,7 @@ describe('TransactionAssembler', () => {
       [10, 20, false],
       [20, 25, true],
     ]);
-    expect(keysOf(resumed[0]?.copyLines ?? Buffer.alloc(0))[0]?.position).toBe(10);
+    expect(keysOf(resumed[0]?.copyRows ?? Buffer.alloc(0))[0]?.position).toBe(10);
   });
 
   it('reserves a block of positions per truncated table, so the keys after it do not depend on the database', () => {
@@ -133,7 +135,7 @@ describe('TransactionAssembler', () => {
       100,
     );
     const [part] = parts;
-    expect(keysOf(part?.copyLines ?? Buffer.alloc(0)).map((a) => a.position)).toEqual([
+    expect(keysOf(part?.copyRows ?? Buffer.alloc(0)).map((a) => a.position)).toEqual([
       0,
       1 + TRUNCATE_POSITION_SPAN,
     ]);
@@ -157,9 +159,9 @@ describe('batchOfParts', () => {
   it('writes every part from scratch, ending with the last whole commit', () => {
     const batch = batchOfParts(parts, { lastLsn: 0n, open: null });
     expect(batch?.activityCount).toBe(28);
-    expect(keysOf(...(batch?.copyLines ?? []))).toHaveLength(28);
+    expect(keysOf(...(batch?.copyRows ?? []))).toHaveLength(28);
     // the parts were cut from one buffer: the batch hands COPY one chunk
-    expect(batch?.copyLines).toHaveLength(1);
+    expect(batch?.copyRows).toHaveLength(1);
     expect(batch?.lastActivity).toEqual({ lsn: COMMIT_LSN + 0x100n, position: 2 });
     expect(batch?.organizationIds).toEqual(['org_a']);
     expect(batch?.from).toEqual({ commitLsn: COMMIT_LSN, position: 0 });
@@ -174,7 +176,7 @@ describe('batchOfParts', () => {
   it('leaves out the parts a previous connection wrote, and starts at the written position', () => {
     const batch = batchOfParts(parts, { lastLsn: 0n, open: { lsn: COMMIT_LSN, position: 20 } });
     expect(batch?.from).toEqual({ commitLsn: COMMIT_LSN, position: 20 });
-    expect(keysOf(...(batch?.copyLines ?? [])).map((a) => a.position)).toEqual([20, 21, 22, 23, 24, 0, 1, 2]);
+    expect(keysOf(...(batch?.copyRows ?? [])).map((a) => a.position)).toEqual([20, 21, 22, 23, 24, 0, 1, 2]);
     expect(batchOfParts(parts, { lastLsn: COMMIT_LSN + 0x100n, open: null })).toBeNull();
   });
 
@@ -188,11 +190,11 @@ describe('batchOfParts', () => {
   });
 });
 
-describe('CopyLineBuffer', () => {
+describe('CopyRowBuffer', () => {
   it('keeps the lines of a part larger than one slab whole and in order', () => {
     const parts = assemble(transaction(20_000), 30_000);
     expect(parts).toHaveLength(1);
-    expect(keysOf(parts[0]?.copyLines ?? Buffer.alloc(0)).map((k) => k.position)).toEqual(
+    expect(keysOf(parts[0]?.copyRows ?? Buffer.alloc(0)).map((k) => k.position)).toEqual(
       Array.from({ length: 20_000 }, (_, i) => i),
     );
   });

@@ -314,4 +314,31 @@ describe('status and retention', () => {
       await sql`select transaction_id from applied_transactions where transaction_id like '%tx_%' order by 1`;
     expect(left.map((r) => r.transaction_id)).toEqual(['new_tx_1']);
   });
+
+  it('finds the newest expired activity among many, with gaps between their LSNs, and keeps the rest', async () => {
+    // 400 expired transactions of 3 activities each, then 300 just inside the window, all below
+    // the worker's own activities; commit times grow with the LSN, as in the WAL
+    await sql`
+      insert into activities (lsn, position, type, action, entity_type, entity_id, organization_id, changed_keys, row, xid, created_at)
+      select 1000 + i * 37, p, 'page.created', 'create', 'page', 'aged_' || i, 'org_a', '{}', '{}', 1,
+        now() - interval '31 days' + i * interval '1 second'
+      from generate_series(0, 399) i, generate_series(0, 2) p`;
+    await sql`
+      insert into activities (lsn, position, type, action, entity_type, entity_id, organization_id, changed_keys, row, xid, created_at)
+      select 1000 + (400 + i) * 37 + (i % 5), 0, 'page.created', 'create', 'page', 'kept_' || i, 'org_a', '{}', '{}', 1,
+        now() - interval '29 days' + i * interval '1 second'
+      from generate_series(0, 299) i`;
+    const total = await activityCount(sql);
+    // (the worker's own retention job may be running too: look at what is left)
+    await applyRetention({ sql, activityRetentionDays: 30, idempotencyRetentionDays: 7 });
+    expect(await activityCount(sql)).toBe(total - 1_200);
+    const [log] = await sql<
+      { pruned: string }[]
+    >`select pruned_through_lsn::text as pruned from activity_log`;
+    expect(log?.pruned).toBe(String(1000 + 399 * 37));
+    const [kept] = await sql<{ count: number }[]>`
+      select count(*)::int as count from activities where entity_id like 'kept_%'`;
+    expect(kept?.count).toBe(300);
+    await sql`delete from activities where entity_id like 'kept_%'`;
+  });
 });

@@ -1,0 +1,96 @@
+/**
+ * While a committed batch waits for its WAL flush, the worker is not idle: a keepalive that
+ * arrives then must not be acknowledged either. A keepalive carries the position the walsender
+ * has sent up to, which lies past the source transactions of that batch; acknowledging it would
+ * tell the slot they are done while a crash could still take their activities away.
+ *
+ * PostgreSQL runs with its durable settings and its WAL writer asleep for 10 s, so a batch's
+ * asynchronous commit stays unflushed until something commits synchronously. The worker asks
+ * for a keepalive every 50 ms, so a few of them arrive while the batch waits.
+ */
+import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
+import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
+import { startTestDatabase } from '@sync/db/testing/database';
+import postgres from 'postgres';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type CdcWorker, startCdcWorker } from '../src/worker.ts';
+import { activityCount, createPage, seedTenants, testLogger, waitFor } from './support/tracked-writes.ts';
+
+const KEEPALIVE_INTERVAL_MS = 50;
+
+let cluster: EmbeddedCluster;
+let sql: postgres.Sql;
+let worker: CdcWorker | undefined;
+
+beforeAll(async () => {
+  cluster = await startTestDatabase({ fast: false });
+  sql = postgres(cluster.url, { onnotice: () => {}, max: 2 });
+  await sql`alter system set wal_writer_delay = '10s'`;
+  await sql`select pg_reload_conf()`;
+  await seedTenants(sql, ['org_a']);
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  await sql?.end({ timeout: 1 });
+  await cluster?.destroy();
+});
+
+/** Where the next WAL record will go: at or after the end of everything committed so far. */
+async function walInsertPosition(): Promise<bigint> {
+  const [wal] = await sql<{ lsn: string }[]>`select pg_current_wal_insert_lsn() - '0/0' as lsn`;
+  return BigInt(wal?.lsn ?? 0);
+}
+
+async function walFlushAndSlot(): Promise<{ flushed: bigint; confirmed: bigint }> {
+  const [state] = await sql<{ flushed: string; confirmed: string }[]>`
+    select pg_current_wal_flush_lsn() - '0/0' as flushed, confirmed_flush_lsn - '0/0' as confirmed
+    from pg_replication_slots where slot_name = ${DEFAULT_SLOT_NAME}`;
+  return { flushed: BigInt(state?.flushed ?? 0), confirmed: BigInt(state?.confirmed ?? 0) };
+}
+
+it('does not acknowledge a keepalive while a committed batch waits for its WAL flush', {
+  timeout: 60_000,
+}, async () => {
+  worker = startCdcWorker({
+    databaseUrl: cluster.url,
+    logger: testLogger,
+    statusIntervalMs: KEEPALIVE_INTERVAL_MS,
+  });
+  await worker.streaming();
+  // The worker records that it streams with a synchronous commit: let that flush come first.
+  await waitFor(
+    async () => {
+      const [state] = await sql`select 1 from cdc_state where streamed_at is not null`;
+      return state !== undefined;
+    },
+    { what: 'the worker recorded as streaming' },
+  );
+
+  // Each round writes one change and waits until its batch is committed. A round in which the
+  // batch happened to be flushed anyway (the WAL writer woke up) proves nothing: try again.
+  let window: { confirmed: bigint; sourceStart: bigint } | null = null;
+  for (let round = 0; round < 5 && window === null; round++) {
+    const sourceStart = await walInsertPosition();
+    // a synchronous commit: it flushes its own WAL, and every earlier round's batch with it
+    await createPage(sql, { id: `page_${round}`, org: 'org_a', tx: `tx_${round}` });
+    await waitFor(async () => (await activityCount(sql)) === round + 1, { what: `activity ${round + 1}` });
+    const batchCommitted = await walInsertPosition();
+    // The worker has nothing open, ready or in flight now; keepalives keep arriving.
+    await new Promise((resolve) => setTimeout(resolve, 10 * KEEPALIVE_INTERVAL_MS));
+    const { flushed, confirmed } = await walFlushAndSlot();
+    if (flushed < batchCommitted) window = { confirmed, sourceStart };
+  }
+  expect(window, 'a round whose batch is committed but not flushed').not.toBeNull();
+  expect(
+    window?.confirmed,
+    'the slot is not told the change is done while its activity is unflushed',
+  ).toBeLessThanOrEqual(window?.sourceStart ?? 0n);
+
+  // Once anything flushes the WAL (here a synchronous commit of an untracked table), the batch's
+  // acknowledgement goes out.
+  await seedTenants(sql, ['org_b']);
+  await waitFor(async () => (await walFlushAndSlot()).confirmed > (window?.sourceStart ?? 0n), {
+    what: 'the acknowledgement after the flush',
+  });
+});

@@ -1,0 +1,1 @@
+DROP INDEX "activities_created_at_idx";
