@@ -503,6 +503,9 @@ function isWritten(part: TransactionPart, written: WrittenPosition): boolean {
   if (part.commitLsn <= written.lastLsn) return true;
   const open = written.open;
   if (open?.lsn !== part.commitLsn) return false;
+  // an empty last part at the open position is what closes the transaction: not written yet
+  // (a transaction of exactly n full parts ends with one, often in a batch of its own)
+  if (part.final && part.from === open.position) return false;
   if (part.to <= open.position) return true;
   if (part.from < open.position) {
     throw new WrittenPositionConflictError(

@@ -188,6 +188,31 @@ describe('batchOfParts', () => {
       WrittenPositionConflictError,
     );
   });
+  it('closes a transaction whose last part is empty once its earlier parts were written alone', () => {
+    // 20 changes in parts of 10: the commit comes after the 20th change was cut into a full
+    // part, so the final part is empty; when that full part's batch is already written, the
+    // empty part alone must still close the transaction in cdc_state
+    const exact = assemble(transaction(20), 10);
+    expect(exact.map((p) => [p.from, p.to, p.final, p.activityCount])).toEqual([
+      [0, 10, false, 10],
+      [10, 20, false, 10],
+      [20, 20, true, 0],
+    ]);
+    const closing = batchOfParts(exact.slice(2), { lastLsn: 0n, open: { lsn: COMMIT_LSN, position: 20 } });
+    expect(closing?.from).toEqual({ commitLsn: COMMIT_LSN, position: 20 });
+    expect(closing?.to).toEqual({ lastLsn: COMMIT_LSN, open: null });
+    expect(closing?.activityCount).toBe(0);
+    // the same after a reconnect: the re-sent transaction is all below the written position
+    const written = { lastLsn: 0n, open: { lsn: COMMIT_LSN, position: 20 } };
+    const resent = assemble(transaction(20), 10, written);
+    expect(resent.map((p) => [p.from, p.to, p.final])).toEqual([[20, 20, true]]);
+    expect(batchOfParts(resent, written)?.to).toEqual({ lastLsn: COMMIT_LSN, open: null });
+    // and once closed, nothing of it is written again
+    expect(batchOfParts(exact, { lastLsn: COMMIT_LSN, open: null })).toBeNull();
+    expect(
+      batchOfParts(exact.slice(0, 2), { lastLsn: 0n, open: { lsn: COMMIT_LSN, position: 20 } }),
+    ).toBeNull();
+  });
 });
 
 describe('CopyRowBuffer', () => {
