@@ -7,7 +7,7 @@
 import { request as httpRequest, type IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
-import { orgPath, txId } from './support/contract.ts';
+import { liveQueryAfterSnapshot, orgPath, txId } from './support/contract.ts';
 
 let stack: TestStack;
 
@@ -61,19 +61,7 @@ function header(answer: RawAnswer, name: string): string | undefined {
   return i < 0 ? undefined : answer.rawHeaders[i + 1];
 }
 
-async function liveQueryOf(m: Member): Promise<URLSearchParams> {
-  const first = await fetch(`${shapeUrl(m)}?offset=-1&log=full`, {
-    headers: { authorization: `Bearer ${m.token}` },
-  });
-  await first.arrayBuffer();
-  return new URLSearchParams({
-    cursor: '',
-    handle: first.headers.get('electric-handle') ?? '',
-    live: 'true',
-    log: 'full',
-    offset: first.headers.get('electric-offset') ?? '',
-  });
-}
+const liveQueryOf = (m: Member) => liveQueryAfterSnapshot(shapeUrl(m), m.token);
 
 function createPage(m: Member, title: string) {
   return stack.client.request('POST', `${orgPath(m)}/pages`, {

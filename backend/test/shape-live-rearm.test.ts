@@ -10,7 +10,7 @@ import { NOTIFY_CHANNEL } from '@sync/db/constants';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
-import { connectDb, orgPath, txId, waitForActivity } from './support/contract.ts';
+import { connectDb, liveQueryAfterSnapshot, orgPath, txId, waitForActivity } from './support/contract.ts';
 
 let stack: TestStack;
 let sql: postgres.Sql;
@@ -33,19 +33,7 @@ async function firstReads(): Promise<{ read: number; skipped: number }> {
   return { read: count('read'), skipped: count('skipped') };
 }
 
-async function snapshotOffset(m: Member): Promise<URLSearchParams> {
-  const first = await fetch(`${shapeUrl(m)}?offset=-1&log=full`, {
-    headers: { authorization: `Bearer ${m.token}` },
-  });
-  await first.arrayBuffer();
-  return new URLSearchParams({
-    cursor: '',
-    handle: first.headers.get('electric-handle') ?? '',
-    live: 'true',
-    log: 'full',
-    offset: first.headers.get('electric-offset') ?? '',
-  });
-}
+const snapshotOffset = (m: Member) => liveQueryAfterSnapshot(shapeUrl(m), m.token);
 
 /** A live request at `query`'s offset: its body and the offset to ask for next. */
 async function livePoll(m: Member, query: URLSearchParams) {

@@ -85,3 +85,18 @@ export async function waitForActivity(sql: postgres.Sql, transactionId: string):
   }
   throw new Error(`no activity for ${transactionId}`);
 }
+
+/** The query of the first live request after a shape's snapshot: its handle and offset, `live=true`. */
+export async function liveQueryAfterSnapshot(shapeUrl: string, token: string): Promise<URLSearchParams> {
+  const first = await fetch(`${shapeUrl}?offset=-1&log=full`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  await first.arrayBuffer();
+  return new URLSearchParams({
+    cursor: '',
+    handle: first.headers.get('electric-handle') ?? '',
+    live: 'true',
+    log: 'full',
+    offset: first.headers.get('electric-offset') ?? '',
+  });
+}
