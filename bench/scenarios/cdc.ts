@@ -7,14 +7,14 @@
  *   (a) baseline   pg-logical-replication + PgoutputPlugin, manual acknowledge per commit, no
  *                  sink, decoding the WAL of N single-row transactions; (a') the same with the
  *                  worker's own decoder (pgoutput-decoder.ts) in place of the library's parser
- *                  sink, decoding the WAL of N single-row transactions
  *   (b) catch-up   the worker (in-process) turning the same WAL into activity rows
  *   (c) live       steady ~1,000 single-row inserts/s (direct SQL, one transaction each);
  *                  latency = arrival of the worker's NOTIFY − the change's WAL commit time
  *   (d) memory     the worker as a child process (`node --import tsx cdc/src/main.ts`): RSS
  *                  when streaming starts and at the end of the live run
  *
- * PostgreSQL is embedded, durable settings (fsync on; not the tests' fast mode). The writer
+ * PostgreSQL is embedded, durable settings (fsync on; not the tests' fast mode; `BENCH_PG_FAST=1`
+ * runs it without fsync, which takes the disk's flushes out of the live latencies). The writer
  * session uses synchronous_commit=off only to create the backlog quickly.
  * BENCH_CDC_CHANGES (default 100000) and BENCH_CDC_SECONDS (live run, default 120) scale it;
  * BENCH_CDC_PROFILE=<file.cpuprofile> writes a CPU profile of the catch-up (b) alone.
@@ -49,7 +49,7 @@ const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export async function run(): Promise<void> {
-  const cluster = await startEmbeddedPostgres();
+  const cluster = await startEmbeddedPostgres({ fast: process.env.BENCH_PG_FAST === '1' });
   const sql = postgres(cluster.url, { onnotice: () => {}, max: 8 });
   const quiet = pino({ level: 'warn' });
   try {
