@@ -8,13 +8,13 @@
  * asynchronous commit stays unflushed until something commits synchronously. The worker asks
  * for a keepalive every 50 ms, so a few of them arrive while the batch waits.
  */
-import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
 import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
 import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type CdcWorker, startCdcWorker } from '../src/worker.ts';
 import { activityCount, createPage, seedTenants, testLogger, waitFor } from './support/tracked-writes.ts';
+import { holdWalFlushes, walFlushAndSlot, walInsertPosition } from './support/wal.ts';
 
 const KEEPALIVE_INTERVAL_MS = 50;
 
@@ -25,8 +25,7 @@ let worker: CdcWorker | undefined;
 beforeAll(async () => {
   cluster = await startTestDatabase({ fast: false });
   sql = postgres(cluster.url, { onnotice: () => {}, max: 2 });
-  await sql`alter system set wal_writer_delay = '10s'`;
-  await sql`select pg_reload_conf()`;
+  await holdWalFlushes(sql);
   await seedTenants(sql, ['org_a']);
 });
 
@@ -35,19 +34,6 @@ afterAll(async () => {
   await sql?.end({ timeout: 1 });
   await cluster?.destroy();
 });
-
-/** Where the next WAL record will go: at or after the end of everything committed so far. */
-async function walInsertPosition(): Promise<bigint> {
-  const [wal] = await sql<{ lsn: string }[]>`select pg_current_wal_insert_lsn() - '0/0' as lsn`;
-  return BigInt(wal?.lsn ?? 0);
-}
-
-async function walFlushAndSlot(): Promise<{ flushed: bigint; confirmed: bigint }> {
-  const [state] = await sql<{ flushed: string; confirmed: string }[]>`
-    select pg_current_wal_flush_lsn() - '0/0' as flushed, confirmed_flush_lsn - '0/0' as confirmed
-    from pg_replication_slots where slot_name = ${DEFAULT_SLOT_NAME}`;
-  return { flushed: BigInt(state?.flushed ?? 0), confirmed: BigInt(state?.confirmed ?? 0) };
-}
 
 it('does not acknowledge a keepalive while a committed batch waits for its WAL flush', {
   timeout: 60_000,
@@ -71,14 +57,14 @@ it('does not acknowledge a keepalive while a committed batch waits for its WAL f
   // batch happened to be flushed anyway (the WAL writer woke up) proves nothing: try again.
   let window: { confirmed: bigint; sourceStart: bigint } | null = null;
   for (let round = 0; round < 5 && window === null; round++) {
-    const sourceStart = await walInsertPosition();
+    const sourceStart = await walInsertPosition(sql);
     // a synchronous commit: it flushes its own WAL, and every earlier round's batch with it
     await createPage(sql, { id: `page_${round}`, org: 'org_a', tx: `tx_${round}` });
     await waitFor(async () => (await activityCount(sql)) === round + 1, { what: `activity ${round + 1}` });
-    const batchCommitted = await walInsertPosition();
+    const batchCommitted = await walInsertPosition(sql);
     // The worker has nothing open, ready or in flight now; keepalives keep arriving.
     await new Promise((resolve) => setTimeout(resolve, 10 * KEEPALIVE_INTERVAL_MS));
-    const { flushed, confirmed } = await walFlushAndSlot();
+    const { flushed, confirmed } = await walFlushAndSlot(sql);
     if (flushed < batchCommitted) window = { confirmed, sourceStart };
   }
   expect(window, 'a round whose batch is committed but not flushed').not.toBeNull();
@@ -90,7 +76,7 @@ it('does not acknowledge a keepalive while a committed batch waits for its WAL f
   // Once anything flushes the WAL (here a synchronous commit of an untracked table), the batch's
   // acknowledgement goes out.
   await seedTenants(sql, ['org_b']);
-  await waitFor(async () => (await walFlushAndSlot()).confirmed > (window?.sourceStart ?? 0n), {
+  await waitFor(async () => (await walFlushAndSlot(sql)).confirmed > (window?.sourceStart ?? 0n), {
     what: 'the acknowledgement after the flush',
   });
 });

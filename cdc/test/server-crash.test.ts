@@ -6,7 +6,6 @@
  * slot must not have been told their source transactions are done. PostgreSQL is killed -9
  * right then; after crash recovery a worker must end with exactly one activity per change.
  */
-import { DEFAULT_SLOT_NAME } from '@sync/db/constants';
 import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
 import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
@@ -20,6 +19,7 @@ import {
   testLogger,
   waitFor,
 } from './support/tracked-writes.ts';
+import { holdWalFlushes, walFlushAndSlot, walInsertPosition } from './support/wal.ts';
 
 const CHANGES = 20;
 
@@ -30,8 +30,7 @@ let worker: CdcWorker | undefined;
 beforeAll(async () => {
   cluster = await startTestDatabase({ fast: false });
   sql = postgres(cluster.url, { onnotice: () => {}, max: 2 });
-  await sql`alter system set wal_writer_delay = '10s'`;
-  await sql`select pg_reload_conf()`;
+  await holdWalFlushes(sql);
   await seedTenants(sql, ['org_a', 'org_b']);
 });
 
@@ -44,12 +43,6 @@ afterAll(async () => {
 async function activityTransactionIds(db: postgres.Sql): Promise<string[]> {
   const rows = await db<{ tx: string }[]>`select transaction_id as tx from activities order by lsn, position`;
   return rows.map((r) => r.tx);
-}
-
-/** Where the next WAL record will go: at or after the end of everything committed so far. */
-async function walInsertPosition(): Promise<bigint> {
-  const [wal] = await sql<{ lsn: string }[]>`select pg_current_wal_insert_lsn() - '0/0' as lsn`;
-  return BigInt(wal?.lsn ?? 0);
 }
 
 it('keeps one activity per change when PostgreSQL is killed -9 before the batches are flushed', {
@@ -73,7 +66,7 @@ it('keeps one activity per change when PostgreSQL is killed -9 before the batche
         // a running-transactions record lets the slot's restart_lsn move, which writes the
         // slot's confirmed position to disk as soon as the worker confirms past it
         await sql`select pg_log_standby_snapshot()`;
-        beforeLast = await walInsertPosition();
+        beforeLast = await walInsertPosition(sql);
       }
       await createPage(sql, { id: `page_${round}_${i}`, org: i % 2 ? 'org_a' : 'org_b', tx });
       expected.push(tx);
@@ -81,14 +74,11 @@ it('keeps one activity per change when PostgreSQL is killed -9 before the batche
     await waitFor(async () => (await activityTransactionIds(sql)).length === expected.length, {
       what: 'every activity committed',
     });
-    const committed = await walInsertPosition();
+    const committed = await walInsertPosition(sql);
     // Give a wrongly early acknowledgement time to reach the server.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const [state] = await sql<{ flushed: string; confirmed: string }[]>`
-      select pg_current_wal_flush_lsn() - '0/0' as flushed, confirmed_flush_lsn - '0/0' as confirmed
-      from pg_replication_slots where slot_name = ${DEFAULT_SLOT_NAME}`;
-    const flushed = BigInt(state?.flushed ?? 0);
-    if (flushed < committed) window = { flushed, confirmed: BigInt(state?.confirmed ?? 0), beforeLast };
+    const { flushed, confirmed } = await walFlushAndSlot(sql);
+    if (flushed < committed) window = { flushed, confirmed, beforeLast };
   }
   expect(window, 'a round whose last batches are committed but not flushed').not.toBeNull();
   expect(
