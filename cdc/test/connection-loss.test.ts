@@ -1,0 +1,113 @@
+/**
+ * What postgres.js (patched, see README "postgres.js is patched") does when the backend of a
+ * transaction goes away while its callback is still running, and the pool's connection object
+ * is then reconnected for other work. The worker's exactly-once (cdc_state moves only with its
+ * rows) and the API's "nothing half-written" rest on it: a batch whose connection died at a
+ * database restart went on, once the pool had reconnected, with its count changes and its
+ * cdc_state update on the new connection, outside any transaction, while its COPY rows went
+ * nowhere; the activities of that batch were lost.
+ *
+ * A pool of one connection makes the reuse certain: the next query reconnects the very
+ * connection object the transaction was bound to.
+ */
+import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
+import { startTestDatabase } from '@sync/db/testing/database';
+import postgres from 'postgres';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+
+let cluster: EmbeddedCluster;
+let admin: postgres.Sql;
+let pool: postgres.Sql;
+
+beforeAll(async () => {
+  cluster = await startTestDatabase();
+  admin = postgres(cluster.url, { onnotice: () => {}, max: 1 });
+  await admin`create table loss_probe (id text primary key)`;
+});
+
+beforeEach(async () => {
+  await admin`truncate loss_probe`;
+  await pool?.end({ timeout: 1 });
+  pool = postgres(cluster.url, { onnotice: () => {}, max: 1 });
+});
+
+afterAll(async () => {
+  await pool?.end({ timeout: 1 });
+  await admin?.end({ timeout: 1 });
+  await cluster?.destroy();
+});
+
+/** A promise and the function that resolves it: the test decides when the callback goes on. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+async function rows(): Promise<string[]> {
+  return (await admin<{ id: string }[]>`select id from loss_probe order by id`).map((r) => r.id);
+}
+
+it('rejects the later statements of a transaction whose connection died, even after the pool reconnected', async () => {
+  const resume = gate();
+  let later: unknown = null;
+  const transaction = pool.begin(async (tx) => {
+    await tx`insert into loss_probe values ('before')`;
+    const [backend] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    await admin`select pg_terminate_backend(${backend?.pid ?? 0})`;
+    await resume.opened;
+    try {
+      await tx`insert into loss_probe values ('after')`;
+    } catch (error) {
+      later = error;
+      throw error;
+    }
+  });
+  await expect(transaction).rejects.toThrow();
+
+  // the same connection object serves the pool again, on a new backend
+  expect(await pool`select 1 as one`).toEqual([{ one: 1 }]);
+  resume.open();
+  await expect.poll(() => later).not.toBeNull();
+  expect(String(later)).toMatch(/CONNECTION_CLOSED|terminating connection/);
+  expect(await rows()).toEqual([]);
+  // and the pool still works for everyone else
+  await pool`insert into loss_probe values ('next')`;
+  expect(await rows()).toEqual(['next']);
+});
+
+it('never writes the rows of a COPY whose connection died to the connection that replaced it', async () => {
+  const resume = gate();
+  let copyError: unknown = null;
+  let lateWrite: 'pending' | 'written' | 'refused' = 'pending';
+  const transaction = pool.begin(async (tx) => {
+    const copy = await tx`copy loss_probe (id) from stdin`.writable();
+    copy.on('error', (error) => {
+      copyError = error;
+    });
+    copy.write('first\n');
+    const [backend] = await admin<{ pid: number }[]>`
+      select pid from pg_stat_activity where query like 'copy loss_probe%' and pid <> pg_backend_pid()`;
+    await admin`select pg_terminate_backend(${backend?.pid ?? 0})`;
+    await resume.opened;
+    lateWrite = await new Promise((resolve) => {
+      if (copy.destroyed) return resolve('refused');
+      copy.write('second\n', (error) => resolve(error ? 'refused' : 'written'));
+    });
+    copy.end();
+    await tx`insert into loss_probe values ('after copy')`;
+  });
+  await expect(transaction).rejects.toThrow();
+
+  // the same connection object serves the pool again, on a new backend
+  expect(await pool`select 1 as one`).toEqual([{ one: 1 }]);
+  resume.open();
+  await expect.poll(() => lateWrite).not.toBe('pending');
+  expect(lateWrite).toBe('refused');
+  expect(copyError).not.toBeNull();
+  // a stray COPY message on the new backend would fail this query or leave rows behind
+  expect(await pool`select 2 as two`).toEqual([{ two: 2 }]);
+  expect(await rows()).toEqual([]);
+});
