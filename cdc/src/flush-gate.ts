@@ -9,8 +9,11 @@
  *                       waiting (mark)    ──► probe: pg_current_wal_flush_lsn() ≥ mark
  *                                              ──► onFlushed(acknowledgeLsn), in commit order
  *
- * One probe at a time, every `intervalMs` while anything waits. A failed probe is simply tried
- * again: the acknowledgements wait, and a worker that reconnects re-reads what is written.
+ * One probe at a time, every `intervalMs` while anything waits. A failed probe is tried again:
+ * the acknowledgements wait, and a worker that reconnects re-reads what is written. Each failure
+ * is also reported (`onProbeFailed`): a server that is shutting down refuses the probe for good,
+ * while its walsender waits for this worker to confirm the last WAL, so the replication
+ * connection has to end for the shutdown to finish.
  */
 import type postgres from 'postgres';
 
@@ -30,6 +33,7 @@ export class FlushGate {
     private readonly sql: postgres.Sql,
     private readonly intervalMs: number,
     private readonly onFlushed: (acknowledgeLsn: bigint) => void,
+    private readonly onProbeFailed: (error: unknown) => void,
   ) {}
 
   /** A batch committed; acknowledge `acknowledgeLsn` once its WAL is flushed. */
@@ -69,8 +73,9 @@ export class FlushGate {
       const inserted = BigInt(wal.inserted);
       for (const w of unmarked) w.mark = inserted;
       this.release(BigInt(wal.flushed));
-    } catch {
-      // tried again below; acknowledgements simply wait
+    } catch (error) {
+      // tried again below; acknowledgements wait
+      if (!this.stopped) this.onProbeFailed(error);
     } finally {
       this.probing = false;
       this.schedule(this.intervalMs);

@@ -136,10 +136,15 @@ export class ReplicationStream {
     this.confirmed = options.confirmedLsn;
     this.retryMs = options.retryInitialMs;
     this.assembler = new TransactionAssembler(options.batchSize, (part) => this.onPart(part));
-    this.flushGate = new FlushGate(options.sql, options.flushProbeIntervalMs, (lsn) => {
-      this.confirm(lsn + 1n);
-      this.afterBatch();
-    });
+    this.flushGate = new FlushGate(
+      options.sql,
+      options.flushProbeIntervalMs,
+      (lsn) => {
+        this.confirm(lsn + 1n);
+        this.afterBatch();
+      },
+      (error) => this.onFlushProbeFailed(error),
+    );
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -401,6 +406,18 @@ export class ReplicationStream {
     this.phase = { name: 'retrying', timer };
     this.retryMs = Math.min(this.retryMs * 2, this.options.retryMaxMs);
     this.updateFlow();
+  }
+
+  /**
+   * The database went away while a batch waited for its WAL flush: as with a failed write, end
+   * this replication connection. A shutting-down server refuses the probe and waits for us to
+   * confirm its last WAL, which we never would while the flush is unknown: its shutdown would
+   * hang. Any other failure: the gate probes again.
+   */
+  private onFlushProbeFailed(error: unknown): void {
+    if (this.phase.name === 'closed' || !isConnectionLoss(error)) return;
+    this.logger.warn({ err: error }, 'asking how far WAL is flushed failed: the database connection is gone');
+    this.end(new SinkConnectionError('the database connection is gone', { cause: error }));
   }
 
   private afterBatch(): void {
