@@ -4,6 +4,7 @@
  * the second write waits for the server's delayed ACK (about 40 ms) on every batch.
  */
 import net from 'node:net';
+import { reconnectDelaySeconds } from '@sync/db/reconnect-delay';
 import postgres from 'postgres';
 
 interface SocketTarget {
@@ -17,6 +18,7 @@ export function createWriterPool(databaseUrl: string, max: number): postgres.Sql
     max,
     onnotice: () => {},
     connection: { application_name: 'sync-cdc-writer' },
+    backoff: reconnectDelaySeconds,
     // postgres.js accepts a socket factory (`socket`), though its type declarations omit it.
     socket: connectWithoutDelay,
   };

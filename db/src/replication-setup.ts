@@ -26,6 +26,7 @@ import type { Logger } from 'pino';
 import postgres from 'postgres';
 import { PUBLICATION_NAME, SETUP_LOCK_KEY, SLOT_NAME_PATTERN } from './constants.ts';
 import { parseLsn } from './lsn.ts';
+import { reconnectDelaySeconds } from './reconnect-delay.ts';
 import { trackedTables } from './tracked-tables.ts';
 
 /** The slot or its state could not be prepared (bad name, no snapshot, vanished right after setup). */
@@ -91,6 +92,7 @@ export async function prepareReplicationAt(
     max: 3,
     onnotice: () => {},
     connection: { application_name: 'sync-cdc-setup' },
+    backoff: reconnectDelaySeconds,
   });
   try {
     return await prepareReplication(sql, databaseUrl, slotName, logger);

@@ -1,3 +1,4 @@
+import { reconnectDelaySeconds } from '@sync/db/reconnect-delay';
 import * as schema from '@sync/db/schema';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
@@ -17,6 +18,7 @@ export function createDb(url: string, options: { max?: number } = {}) {
       max: options.max ?? 10,
       onnotice: () => {},
       connection: { application_name: 'sync-api' },
+      backoff: reconnectDelaySeconds,
     });
   const sql = connect();
   const drizzleClient = connect();
