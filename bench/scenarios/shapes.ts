@@ -5,11 +5,14 @@
  *      each once read (after a change, so nothing held) and once from the snapshot held since;
  *   2. write confirmation: from sending a write to `matchStream` resolving, at 200 writes/s,
  *      beside the write's own response time;
- *   3. fan-out: 1,000 live clients on one shape (long-poll, then SSE) receive one change, beside
- *      one client alone; p99 delivery and API RSS per client.
+ *   3. fan-out: 1,000 raw long-polls (the server's side), then 1,000 live official clients in
+ *      separate processes on one shape (long-poll, on Node's fetch and on undici's request, then
+ *      SSE) receive three changes one after another, beside one client alone; p99 delivery, the
+ *      CPU of each side and API RSS per client.
  */
 
 import { type ChildProcess, fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { Shape as LatestShape, ShapeStream as LatestShapeStream } from '@electric-sql/client-latest';
@@ -36,8 +39,14 @@ const CONFIRM_RATE = Number(process.env.BENCH_CONFIRM_RATE ?? 200);
 const CONFIRM_SECONDS = Number(process.env.BENCH_CONFIRM_SECONDS ?? 10);
 const CONFIRM_WARM_UP_SECONDS = 3;
 const FANOUT_CLIENTS = Number(process.env.BENCH_FANOUT_CLIENTS ?? 1_000);
-/** `BENCH_FANOUT_PROCESSES=2,4`: the long-poll fan-out once per process count (SSE: the first). */
-const FANOUT_PROCESSES = (process.env.BENCH_FANOUT_PROCESSES ?? '4').split(',').map(Number);
+/**
+ * Client processes of the fan-out: one per core (at least two), which measured less CPU per
+ * change than twice as many on the same cores. `BENCH_FANOUT_PROCESSES=2,4`: the long-poll
+ * fan-out once per process count (SSE: the first).
+ */
+const FANOUT_PROCESSES = (process.env.BENCH_FANOUT_PROCESSES ?? String(Math.max(2, availableParallelism())))
+  .split(',')
+  .map(Number);
 /** Changes one after another to the same clients: the first meets code the client processes have not compiled yet. */
 const FANOUT_CHANGES = Number(process.env.BENCH_FANOUT_CHANGES ?? 3);
 /** `BENCH_FANOUT_FETCH=undici`: the clients' fetch (bench/support/lean-fetch.ts); unset, both are run. */
@@ -442,7 +451,7 @@ export async function run(): Promise<void> {
       const rssLive = stack.apiRssMiB();
       for (const w of workers) w.send({ stop: true } satisfies FanOutMessage);
       await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
-      const label = `${clients} ${liveSse ? 'SSE' : 'long-poll'}${fetchClient === 'undici' ? ', undici request' : ''}`;
+      const label = `${clients} ${liveSse ? 'SSE' : `long-poll${fetchClient === 'undici' ? ', undici request' : ''}`}`;
       return rows.map((row, i) => ({
         clients: `${label}${clients === 1 ? ' (baseline)' : ''}, change ${i + 1}${row.missed ? `, ${row.missed} not within 60 s` : ''} (${row.note})`,
         processes,
@@ -477,7 +486,7 @@ export async function run(): Promise<void> {
       const listener = await sql.listen(NOTIFY_CHANNEL, () => {
         notifiedAt ||= Date.now();
       });
-      const apiCpuBefore = stack.apiCpuMs();
+      const cpuBefore = stack.cpuMsByProcess();
       const sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
@@ -485,7 +494,7 @@ export async function run(): Promise<void> {
         headers: { 'x-transaction-id': tx },
       });
       const received = await Promise.all(reports);
-      const apiCpu = stack.apiCpuMs() - apiCpuBefore;
+      const cpuAfter = stack.cpuMsByProcess();
       await listener.unlisten();
       const afterSend = (times: (number | null)[]) =>
         times
@@ -500,7 +509,7 @@ export async function run(): Promise<void> {
       const notified = notifiedAt ? `NOTIFY after ${notifiedAt - sentAt} ms` : 'NOTIFY not heard';
       return {
         missed: seenAt.length - delivered.length,
-        note: `${waiting} waiting; ${notified}; API CPU ${apiCpu} ms until the last saw it`,
+        note: `${waiting} waiting; ${notified}; until the last saw it CPU of the API ${cpuAfter.api - cpuBefore.api} ms, of PostgreSQL ${cpuAfter.postgres - cpuBefore.postgres} ms`,
         p50: percentile(delivered, 0.5).toFixed(0),
         p99: percentile(delivered, 0.99).toFixed(0),
         answered: liveSse
