@@ -591,10 +591,10 @@ export async function run(): Promise<void> {
     if (FANOUT_FETCH === 'global' && process.env.BENCH_FANOUT_FETCH === undefined) {
       // beside it, the same clients on undici's request (bench/support/lean-fetch.ts)
       fanOutRows.push(
-        ...(await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES[0] ?? 4, false, FANOUT_CHANGES, 'undici')),
+        ...(await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES[0] ?? 2, false, FANOUT_CHANGES, 'undici')),
       );
     }
-    fanOutRows.push(...(await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES[0] ?? 4, true, FANOUT_CHANGES)));
+    fanOutRows.push(...(await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES[0] ?? 2, true, FANOUT_CHANGES)));
     console.log(
       `\nfan-out: changes one after another (write sent → each client sees it), official clients in ${FANOUT_PROCESSES.join(' / ')} processes`,
     );
