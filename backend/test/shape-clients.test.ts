@@ -111,6 +111,9 @@ describe('both clients: the pinned 1.5.12 and the latest', () => {
             .map((r) => r.title)
             .sort(),
         ).toEqual(['first', 'second']);
+        // the live answer carried no electric-schema: the client parsed it by the first one's
+        const second = shape.currentRows().find((r) => r.title === 'second');
+        expect(second?.transactions).toEqual(expect.objectContaining({ insert: expect.any(String) }));
       });
     }
     it(`${client.name}: fetchSnapshot gets { metadata, data }`, async () => {

@@ -185,6 +185,22 @@ describe('handles and offsets', () => {
     expect(body.at(-1).headers.global_last_seen_lsn).toMatch(/^\d+$/);
   });
 
+  it('sends electric-schema on every answer but the live ones, as Electric does', async () => {
+    const { offset, handle } = await firstResponse(alice);
+    const url = `${stack.api.url}${base(alice)}/shapes/pages?offset=${offset}&handle=${handle}`;
+    const headers = { authorization: `Bearer ${alice.token}` };
+    const catchUp = await fetch(url, { headers });
+    await catchUp.arrayBuffer();
+    expect(catchUp.headers.get('electric-schema')).toContain('"transactions":{"type":"jsonb"');
+    const live = fetch(`${url}&live=true&cursor=`, { headers });
+    await new Promise((r) => setTimeout(r, 200));
+    await write('POST', `${base(alice)}/pages`, { title: 'live' }, { 'x-transaction-id': txId('tx-schema') });
+    const answer = await live;
+    expect(await answer.text()).toContain('"live"');
+    expect(answer.headers.get('electric-schema')).toBeNull();
+    expect(answer.headers.get('electric-cursor')).toMatch(/^\d+$/);
+  });
+
   it('lets the allowed browser origin read the electric-* headers (CORS), and no other origin', async () => {
     const url = `${stack.api.url}${base(alice)}/shapes/pages?offset=-1`;
     const allowed = await fetch(url, {

@@ -5,11 +5,14 @@
  *      each once read (after a change, so nothing held) and once from the snapshot held since;
  *   2. write confirmation: from sending a write to `matchStream` resolving, at 200 writes/s,
  *      beside the write's own response time;
- *   3. fan-out: 1,000 live clients on one shape (long-poll, then SSE) receive one change, beside
- *      one client alone; p99 delivery and API RSS per client.
+ *   3. fan-out: 1,000 raw long-polls (the server's side), then 1,000 live official clients in
+ *      separate processes on one shape (long-poll, on Node's fetch and on undici's request, then
+ *      SSE) receive three changes one after another, beside one client alone; p99 delivery, the
+ *      CPU of each side and API RSS per client.
  */
 
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { Shape as LatestShape, ShapeStream as LatestShapeStream } from '@electric-sql/client-latest';
@@ -20,6 +23,12 @@ import { parseActivityNotification } from '@sync/db/notification';
 import postgres from 'postgres';
 import { Pool } from 'undici';
 import { ApiClient, type Member } from '../../backend/src/api-client.ts';
+import type {
+  FanOutFetch,
+  FanOutMessage,
+  FanOutReport,
+  FanOutWorkerOptions,
+} from '../support/fanout-worker.ts';
 import { printTable } from '../support/load.ts';
 import { type ProcessTrace, startProcessTrace } from '../support/process-trace.ts';
 import { rawGet } from '../support/raw-get.ts';
@@ -30,7 +39,18 @@ const CONFIRM_RATE = Number(process.env.BENCH_CONFIRM_RATE ?? 200);
 const CONFIRM_SECONDS = Number(process.env.BENCH_CONFIRM_SECONDS ?? 10);
 const CONFIRM_WARM_UP_SECONDS = 3;
 const FANOUT_CLIENTS = Number(process.env.BENCH_FANOUT_CLIENTS ?? 1_000);
-const FANOUT_PROCESSES = 4;
+/**
+ * Client processes of the fan-out: one per core (at least two), which measured less CPU per
+ * change than twice as many on the same cores. `BENCH_FANOUT_PROCESSES=2,4`: the long-poll
+ * fan-out once per process count (SSE: the first).
+ */
+const FANOUT_PROCESSES = (process.env.BENCH_FANOUT_PROCESSES ?? String(Math.max(2, availableParallelism())))
+  .split(',')
+  .map(Number);
+/** Changes one after another to the same clients: the first meets code the client processes have not compiled yet. */
+const FANOUT_CHANGES = Number(process.env.BENCH_FANOUT_CHANGES ?? 3);
+/** `BENCH_FANOUT_FETCH=undici`: the clients' fetch (bench/support/lean-fetch.ts); unset, both are run. */
+const FANOUT_FETCH: FanOutFetch = process.env.BENCH_FANOUT_FETCH === 'undici' ? 'undici' : 'global';
 /** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
 const PARTS = new Set((process.env.BENCH_SHAPES_PARTS ?? 'sync,confirm,fanout').split(','));
 
@@ -394,42 +414,79 @@ export async function run(): Promise<void> {
   }
 
   async function fanOutAll() {
-    // the clients spread over FANOUT_PROCESSES processes
-    const fanOut = async (clients: number, processes: number, liveSse: boolean) => {
+    /**
+     * `clients` official clients spread over `processes` processes, then `changes` changes one
+     * after another, each awaited by every client: a row per change. The clients disconnect only
+     * after the last change, once every process has reported.
+     */
+    const fanOut = async (
+      clients: number,
+      processes: number,
+      liveSse: boolean,
+      changes: number,
+      fetchClient: FanOutFetch = FANOUT_FETCH,
+    ) => {
       const fan = await client.newMember();
       const rssBefore = stack.apiRssMiB();
-      const workers = Array.from({ length: processes }, () =>
+      const options = (count: number): FanOutWorkerOptions => ({
+        url: `${stack.apiUrl}/api/organizations/${fan.org.id}/shapes/pages`,
+        token: fan.token,
+        count,
+        liveSse,
+        fetchClient,
+      });
+      const workers = Array.from({ length: processes }, (_, i) =>
         fork(
           fileURLToPath(new URL('../support/fanout-worker.ts', import.meta.url)),
-          [
-            JSON.stringify({
-              url: `${stack.apiUrl}/api/organizations/${fan.org.id}/shapes/pages`,
-              token: fan.token,
-              count: Math.ceil(clients / processes),
-              liveSse,
-            }),
-          ],
+          // as even as can be: 1,000 clients in 3 processes are 334 + 333 + 333
+          [JSON.stringify(options(Math.floor((clients + processes - 1 - i) / processes)))],
           { execArgv: ['--import', 'tsx'] },
         ),
       );
       await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
+      const rows = [];
+      for (let change = 1; change <= changes; change++) {
+        rows.push(await fanOutChange(fan, workers, clients, liveSse, change));
+      }
+      const rssLive = stack.apiRssMiB();
+      for (const w of workers) w.send({ stop: true } satisfies FanOutMessage);
+      await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
+      const label = `${clients} ${liveSse ? 'SSE' : `long-poll${fetchClient === 'undici' ? ', undici request' : ''}`}`;
+      return rows.map((row, i) => ({
+        clients: `${label}${clients === 1 ? ' (baseline)' : ''}, change ${i + 1}${row.missed ? `, ${row.missed} not within 60 s` : ''} (${row.note})`,
+        processes,
+        'p50 ms': row.p50,
+        'p99 ms': row.p99,
+        'answer at the client p50 / p99 ms': row.answered,
+        'client processes CPU ms (of the last at)': row.clientCpu,
+        'API RSS before → live MiB': i === 0 ? `${rssBefore.toFixed(0)} → ${rssLive.toFixed(0)}` : '',
+        'KiB per client': i > 0 || clients === 1 ? '' : (((rssLive - rssBefore) * 1024) / clients).toFixed(0),
+      }));
+    };
+    /** One change, awaited by every client of `workers`; its figures. */
+    const fanOutChange = async (
+      fan: Member,
+      workers: ChildProcess[],
+      clients: number,
+      liveSse: boolean,
+      change: number,
+    ) => {
       // every client is in live mode: its request waits in the API (or its stream is open)
       const waiting = await waitForLiveClients(stack.apiUrl, liveSse ? 'shape-sse' : 'shape-poll', clients);
-      const rssLive = stack.apiRssMiB();
-      const tx = `fanout-${Date.now().toString(36)}`;
+      const tx = `fanout-${change}-${Date.now().toString(36)}`;
       const reports = workers.map(
         (w) =>
-          new Promise<{ seenAt: (number | null)[]; answeredAt: (number | null)[]; cpuMs: number }>(
-            (resolve) => w.once('message', resolve as never),
+          new Promise<FanOutReport>((resolve) =>
+            w.once('message', (report: FanOutReport) => resolve(report)),
           ),
       );
-      for (const w of workers) w.send({ awaitTransaction: tx });
+      for (const w of workers) w.send({ awaitTransaction: tx } satisfies FanOutMessage);
       await new Promise((r) => setTimeout(r, 200)); // the workers have subscribed
       let notifiedAt = 0;
       const listener = await sql.listen(NOTIFY_CHANNEL, () => {
         notifiedAt ||= Date.now();
       });
-      const apiCpuBefore = stack.apiCpuMs();
+      const cpuBefore = stack.cpuMsByProcess();
       const sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
@@ -437,7 +494,7 @@ export async function run(): Promise<void> {
         headers: { 'x-transaction-id': tx },
       });
       const received = await Promise.all(reports);
-      const apiCpu = stack.apiCpuMs() - apiCpuBefore;
+      const cpuAfter = stack.cpuMsByProcess();
       await listener.unlisten();
       const afterSend = (times: (number | null)[]) =>
         times
@@ -448,20 +505,17 @@ export async function run(): Promise<void> {
       const delivered = afterSend(seenAt);
       // long-poll: when the answer's headers reached each stream, as its process got to them
       const answered = afterSend(received.flatMap((r) => r.answeredAt));
-      const missed = seenAt.length - delivered.length;
       const clientCpu = received.map((r) => r.cpuMs.toFixed(0)).join(' / ');
-      const lastMs = (delivered.at(-1) ?? 0).toFixed(0);
+      const notified = notifiedAt ? `NOTIFY after ${notifiedAt - sentAt} ms` : 'NOTIFY not heard';
       return {
-        clients: `${delivered.length} ${liveSse ? 'SSE' : 'long-poll'}${clients === 1 ? ' (baseline)' : ''}${missed ? `, ${missed} not within 60 s` : ''} (${waiting} waiting; NOTIFY after ${notifiedAt - sentAt} ms; API CPU ${apiCpu} ms until the last saw it)`,
-        processes,
-        'p50 ms': percentile(delivered, 0.5).toFixed(0),
-        'p99 ms': percentile(delivered, 0.99).toFixed(0),
-        'answer at the client p50 / p99 ms': liveSse
+        missed: seenAt.length - delivered.length,
+        note: `${waiting} waiting; ${notified}; until the last saw it CPU of the API ${cpuAfter.api - cpuBefore.api} ms, of PostgreSQL ${cpuAfter.postgres - cpuBefore.postgres} ms`,
+        p50: percentile(delivered, 0.5).toFixed(0),
+        p99: percentile(delivered, 0.99).toFixed(0),
+        answered: liveSse
           ? ''
           : `${percentile(answered, 0.5).toFixed(0)} / ${percentile(answered, 0.99).toFixed(0)}`,
-        'client processes CPU ms (of the last at)': `${clientCpu} (${lastMs})`,
-        'API RSS before → live MiB': `${rssBefore.toFixed(0)} → ${rssLive.toFixed(0)}`,
-        'KiB per client': clients === 1 ? '' : (((rssLive - rssBefore) * 1024) / clients).toFixed(0),
+        clientCpu: `${clientCpu} (${(delivered.at(-1) ?? 0).toFixed(0)})`,
       };
     };
     // the server's side of a fan-out: raw long-polls, each on its own connection, whose
@@ -526,15 +580,23 @@ export async function run(): Promise<void> {
     // a first round compiles the API's fan-out path: run, not reported
     await rawFanOut(FANOUT_CLIENTS, 0);
     const fanOutRows = [
-      await fanOut(1, 1, false),
+      ...(await fanOut(1, 1, false, 1)),
       await rawFanOut(FANOUT_CLIENTS, 1),
       await rawFanOut(FANOUT_CLIENTS, 2),
       await rawFanOut(FANOUT_CLIENTS, 3),
-      await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES, false),
-      await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES, true),
     ];
+    for (const processes of FANOUT_PROCESSES) {
+      fanOutRows.push(...(await fanOut(FANOUT_CLIENTS, processes, false, FANOUT_CHANGES)));
+    }
+    if (FANOUT_FETCH === 'global' && process.env.BENCH_FANOUT_FETCH === undefined) {
+      // beside it, the same clients on undici's request (bench/support/lean-fetch.ts)
+      fanOutRows.push(
+        ...(await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES[0] ?? 2, false, FANOUT_CHANGES, 'undici')),
+      );
+    }
+    fanOutRows.push(...(await fanOut(FANOUT_CLIENTS, FANOUT_PROCESSES[0] ?? 2, true, FANOUT_CHANGES)));
     console.log(
-      `\nfan-out: one change (write sent → each client sees it), clients in ${FANOUT_PROCESSES} processes`,
+      `\nfan-out: changes one after another (write sent → each client sees it), official clients in ${FANOUT_PROCESSES.join(' / ')} processes`,
     );
     printTable(fanOutRows);
   }

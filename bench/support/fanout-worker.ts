@@ -1,28 +1,56 @@
 /**
- * A fan-out client process: opens `count` official ShapeStreams on one shape (long-poll or SSE), reports `ready`
- * once all are live, then the wall-clock time at which each saw the awaited transaction, when
- * the first answer after the awaited write reached each stream (its response's headers, as this
- * process got to them), and the CPU this process spent from the write until every stream had it.
- * Several of these run at once so one process's parsing does not stand in for the server.
+ * A fan-out client process: opens `count` official ShapeStreams on one shape (long-poll or SSE)
+ * and reports `ready` once all are live. Then, for each change the bench announces:
+ *
+ *   { awaitTransaction } ─► every stream's matchStream on it ─► { seenAt, answeredAt, cpuMs }
+ *   { stop } ──────────────► every stream aborted, exit
+ *
+ * seenAt: the wall-clock time at which each stream saw the transaction; answeredAt: when the first
+ * answer after the announcement reached each stream (its response's headers, as this process got
+ * to them); cpuMs: the CPU this process spent until every stream had it. Several of these run
+ * at once so one process's parsing does not stand in for the server, and none disconnects
+ * before the bench says so: a process done early would make the API close its streams while
+ * the others still wait for their answers.
+ *
+ * `fetchClient: 'undici'` gives each stream a fetch on undici's `request` over one kept-alive
+ * pool (bench/support/lean-fetch.ts) instead of Node's global `fetch`.
  */
-import { setMaxListeners } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { matchStream } from '@electric-sql/experimental';
+import { leanFetch } from './lean-fetch.ts';
 
-const { url, token, count, liveSse } = JSON.parse(process.argv[2]!) as {
+export type FanOutFetch = 'global' | 'undici';
+
+export interface FanOutWorkerOptions {
   url: string;
   token: string;
   count: number;
   liveSse: boolean;
-};
-const controller = new AbortController();
-setMaxListeners(0, controller.signal); // one signal stops every stream of this process
-/** Set once the write is about to be sent: each stream's first response headers after it. */
+  fetchClient: FanOutFetch;
+}
+
+export type FanOutMessage = { awaitTransaction: string } | { stop: true };
+
+export interface FanOutReport {
+  seenAt: (number | null)[];
+  answeredAt: (number | null)[];
+  cpuMs: number;
+}
+
+const { url, token, count, liveSse, fetchClient } = JSON.parse(process.argv[2]!) as FanOutWorkerOptions;
+const baseFetch = fetchClient === 'undici' ? leanFetch(url) : fetch;
+/** Set once a change is announced: each stream's first response headers after it. */
 let armed = false;
-const answeredAt: (number | null)[] = Array.from({ length: count }, () => null);
-const streams = Array.from({ length: count }, (_, i) => {
+let answeredAt: (number | null)[] = [];
+// one controller per stream: a signal shared by all would make each re-armed request add its
+// abort listener to a list of `count` (Node's EventTarget checks for duplicates, O(n) per add)
+const controllers = Array.from({ length: count }, () => new AbortController());
+const streams = controllers.map((controller, i) => {
   const timedFetch: typeof fetch = async (input, init) => {
-    const res = await fetch(input, init);
+    const res = await baseFetch(input, init);
     if (armed) answeredAt[i] ??= Date.now();
     return res;
   };
@@ -35,8 +63,25 @@ const streams = Array.from({ length: count }, (_, i) => {
   });
 });
 await Promise.all(streams.map((stream) => new Shape(stream).rows));
-process.on('message', async (message: { awaitTransaction: string }) => {
+
+/** `BENCH_FANOUT_PROFILE=<dir>`: a CPU profile of this process during each change, written there. */
+const profileDir = process.env.BENCH_FANOUT_PROFILE;
+const profiler = profileDir ? new Session() : undefined;
+profiler?.connect();
+let changes = 0;
+
+process.on('message', async (message: FanOutMessage) => {
+  if ('stop' in message) {
+    for (const controller of controllers) controller.abort();
+    process.exit(0);
+  }
+  changes++;
+  if (profiler) {
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
   const cpu = process.cpuUsage();
+  answeredAt = Array.from({ length: count }, () => null);
   armed = true;
   const seenAt = await Promise.all(
     streams.map((stream) =>
@@ -52,8 +97,14 @@ process.on('message', async (message: { awaitTransaction: string }) => {
     ),
   );
   const used = process.cpuUsage(cpu);
-  process.send!({ seenAt, answeredAt, cpuMs: (used.user + used.system) / 1000 });
-  controller.abort();
-  process.exit(0);
+  armed = false;
+  if (profiler && profileDir) {
+    const { profile } = await profiler.post('Profiler.stop');
+    const kind = liveSse ? 'sse' : 'poll';
+    const file = `fanout-${kind}-${fetchClient}-${count}-${process.pid}-${changes}.cpuprofile`;
+    writeFileSync(join(profileDir, file), JSON.stringify(profile));
+  }
+  const report: FanOutReport = { seenAt, answeredAt, cpuMs: (used.user + used.system) / 1000 };
+  process.send!(report);
 });
 process.send!({ ready: true });

@@ -19,6 +19,7 @@
  *                       │                 an answer after a wait, shared by every request woken
  *                       │                 with it, goes straight to Node (straight-response.ts)
  *                       └─ live_sse ────► one SSE response: batches, each closed by up-to-date
+ *                       (live answers carry no electric-schema: the client keeps its first one)
  *   a TRUNCATE in the log (it renames the log) ─► 409 must-refetch, new handle; SSE: stream ends
  *
  * The caller's organization and the entity type decide the rows; client-sent `table`, `where`,
@@ -343,10 +344,11 @@ async function serveLog(
 
   const from: LogPosition = offset.kind === 'now' ? await readLogHead(sql, organizationId) : offset;
   const live = query.live === 'true';
+  // a live client has the schema of its first answers, as Electric's do: a live answer leaves it
+  // out, which spares each of the many answers after one change its parse and 0.5 KB
   const headers = {
     [ELECTRIC_HEADER.handle]: handle,
-    [ELECTRIC_HEADER.schema]: schema,
-    ...(live ? { [ELECTRIC_HEADER.cursor]: nextCursor(query.cursor) } : {}),
+    ...(live ? { [ELECTRIC_HEADER.cursor]: nextCursor(query.cursor) } : { [ELECTRIC_HEADER.schema]: schema }),
   };
   if (live && (query.live_sse === 'true' || query.experimental_live_sse === 'true')) {
     return streamShapeSse(c, tracked, organizationId, from, headers);
