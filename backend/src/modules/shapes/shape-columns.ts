@@ -41,10 +41,17 @@ function tableColumns(tracked: TrackedTable): PgColumn[] {
   return Object.values(getTableColumns(tracked.table)) as PgColumn[];
 }
 
-/** The full row: every column of the entity's table. */
+const fullRows = new WeakMap<TrackedTable, ShapeColumns>();
+
+/** The full row: every column of the entity's table (built once per table: most requests ask for it). */
 export function allColumns(tracked: TrackedTable): ShapeColumns {
-  const names = tableColumns(tracked).map((column) => column.name);
-  return { names, digest: null, key: names.join(',') };
+  let all = fullRows.get(tracked);
+  if (!all) {
+    const names = tableColumns(tracked).map((column) => column.name);
+    all = { names, digest: null, key: names.join(',') };
+    fullRows.set(tracked, all);
+  }
+  return all;
 }
 
 function invalid(message: string): AppError {
@@ -66,8 +73,8 @@ export function parseColumnNames(text: string): string[] {
     if (!match || match[0] === '') {
       throw invalid(`expected a column name at position ${at}: ${JSON.stringify(text.slice(at, at + 20))}`);
     }
-    const [, quoted, bare, separator] = match;
-    names.push(quoted === undefined ? (bare ?? '').toLowerCase() : quoted.replaceAll('""', '"'));
+    const [, quoted, bare = '', separator] = match;
+    names.push(quoted === undefined ? bare.toLowerCase() : quoted.replaceAll('""', '"'));
     at = COLUMN_NAME.lastIndex;
     if (separator === ',' && at === text.length) throw invalid('expected a column name after the last comma');
   }
