@@ -11,8 +11,10 @@ import {
   ShapeStream as PinnedShapeStream,
 } from '@electric-sql/client';
 import { FetchError, type Row, Shape, ShapeStream } from '@electric-sql/client-latest';
+import { trackedPages } from '@sync/db/tracked-tables';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { columnsParam, parseColumnNames, parseShapeColumns } from '../src/modules/shapes/shape-columns.ts';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
 import { orgPath, txId, waitForActivity } from './support/contract.ts';
 
@@ -380,5 +382,19 @@ describe('bad columns', () => {
         });
       }
     }
+  });
+});
+
+describe('parsing a column list', () => {
+  it("reads Electric's form: quoted names exact (with doubled quotes), bare names lowercased", () => {
+    expect(parseColumnNames('"id","title"')).toEqual(['id', 'title']);
+    expect(parseColumnNames(' Id , "Ti,t""le" ,x_1$')).toEqual(['id', 'Ti,t"le', 'x_1$']);
+  });
+
+  it('writes a set back as the official client does, and reads it back to the same set', () => {
+    const set = parseShapeColumns(trackedPages, 'title,id,modified_at');
+    expect(set.names).toEqual(['id', 'modified_at', 'title']);
+    expect(columnsParam(set)).toBe('"id","modified_at","title"');
+    expect(parseShapeColumns(trackedPages, columnsParam(set))).toEqual(set);
   });
 });
