@@ -10,6 +10,7 @@ import { createCollection, createLiveQueryCollection, eq } from '@tanstack/db';
 import { electricCollectionOptions, isChangeMessage } from '@tanstack/electric-db-collection';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allColumns } from '../src/modules/shapes/shape-columns.ts';
 import { readLogPage } from '../src/modules/shapes/shape-operations.ts';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
 import { orgPath, txId, waitForActivity } from './support/contract.ts';
@@ -562,7 +563,7 @@ describe('waking live requests after a change', () => {
       signal: listening.signal,
     }).catch(() => {});
     await new Promise((r) => setTimeout(r, 200));
-    const slowRead = readLogPage(slowSql, m.org.id, pages, parseActivityId(offset), 1_000);
+    const slowRead = readLogPage(slowSql, m.org.id, pages, allColumns(pages), parseActivityId(offset), 1_000);
     await new Promise((r) => setTimeout(r, 100)); // its snapshot is taken
     const transactionId = txId('tx-behind-read');
     await createPage(m, { title: 'committed during the slow read' }, transactionId);

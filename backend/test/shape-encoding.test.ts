@@ -8,6 +8,7 @@
 import { trackedPages } from '@sync/db/tracked-tables';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allColumns } from '../src/modules/shapes/shape-columns.ts';
 import { readLogPage } from '../src/modules/shapes/shape-operations.ts';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
 import { orgPath, txId, waitForActivity } from './support/contract.ts';
@@ -41,7 +42,9 @@ const start = { lsn: '0', position: 0 };
 
 describe('a page of the log, read and encoded once for every request at its offset', () => {
   it('gives concurrent readers of one offset the same encoded page', async () => {
-    const readers = Array.from({ length: 5 }, () => readLogPage(sql, alice.org.id, pages, start, 1_000));
+    const readers = Array.from({ length: 5 }, () =>
+      readLogPage(sql, alice.org.id, pages, allColumns(pages), start, 1_000),
+    );
     const [first, ...others] = await Promise.all(readers);
     for (const other of others) expect(other).toBe(first);
     expect(first?.changes).toHaveLength(2);
@@ -57,10 +60,10 @@ describe('a page of the log, read and encoded once for every request at its offs
   });
 
   it('does not give a reader woken after a read started that older read', async () => {
-    const older = readLogPage(sql, alice.org.id, pages, start, 1_000);
+    const older = readLogPage(sql, alice.org.id, pages, allColumns(pages), start, 1_000);
     const notifiedAt = performance.now();
-    const woken = readLogPage(sql, alice.org.id, pages, start, 1_000, notifiedAt);
-    const joined = readLogPage(sql, alice.org.id, pages, start, 1_000, notifiedAt);
+    const woken = readLogPage(sql, alice.org.id, pages, allColumns(pages), start, 1_000, notifiedAt);
+    const joined = readLogPage(sql, alice.org.id, pages, allColumns(pages), start, 1_000, notifiedAt);
     const [a, b, c] = await Promise.all([older, woken, joined]);
     expect(b).not.toBe(a);
     expect(c).toBe(b);
@@ -68,12 +71,16 @@ describe('a page of the log, read and encoded once for every request at its offs
   });
 
   it('ends a full page without up-to-date, and an empty one at the position it read after', async () => {
-    const full = await readLogPage(sql, alice.org.id, pages, start, 1);
+    const full = await readLogPage(sql, alice.org.id, pages, allColumns(pages), start, 1);
     expect(full?.changes).toHaveLength(1);
     expect(full?.upToDate).toBeNull();
     expect(JSON.parse(full?.body ?? '[]')).toHaveLength(1);
-    const head = full ? await readLogPage(sql, alice.org.id, pages, full.last, 1_000) : null;
-    const empty = head ? await readLogPage(sql, alice.org.id, pages, head.last, 1_000) : null;
+    const head = full
+      ? await readLogPage(sql, alice.org.id, pages, allColumns(pages), full.last, 1_000)
+      : null;
+    const empty = head
+      ? await readLogPage(sql, alice.org.id, pages, allColumns(pages), head.last, 1_000)
+      : null;
     expect(empty?.changes).toEqual([]);
     expect(empty?.last).toEqual(head?.last);
     expect(

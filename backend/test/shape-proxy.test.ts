@@ -74,7 +74,7 @@ describe('shape proxy mode', () => {
   it('forwards only protocol parameters with server-side table, where and organization', async () => {
     received.length = 0;
     const res = await fetch(
-      `${proxy.url}/api/organizations/${alice.org.slug}/shapes/pages?offset=-1&log=full&table=users&where=1%3D1&columns=%22password_hash%22&params%5B1%5D=${mallory.org.id}`,
+      `${proxy.url}/api/organizations/${alice.org.slug}/shapes/pages?offset=-1&log=full&table=users&where=1%3D1&params%5B1%5D=${mallory.org.id}`,
       { headers: { authorization: `Bearer ${alice.token}` } },
     );
     expect(res.status).toBe(200);
@@ -89,6 +89,30 @@ describe('shape proxy mode', () => {
     expect(params.get('secret')).toBe('electric-secret');
     expect(params.get('offset')).toBe('-1');
     expect(params.get('log')).toBe('full');
+  });
+
+  it('forwards a narrowing as parsed here, and refuses a widening before anything reaches upstream', async () => {
+    const url = `${proxy.url}/api/organizations/${mallory.org.slug}/shapes/pages?offset=-1`;
+    const headers = { authorization: `Bearer ${mallory.token}` };
+    await stack.client.request('POST', `/api/organizations/${mallory.org.slug}/pages`, {
+      token: mallory.token,
+      body: { title: 'narrowed' },
+      headers: { 'x-transaction-id': txId('tx-proxy') },
+    });
+    received.length = 0;
+    const narrowed = await fetch(`${url}&columns=TITLE,%22id%22,title`, { headers });
+    expect(narrowed.status).toBe(200);
+    expect(received.at(-1)?.get('columns')).toBe('"id","title"');
+    const rows = (await narrowed.json()).filter((m: any) => m.key);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(Object.keys(row.value)).toEqual(['id', 'title']);
+    received.length = 0;
+    for (const columns of ['%22id%22,%22password_hash%22', '%22title%22', '', 'id,']) {
+      const res = await fetch(`${url}&columns=${columns}`, { headers });
+      expect(res.status, columns).toBe(400);
+      expect((await res.json()).code, columns).toBe('VALIDATION_FAILED');
+    }
+    expect(received).toHaveLength(0);
   });
 
   it('authorizes before forwarding: another organization gets 404 and nothing reaches upstream', async () => {

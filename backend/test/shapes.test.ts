@@ -337,7 +337,7 @@ describe('tenant isolation of shapes', () => {
       'table=sessions',
       'where=1%3D1',
       'where=organization_id%20IS%20NOT%20NULL%20OR%20true',
-      'columns=%22id%22,%22password_hash%22',
+      'columns=%22id%22,%22organization_id%22',
       `params%5B1%5D=${alice.org.id}`,
       `where=organization_id%3D%241&params%5B1%5D=${alice.org.id}`,
     ];
@@ -354,6 +354,13 @@ describe('tenant isolation of shapes', () => {
         expect(row.password_hash, attempt).toBeUndefined();
       }
     }
+    // a column that is not the entity's own is refused, never read
+    const widened = await fetch(
+      `${stack.api.url}${base(mallory)}/shapes/pages?offset=-1&columns=%22id%22,%22password_hash%22`,
+      { headers: { authorization: `Bearer ${mallory.token}` } },
+    );
+    expect(widened.status).toBe(400);
+    expect((await widened.json()).code).toBe('VALIDATION_FAILED');
   });
 });
 

@@ -3,6 +3,7 @@
  *   1. initial sync of a 100,000-row shape with the pinned and the latest client, and the server
  *      alone (every chunk to its last byte), beside a plain paginated REST read of the same rows;
  *      each once read (after a change, so nothing held) and once from the snapshot held since;
+ *      and the same with the rows narrowed by `columns` (NARROW_COLUMNS) beside the full row;
  *   2. write confirmation: from sending a write to `matchStream` resolving, at 200 writes/s,
  *      beside the write's own response time;
  *   3. fan-out: 1,000 raw long-polls (the server's side), then 1,000 live official clients in
@@ -51,6 +52,8 @@ const FANOUT_PROCESSES = (process.env.BENCH_FANOUT_PROCESSES ?? String(Math.max(
 const FANOUT_CHANGES = Number(process.env.BENCH_FANOUT_CHANGES ?? 3);
 /** `BENCH_FANOUT_FETCH=undici`: the clients' fetch (bench/support/lean-fetch.ts); unset, both are run. */
 const FANOUT_FETCH: FanOutFetch = process.env.BENCH_FANOUT_FETCH === 'undici' ? 'undici' : 'global';
+/** The narrowed shape of the sync part: 3 of the 11 columns of a page (8 JSON values a row instead of 16). */
+const NARROW_COLUMNS = ['id', 'title', 'modified_at'];
 /** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
 const PARTS = new Set((process.env.BENCH_SHAPES_PARTS ?? 'sync,confirm,fanout').split(','));
 
@@ -111,14 +114,15 @@ export async function run(): Promise<void> {
     const shapeUrl = `${stack.apiUrl}/api/organizations/${big.org.id}/shapes/pages`;
     const headers = { authorization: `Bearer ${big.token}` };
     // the server alone: every chunk fetched in turn, bodies read and dropped, nothing parsed
-    let bytes = 0;
-    let chunks = 0;
-    const serverAlone = async () => {
+    const narrowParam = NARROW_COLUMNS.map((name) => `"${name}"`).join(',');
+    const serverAlone = async (narrowed = false) => {
       const apiCpu = stack.apiCpuMs();
       const started = performance.now();
-      bytes = 0;
-      chunks = 0;
-      let next: string | null = `${shapeUrl}?offset=-1&log=full`;
+      let bytes = 0;
+      let chunks = 0;
+      const columns: Record<string, string> = narrowed ? { columns: narrowParam } : {};
+      let next: string | null =
+        `${shapeUrl}?${new URLSearchParams({ offset: '-1', log: 'full', ...columns })}`;
       while (next) {
         const res: Response = await fetch(next, { headers });
         bytes += (await res.arrayBuffer()).byteLength;
@@ -127,10 +131,11 @@ export async function run(): Promise<void> {
           handle: res.headers.get('electric-handle') ?? '',
           log: 'full',
           offset: res.headers.get('electric-offset') ?? '',
+          ...columns,
         });
         next = res.headers.has('electric-up-to-date') ? null : `${shapeUrl}?${params}`;
       }
-      return { ms: performance.now() - started, apiCpuMs: stack.apiCpuMs() - apiCpu };
+      return { ms: performance.now() - started, apiCpuMs: stack.apiCpuMs() - apiCpu, bytes, chunks };
     };
     // a snapshot is held for the next client while nothing is logged: a change before a run
     // makes it read anew ("read"), the run after it gets the held chunks ("held")
@@ -142,6 +147,8 @@ export async function run(): Promise<void> {
     };
     const serverRead = await serverAlone();
     const serverHeld = await serverAlone();
+    const narrowServerRead = await serverAlone(true);
+    const narrowServerHeld = await serverAlone(true);
     // the clients run in this process: its CPU time during a sync is theirs (parsing every row);
     // "first rows" is when the stream hands over its first batch of parsed rows
     const timed = async (
@@ -167,10 +174,15 @@ export async function run(): Promise<void> {
         apiCpuMs: stack.apiCpuMs() - apiCpu,
       };
     };
-    const latestSync = () => {
+    const latestSync = (narrowed = false) => {
       const controller = new AbortController();
       controllers.push(controller);
-      const latestStream = new LatestShapeStream<Row>({ url: shapeUrl, headers, signal: controller.signal });
+      const latestStream = new LatestShapeStream<Row>({
+        url: shapeUrl,
+        headers,
+        signal: controller.signal,
+        ...(narrowed ? { params: { columns: NARROW_COLUMNS } } : {}),
+      });
       return timed(latestStream, () => new LatestShape(latestStream).rows);
     };
     const pinnedSync = () => {
@@ -181,11 +193,15 @@ export async function run(): Promise<void> {
     const latestRead = await latestSync();
     const latestHeld = await latestSync();
     await change();
+    const narrowRead = await latestSync(true);
+    const narrowHeld = await latestSync(true);
+    await change();
     const pinnedRead = await pinnedSync();
     const pinnedHeld = await pinnedSync();
     const versusRest = (ms: number) => `${(ms / restMs).toFixed(2)}x`;
+    const megabytes = (run: { bytes: number }) => `${(run.bytes / 1e6).toFixed(1)} MB`;
     console.log(
-      `initial sync of ${ROWS.toLocaleString()} rows (${chunks} chunks, ${(bytes / 1e6).toFixed(1)} MB)`,
+      `initial sync of ${ROWS.toLocaleString()} rows (${serverRead.chunks} chunks, ${megabytes(serverRead)}; narrowed to ${NARROW_COLUMNS.join(', ')}: ${megabytes(narrowServerRead)})`,
     );
     const server = (read: string, run: { ms: number; apiCpuMs: number }) => ({
       read,
@@ -208,8 +224,12 @@ export async function run(): Promise<void> {
     printTable([
       server('server alone, read: every chunk to its last byte', serverRead),
       server('server alone, held (nothing logged since)', serverHeld),
+      server(`server alone, narrowed to ${NARROW_COLUMNS.length} columns, read`, narrowServerRead),
+      server(`server alone, narrowed to ${NARROW_COLUMNS.length} columns, held`, narrowServerHeld),
       clientRow('Electric client 1.5.28, read', latestRead),
       clientRow('Electric client 1.5.28, held', latestHeld),
+      clientRow(`Electric client 1.5.28, narrowed to ${NARROW_COLUMNS.length} columns, read`, narrowRead),
+      clientRow(`Electric client 1.5.28, narrowed to ${NARROW_COLUMNS.length} columns, held`, narrowHeld),
       clientRow('Electric client 1.5.12, read', pinnedRead),
       clientRow('Electric client 1.5.12, held', pinnedHeld),
       {

@@ -923,6 +923,10 @@ export type StreamPageShapeData = {
         experimental_live_sse?: 'true' | 'false';
         log?: 'full' | 'changes_only';
         /**
+         * Only these columns in every row (snapshot, changes, `electric-schema`): comma-separated names, `"quoted"` as the official client sends them; the primary key `id` must be among them. An update that changed none of them is not sent. Unknown column or no `id`: 400
+         */
+        columns?: string;
+        /**
          * Subset snapshot: a where clause over the shape's columns with `$n` placeholders (comparisons, AND/OR/NOT, IS NULL, LIKE, = ANY); answered as `{ metadata, data }`
          */
         subset__where?: string;
@@ -1258,6 +1262,10 @@ export type StreamAttachmentShapeData = {
         live_sse?: 'true' | 'false';
         experimental_live_sse?: 'true' | 'false';
         log?: 'full' | 'changes_only';
+        /**
+         * Only these columns in every row (snapshot, changes, `electric-schema`): comma-separated names, `"quoted"` as the official client sends them; the primary key `id` must be among them. An update that changed none of them is not sent. Unknown column or no `id`: 400
+         */
+        columns?: string;
         /**
          * Subset snapshot: a where clause over the shape's columns with `$n` placeholders (comparisons, AND/OR/NOT, IS NULL, LIKE, = ANY); answered as `{ metadata, data }`
          */

@@ -20,6 +20,7 @@ export const ELECTRIC_PARAM = {
   experimentalLiveSse: 'experimental_live_sse',
   table: 'table',
   where: 'where',
+  columns: 'columns',
   params: 'params',
   secret: 'secret',
   log: 'log',

@@ -22,9 +22,11 @@
  *                       (live answers carry no electric-schema: the client keeps its first one)
  *   a TRUNCATE in the log (it renames the log) ─► 409 must-refetch, new handle; SSE: stream ends
  *
- * The caller's organization and the entity type decide the rows; client-sent `table`, `where`,
- * `columns` and `params` are ignored (or, in proxy mode, replaced by server-side values), and a
- * subset's where clause can only narrow them (see shape-subset.ts).
+ * The caller's organization and the entity type decide the rows; client-sent `table`, `where`
+ * and `params` are ignored (or, in proxy mode, replaced by server-side values). `columns` and a
+ * subset's where clause can only narrow them: `columns` to some of the entity's own columns,
+ * primary key included (shape-columns.ts), which every response of the shape follows (schema
+ * header, snapshot, log, handle); a subset's where to fewer rows (shape-subset.ts).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { activityId } from '@sync/db/lsn';
@@ -48,6 +50,7 @@ import {
   OFFSET_BEFORE_ALL,
   SUBSET_PARAM,
 } from './electric-protocol.ts';
+import { parseShapeColumns, type ShapeColumns } from './shape-columns.ts';
 import {
   type EncodedLogPage,
   encodeLogPage,
@@ -103,6 +106,10 @@ const ShapeQuery = z
     live_sse: z.enum(['true', 'false']).optional(),
     experimental_live_sse: z.enum(['true', 'false']).optional(),
     log: z.enum([LOG_MODE.full, LOG_MODE.changesOnly]).optional(),
+    [ELECTRIC_PARAM.columns]: z.string().optional().openapi({
+      description:
+        'Only these columns in every row (snapshot, changes, `electric-schema`): comma-separated names, `"quoted"` as the official client sends them; the primary key `id` must be among them. An update that changed none of them is not sent. Unknown column or no `id`: 400',
+    }),
     [SUBSET_PARAM.where]: z.string().optional().openapi({
       description:
         "Subset snapshot: a where clause over the shape's columns with `$n` placeholders (comparisons, AND/OR/NOT, IS NULL, LIKE, = ANY); answered as `{ metadata, data }`",
@@ -151,14 +158,16 @@ export function shapeRoutes(definition: TrackedEntityDefinition) {
     c.header('cache-control', 'private, no-store');
     c.header('vary', 'authorization, cookie');
     const { electricUrl } = c.var.deps.config;
-    if (electricUrl) return await proxyShape(c, electricUrl, tracked, organizationId);
-    return await serveShape(c, tracked, organizationId, query);
+    const columns = parseShapeColumns(tracked, query.columns);
+    if (electricUrl) return await proxyShape(c, electricUrl, tracked, columns, organizationId);
+    return await serveShape(c, tracked, columns, organizationId, query);
   });
 }
 
 async function serveShape(
   c: Context<AppEnv>,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   organizationId: string,
   query: ShapeQueryValue,
 ) {
@@ -174,10 +183,11 @@ async function serveShape(
   const shape: ShapeRequest = {
     c,
     tracked,
+    columns,
     organizationId,
     query,
-    schema: JSON.stringify(shapeSchema(tracked)),
-    canonical: (state) => shapeHandle(tracked, state),
+    schema: JSON.stringify(shapeSchema(tracked, columns)),
+    canonical: (state) => shapeHandle(tracked, columns, state),
   };
   if (isSubsetRequest(query)) return serveSubset(shape);
   if (offset.kind === 'before-all') return serveSnapshotStart(shape);
@@ -188,6 +198,8 @@ async function serveShape(
 interface ShapeRequest {
   c: Context<AppEnv>;
   tracked: TrackedTable;
+  /** The columns each row carries (`columns`; all of them when absent). */
+  columns: ShapeColumns;
   organizationId: string;
   query: ShapeQueryValue;
   /** The `electric-schema` header value. */
@@ -195,13 +207,14 @@ interface ShapeRequest {
   canonical: (state: ShapeLogState) => string;
 }
 
-async function serveSubset({ c, tracked, organizationId, query, schema, canonical }: ShapeRequest) {
+async function serveSubset({ c, tracked, columns, organizationId, query, schema, canonical }: ShapeRequest) {
   const { sql } = c.var.deps;
   const subset = parseSubsetRequest(tracked, query);
   const snapshot = await readSubsetSnapshot(
     sql,
     organizationId,
     tracked,
+    columns,
     c.var.deps.config.cdcSlotName,
     subset,
   );
@@ -286,10 +299,10 @@ async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffs
  */
 const chunkReadsAhead = readAhead<SnapshotChunk>({ maxEntries: 4, ttlMs: 10_000 });
 
-/** Only a request of the same organization, shape, handle and chunk offset takes a chunk read ahead. */
-function readAheadKey({ organizationId, tracked, c }: ShapeRequest, handle: string, offset: string) {
+/** Only a request of the same organization, shape, column set, handle and chunk offset takes a chunk read ahead. */
+function readAheadKey({ organizationId, tracked, columns, c }: ShapeRequest, handle: string, offset: string) {
   const rows = c.var.deps.config.shapeSnapshotChunkRows;
-  return `${organizationId}|${tracked.entityType}|${rows}|${handle}|${offset}`;
+  return `${organizationId}|${tracked.entityType}|${columns.key}|${rows}|${handle}|${offset}`;
 }
 
 /**
@@ -299,9 +312,16 @@ function readAheadKey({ organizationId, tracked, c }: ShapeRequest, handle: stri
  */
 const heldSnapshots = snapshotCache({ maxBytes: 64 * 2 ** 20 });
 
-/** One held snapshot per organization, shape, chunk size and log (a resync or truncation names another). */
-function heldSnapshotKey({ c, organizationId, tracked, canonical }: ShapeRequest, state: ShapeLogState) {
-  return `${organizationId}|${tracked.entityType}|${c.var.deps.config.shapeSnapshotChunkRows}|${canonical(state)}`;
+/**
+ * One held snapshot per organization, shape, column set, chunk size and log (a resync or
+ * truncation names another): two column sets never share bytes.
+ */
+function heldSnapshotKey(
+  { c, organizationId, tracked, columns, canonical }: ShapeRequest,
+  state: ShapeLogState,
+) {
+  const rows = c.var.deps.config.shapeSnapshotChunkRows;
+  return `${organizationId}|${tracked.entityType}|${columns.key}|${rows}|${canonical(state)}`;
 }
 
 /** The chunk held for `offset` of the shape's snapshot started at `start`, where one would start now. */
@@ -321,12 +341,16 @@ function chunkRows({ c }: ShapeRequest, rows: number | undefined): number {
   return Math.min(rows ?? max, max);
 }
 
-function readChunk({ c, organizationId, tracked }: ShapeRequest, after: SnapshotCursor | null, rows: number) {
-  return readSnapshotChunk(c.var.deps.sql, organizationId, tracked, after, rows);
+function readChunk(
+  { c, organizationId, tracked, columns }: ShapeRequest,
+  after: SnapshotCursor | null,
+  rows: number,
+) {
+  return readSnapshotChunk(c.var.deps.sql, organizationId, tracked, columns, after, rows);
 }
 
 async function serveLog(
-  { c, tracked, organizationId, query, schema, canonical }: ShapeRequest,
+  { c, tracked, columns, organizationId, query, schema, canonical }: ShapeRequest,
   offset: Extract<ShapeOffset, { kind: 'now' | 'log' }>,
 ) {
   const { sql, config } = c.var.deps;
@@ -342,7 +366,7 @@ async function serveLog(
     });
   }
 
-  const from: LogPosition = offset.kind === 'now' ? await readLogHead(sql, organizationId) : offset;
+  let from: LogPosition = offset.kind === 'now' ? await readLogHead(sql, organizationId) : offset;
   const live = query.live === 'true';
   // a live client has the schema of its first answers, as Electric's do: a live answer leaves it
   // out, which spares each of the many answers after one change its parse and 0.5 KB
@@ -351,7 +375,7 @@ async function serveLog(
     ...(live ? { [ELECTRIC_HEADER.cursor]: nextCursor(query.cursor) } : { [ELECTRIC_HEADER.schema]: schema }),
   };
   if (live && (query.live_sse === 'true' || query.experimental_live_sse === 'true')) {
-    return streamShapeSse(c, tracked, organizationId, from, headers);
+    return streamShapeSse(c, tracked, columns, organizationId, from, headers);
   }
 
   const { notifier, metrics } = c.var.deps;
@@ -360,17 +384,25 @@ async function serveLog(
   const deadline = Date.now() + config.shapeLongPollMs;
   let waited = false;
   try {
-    let page = waiter && caughtUpAt(c, tracked, organizationId, from);
+    let page = waiter && caughtUpAt(c, tracked, columns, organizationId, from);
     if (page) metrics.shapeLiveFirstReads.inc({ read: 'skipped' });
     else {
       if (waiter) metrics.shapeLiveFirstReads.inc({ read: 'read' });
-      page = await readLogPage(sql, organizationId, tracked, from, PAGE, waiter?.lastNotifiedAt);
+      page = await readLogPage(sql, organizationId, tracked, columns, from, PAGE, waiter?.lastNotifiedAt);
     }
     const signal = liveSignal(c);
-    while (waiter && page?.changes.length === 0 && Date.now() < deadline && !signal.aborted) {
+    // a page of entries a narrowed shape does not show (more follow) is answered at once
+    while (
+      waiter &&
+      page?.changes.length === 0 &&
+      page.upToDate !== null &&
+      Date.now() < deadline &&
+      !signal.aborted
+    ) {
       waited = true;
+      from = page.last;
       const notifiedAt = await waiter.wait(Math.min(RECHECK_MS, deadline - Date.now()), signal);
-      page = await readLogPage(sql, organizationId, tracked, from, PAGE, notifiedAt);
+      page = await readLogPage(sql, organizationId, tracked, columns, from, PAGE, notifiedAt);
     }
     if (!page) {
       const renamed = await readLogState(sql, c.var.deps.config.cdcSlotName);
@@ -407,12 +439,13 @@ async function serveLog(
 function caughtUpAt(
   c: Context<AppEnv>,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   organizationId: string,
   from: LogPosition,
 ): EncodedLogPage | null {
   const readAt = logEndReadAt(organizationId, tracked, from);
   if (readAt === undefined || c.var.deps.notifier.notifiedSince(organizationId, readAt)) return null;
-  return encodeLogPage(tracked, [], from, PAGE);
+  return encodeLogPage(tracked, columns, [], from, PAGE);
 }
 
 const encodedBodies = new WeakMap<EncodedLogPage, Buffer>();
@@ -494,6 +527,7 @@ function sendChunk(shape: ShapeRequest, handle: string, encoded: EncodedChunk, s
 function streamShapeSse(
   c: Context<AppEnv>,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   organizationId: string,
   from: LogPosition,
   headers: Record<string, string>,
@@ -506,7 +540,7 @@ function streamShapeSse(
     let position = from;
     let notifiedAt: number | undefined = live.notifiedBeforeOpen;
     while (live.open) {
-      const page = await readLogPage(deps.sql, organizationId, tracked, position, PAGE, notifiedAt);
+      const page = await readLogPage(deps.sql, organizationId, tracked, columns, position, PAGE, notifiedAt);
       // a truncation renamed the log: end the stream, the reconnect gets 409 must-refetch
       if (!page) return;
       for (const change of page.changes) await live.send({ data: change });

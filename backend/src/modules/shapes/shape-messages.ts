@@ -5,11 +5,12 @@
  */
 import { z } from '@hono/zod-openapi';
 import { parseActivityId } from '@sync/db/lsn';
-import type { TrackedTable } from '@sync/db/tracked-tables';
+import { BOOKKEEPING_COLUMNS, type TrackedTable } from '@sync/db/tracked-tables';
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { ACTIVITY_CURSOR } from '../activities/activity-schema.ts';
 import { CONTROL, LIVE_CURSOR_INTERVAL_MS, OFFSET_BEFORE_ALL, OFFSET_NOW } from './electric-protocol.ts';
+import type { ShapeColumns } from './shape-columns.ts';
 
 export interface ColumnSchema {
   type: string;
@@ -30,10 +31,11 @@ const ELECTRIC_TYPE: Record<string, string> = {
   real: 'float4',
 };
 
-/** The `electric-schema` header value of a tracked table, from its drizzle definition. */
-export function shapeSchema(tracked: TrackedTable): Record<string, ColumnSchema> {
+/** The `electric-schema` header value of a shape: its columns of the tracked table, from the drizzle definition. */
+export function shapeSchema(tracked: TrackedTable, columns: ShapeColumns): Record<string, ColumnSchema> {
   const schema: Record<string, ColumnSchema> = {};
   for (const column of Object.values(getTableColumns(tracked.table)) as PgColumn[]) {
+    if (!columns.names.includes(column.name)) continue;
     const type = ELECTRIC_TYPE[column.getSQLType()] ?? column.getSQLType();
     schema[column.name] = {
       type,
@@ -42,11 +44,6 @@ export function shapeSchema(tracked: TrackedTable): Record<string, ColumnSchema>
     };
   }
   return schema;
-}
-
-/** Column names in table order: the snapshot selects them as text in this order. */
-export function shapeColumns(tracked: TrackedTable): string[] {
-  return (Object.values(getTableColumns(tracked.table)) as PgColumn[]).map((c) => c.name);
 }
 
 /** A decoded column value (as the CDC worker stores it in `activities.row`) in Electric's text form. */
@@ -69,6 +66,8 @@ export interface LogEntry {
   action: 'create' | 'update' | 'delete' | 'truncate';
   entityId: string;
   row: Record<string, unknown>;
+  /** The columns an update changed, bookkeeping columns aside (the activity's `changed_keys`). */
+  changedKeys: string[];
   xid: number;
   /** An update that cleared `deleted_at`: the row enters the shape again. */
   restored: boolean;
@@ -90,7 +89,7 @@ export function onlyChanges(entries: LogEntry[]): entries is ChangeEntry[] {
  * One activity as a change message. Shapes hold live rows only, so (as Electric does for rows
  * leaving and entering a shape's where clause) a soft delete is a delete and a restore an insert.
  */
-export function changeMessage(tracked: TrackedTable, columns: string[], entry: ChangeEntry) {
+export function changeMessage(tracked: TrackedTable, columns: readonly string[], entry: ChangeEntry) {
   const value: Record<string, string | null> = {};
   for (const column of columns) value[column] = encodeValue(entry.row[column]);
   return {
@@ -104,6 +103,20 @@ export function changeMessage(tracked: TrackedTable, columns: string[], entry: C
       txids: [entry.xid],
     },
   };
+}
+
+const bookkeeping: ReadonlySet<string> = new Set(BOOKKEEPING_COLUMNS);
+
+/**
+ * Whether a change shows in the shape's rows. As Electric does for a shape with `columns`, an
+ * update that changed none of the shape's columns is not sent (the client's row would not
+ * change). The log lists the columns an update changed without the bookkeeping ones, which
+ * every write stamps, so a set with a bookkeeping column gets every update; a restore (it
+ * enters the shape) and every insert and delete are always sent.
+ */
+export function changesShape(entry: ChangeEntry, columns: ShapeColumns): boolean {
+  if (columns.digest === null || entry.action !== 'update' || entry.restored) return true;
+  return columns.names.some((name) => bookkeeping.has(name) || entry.changedKeys.includes(name));
 }
 
 /**
@@ -122,15 +135,21 @@ export interface EncodedLogPage {
   body: string;
 }
 
-/** Entries read with `limit` after `after` (fewer than `limit`: the head of the log was reached). */
+/**
+ * Entries read with `limit` after `after` (fewer than `limit`: the head of the log was reached),
+ * as the shape's messages. The page ends at its last entry even when that entry is not sent
+ * (`changesShape`), so the client's next request starts after it.
+ */
 export function encodeLogPage(
   tracked: TrackedTable,
+  columns: ShapeColumns,
   entries: ChangeEntry[],
   after: { lsn: string; position: number },
   limit: number,
 ): EncodedLogPage {
-  const columns = shapeColumns(tracked);
-  const changes = entries.map((entry) => JSON.stringify(changeMessage(tracked, columns, entry)));
+  const changes = entries
+    .filter((entry) => changesShape(entry, columns))
+    .map((entry) => JSON.stringify(changeMessage(tracked, columns.names, entry)));
   const lastEntry = entries.at(-1);
   const last = lastEntry ? { lsn: lastEntry.lsn, position: lastEntry.position } : after;
   const upToDate = entries.length < limit ? JSON.stringify(upToDateMessage(last.lsn)) : null;

@@ -26,6 +26,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import type postgres from 'postgres';
 import { singleFlight } from '../../core/single-flight.ts';
 import type { Queryable, Sql } from '../../db/client.ts';
+import type { ShapeColumns } from './shape-columns.ts';
 import {
   type EncodedLogPage,
   encodeLogPage,
@@ -55,8 +56,14 @@ export interface ShapeLogState {
  * already had as a stale cache, so a 409 for an offset lost to retention (same log) hands out
  * a suffixed handle, which the snapshot then echoes.
  */
-export function shapeHandle(tracked: TrackedTable, state: Pick<ShapeLogState, 'logId' | 'epoch'>): string {
-  return `${tracked.entityType}-${state.logId}-${state.epoch}`;
+export function shapeHandle(
+  tracked: TrackedTable,
+  columns: ShapeColumns,
+  state: Pick<ShapeLogState, 'logId' | 'epoch'>,
+): string {
+  const log = `${tracked.entityType}-${state.logId}-${state.epoch}`;
+  // a narrowed row is another shape of the same log: its bytes differ, so its handle does
+  return columns.digest === null ? log : `${log}.${columns.digest}`;
 }
 
 export function isHandleOf(handle: string | undefined, canonical: string): handle is string {
@@ -144,16 +151,21 @@ async function readVisibility(tx: Queryable): Promise<SnapshotVisibility> {
  * still. The rows come raw (the driver's bytes, never decoded into strings): the API writes
  * them as they came. Where the next chunk continues is read from the last message itself
  * (`cursorOf`): two more columns per row cost PostgreSQL their text and the API two buffers a
- * row, for one row a chunk.
+ * row, for one row a chunk. A narrowed row without `created_at` selects it beside the message.
  */
 function snapshotMessagesQuery(
   sql: Queryable,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   organizationId: string,
   options: { where?: Fragment; orderBy?: Fragment | null; page: Fragment },
 ): postgres.PendingRawQuery<MessageRow[]> {
+  const createdAt = tracked.table.createdAt.name;
+  const cursorColumn = columns.names.includes(createdAt)
+    ? sql``
+    : sql`, ${sql(createdAt)}::text as cursor_created_at`;
   // output names differ from the columns', so ORDER BY sorts by the columns, not their text
-  return sql<MessageRow[]>`select ${insertMessageSql(sql, tracked)} as message
+  return sql<MessageRow[]>`select ${insertMessageSql(sql, tracked, columns)} as message${cursorColumn}
      from ${sql(tracked.tableName)}
      where organization_id = ${organizationId} and deleted_at is null and ${options.where ?? sql`true`}
      order by ${options.orderBy ? sql`${options.orderBy}, id` : sql`created_at, id`}
@@ -163,8 +175,11 @@ function snapshotMessagesQuery(
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 /** SQL for one row's insert message as JSON text, byte for byte what `changeMessage` would encode. */
-function insertMessageSql(sql: Queryable, tracked: TrackedTable): Fragment[] {
-  const value = (Object.values(getTableColumns(tracked.table)) as PgColumn[]).map((column, i) => {
+function insertMessageSql(sql: Queryable, tracked: TrackedTable, columns: ShapeColumns): Fragment[] {
+  const selected = (Object.values(getTableColumns(tracked.table)) as PgColumn[]).filter((column) =>
+    columns.names.includes(column.name),
+  );
+  const value = selected.map((column, i) => {
     const json = sql`to_json(${sql(column.name)}::text)::text`;
     const name = `${i ? ',' : ''}${JSON.stringify(column.name)}:`;
     return sql` || ${name}::text || ${column.notNull ? json : sql`coalesce(${json}, 'null')`}`;
@@ -177,18 +192,20 @@ function insertMessageSql(sql: Queryable, tracked: TrackedTable): Fragment[] {
   ];
 }
 
-/** A row of `snapshotMessagesQuery` (raw: its column's bytes). */
-type MessageRow = [message: Buffer];
+/** A row of `snapshotMessagesQuery` (raw: its columns' bytes): the message, then `created_at` when the message lacks it. */
+type MessageRow = Buffer[];
 
-const CursorOfMessage = z.object({ value: z.object({ created_at: z.string(), id: z.string() }) });
+const CursorOfMessage = z.object({ value: z.object({ created_at: z.string().optional(), id: z.string() }) });
 
 /** The (created_at, id) of a snapshot row, from its message: `created_at` is its `::text` there too. */
-function cursorOf(message: Buffer): SnapshotCursor {
-  const { value } = CursorOfMessage.parse(JSON.parse(message.toString()));
-  return { createdAt: value.created_at, id: value.id };
+function cursorOf(row: MessageRow): SnapshotCursor {
+  const { value } = CursorOfMessage.parse(JSON.parse(messageOf(row).toString()));
+  const createdAt = row[1]?.toString() ?? value.created_at;
+  if (createdAt === undefined) throw new Error('a snapshot row came without its created_at');
+  return { createdAt, id: value.id };
 }
 
-function messageOf([message]: Buffer[]): Buffer {
+function messageOf([message]: MessageRow): Buffer {
   if (!message) throw new Error('a snapshot row came without its message');
   return message;
 }
@@ -218,19 +235,20 @@ export function readSnapshotChunk(
   sql: Sql,
   organizationId: string,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   after: SnapshotCursor | null,
   limit: number,
 ): Promise<SnapshotChunk> {
   return sql.begin(READ_ONLY_SNAPSHOT, async (tx) => {
     const visibility = await readVisibility(tx);
-    const rows = await snapshotMessagesQuery(tx, tracked, organizationId, {
+    const rows = await snapshotMessagesQuery(tx, tracked, columns, organizationId, {
       where: after
         ? tx`(created_at, id) > (${after.createdAt}::text::timestamptz, ${after.id}::text)`
         : undefined,
       page: tx`limit ${limit + 1}`,
     });
     const messages = rows.slice(0, limit).map(messageOf);
-    const last = messages.at(-1);
+    const last = rows[limit - 1];
     const next = rows.length > limit && last ? cursorOf(last) : null;
     return { messages, next, visibility };
   });
@@ -251,6 +269,7 @@ export function readSubsetSnapshot(
   sql: Sql,
   organizationId: string,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   cdcSlotName: string,
   subset: SubsetRequest,
 ): Promise<SubsetSnapshot> {
@@ -259,7 +278,7 @@ export function readSubsetSnapshot(
     const state = await readLogState(tx, cdcSlotName);
     const head = await readLogHead(tx, organizationId);
     const compiled = compileSubset(tx, tracked, subset);
-    const rows = await snapshotMessagesQuery(tx, tracked, organizationId, {
+    const rows = await snapshotMessagesQuery(tx, tracked, columns, organizationId, {
       ...compiled,
       page:
         subset.limit === null
@@ -284,18 +303,19 @@ export function readLogPage(
   sql: Sql,
   organizationId: string,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   after: LogPosition,
   limit: number,
   notifiedAt?: number,
 ): Promise<EncodedLogPage | null> {
-  const key = `${organizationId}|${tracked.entityType}|${activityId(after)}|${limit}`;
+  const key = `${organizationId}|${tracked.entityType}|${columns.key}|${activityId(after)}|${limit}`;
   return logPageReads(
     key,
     async () => {
       const readAt = performance.now();
       const entries = await readLog(sql, organizationId, tracked, after, limit);
       if (!onlyChanges(entries)) return null;
-      const page = encodeLogPage(tracked, entries, after, limit);
+      const page = encodeLogPage(tracked, columns, entries, after, limit);
       if (page.upToDate !== null) rememberLogEnd(organizationId, tracked, page.last, readAt);
       return page;
     },
@@ -349,11 +369,12 @@ async function readLog(
       action: LogEntry['action'];
       entity_id: string;
       row: Record<string, unknown>;
+      changed_keys: string[];
       xid: string;
       restored: boolean;
     }[]
   >`
-    select lsn::text as lsn, position, action, entity_id, row, xid,
+    select lsn::text as lsn, position, action, entity_id, row, changed_keys, xid,
            action = 'update' and ${tracked.table.deletedAt.name}::text = any(changed_keys) as restored
     from activities
     where organization_id = ${organizationId} and entity_type = ${tracked.entityType}
@@ -366,6 +387,7 @@ async function readLog(
     action: r.action,
     entityId: r.entity_id,
     row: r.row,
+    changedKeys: r.changed_keys,
     xid: Number(r.xid),
     restored: r.restored,
   }));

@@ -1,7 +1,9 @@
 /**
  * Proxy mode (ELECTRIC_URL set): the caller is authorized here, then only the protocol
  * parameters go on to the Electric service, with `table`, `where` and its parameter decided by
- * the server, so a client can never widen its shape.
+ * the server, so a client can never widen its shape. A `columns` narrowing goes on as this
+ * server parsed it (the entity's own columns, primary key included; anything else was a 400
+ * here), written anew, so Electric gets exactly that set or none.
  */
 
 import type { TrackedTable } from '@sync/db/tracked-tables';
@@ -10,6 +12,7 @@ import type { AppEnv } from '../../core/app-env.ts';
 import { AppError } from '../../core/errors.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import { ELECTRIC_PARAM, PROTOCOL_PARAMS } from './electric-protocol.ts';
+import { columnsParam, type ShapeColumns } from './shape-columns.ts';
 
 const LIVE_ROWS_OF_ORGANIZATION = 'organization_id = $1 AND deleted_at IS NULL';
 
@@ -18,6 +21,7 @@ export function upstreamShapeUrl(
   electricUrl: string,
   requestUrl: string,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   organizationId: string,
   secret?: string,
 ): URL {
@@ -31,6 +35,7 @@ export function upstreamShapeUrl(
   upstream.searchParams.set(ELECTRIC_PARAM.table, tracked.tableName);
   upstream.searchParams.set(ELECTRIC_PARAM.where, LIVE_ROWS_OF_ORGANIZATION);
   upstream.searchParams.set(`${ELECTRIC_PARAM.params}[1]`, organizationId);
+  if (columns.digest !== null) upstream.searchParams.set(ELECTRIC_PARAM.columns, columnsParam(columns));
   if (secret) upstream.searchParams.set(ELECTRIC_PARAM.secret, secret);
   return upstream;
 }
@@ -39,12 +44,14 @@ export async function proxyShape(
   c: Context<AppEnv>,
   electricUrl: string,
   tracked: TrackedTable,
+  columns: ShapeColumns,
   organizationId: string,
 ) {
   const url = upstreamShapeUrl(
     electricUrl,
     c.req.url,
     tracked,
+    columns,
     organizationId,
     c.var.deps.config.electricSecret,
   );
