@@ -68,11 +68,10 @@ export class CopyRowBuffer {
   private start = 0;
   private end = 0;
 
-  /** `commitTime`: the source transaction's commit, microseconds since 1970 (`createdAt`). */
-  append(activity: MappedActivity, commitTime: bigint): void {
+  append(activity: MappedActivity): void {
     const worstCase = worstCaseBytes(activity);
     if (this.slab.length - this.end < worstCase) this.moveToNewSlab(worstCase);
-    this.end = encodeRow(this.slab, this.end, activity, commitTime);
+    this.end = encodeRow(this.slab, this.end, activity);
   }
 
   /** The rows appended since the last take (a view of the slab). */
@@ -131,7 +130,7 @@ function worstCaseBytes(a: MappedActivity): number {
 }
 
 /** One activity as a binary COPY row at `offset`, fields in `COPY_COLUMNS` order; returns its end. */
-export function encodeRow(buffer: Buffer, offset: number, a: MappedActivity, commitTime: bigint): number {
+export function encodeRow(buffer: Buffer, offset: number, a: MappedActivity): number {
   let at = buffer.writeInt16BE(COPY_COLUMNS.length, offset);
   at = buffer.writeInt32BE(8, at);
   at = buffer.writeBigInt64BE(a.lsn, at);
@@ -153,7 +152,7 @@ export function encodeRow(buffer: Buffer, offset: number, a: MappedActivity, com
   at = buffer.writeUInt32BE(0, at); // a 32-bit xid in an int8
   at = buffer.writeUInt32BE(a.xid, at);
   at = buffer.writeInt32BE(8, at);
-  return buffer.writeBigInt64BE(commitTime - MICROS_1970_TO_2000, at);
+  return buffer.writeBigInt64BE(a.commitTime - MICROS_1970_TO_2000, at);
 }
 
 /** Length, then the UTF-8 bytes (NULL: length -1). */

@@ -176,7 +176,7 @@ export class TransactionAssembler {
       xid: tx.xid,
     });
     if (!activity) return;
-    this.copyRows.append(activity, tx.commitTime);
+    this.copyRows.append(activity);
     tx.activityCount++;
     tx.lastActivityPosition = position;
     tx.organizationIds.push(activity.organizationId);
