@@ -6,7 +6,8 @@
  *                  with pgoutput into /dev/null: the walsender's decoding, nothing parsed
  *   (a) baseline   pg-logical-replication + PgoutputPlugin, manual acknowledge per commit, no
  *                  sink, decoding the WAL of N single-row transactions; (a') the same with the
- *                  worker's own decoder (pgoutput-decoder.ts) in place of the library's parser
+ *                  worker's own connection and decoder (replication-connection.ts) in place of
+ *                  the library's
  *   (b) catch-up   the worker (in-process) turning the same WAL into activity rows
  *   (c) live       steady ~1,000 single-row inserts/s (direct SQL, one transaction each);
  *                  latency = arrival of the worker's NOTIFY − the change's WAL commit time
@@ -25,11 +26,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { WORKER_NODE_FLAGS } from '@sync/cdc/constants';
-import { type PgoutputMessage, pgoutputPlugin } from '@sync/cdc/pgoutput-decoder';
+import type { PgoutputMessage } from '@sync/cdc/pgoutput-decoder';
+import { ReplicationConnection } from '@sync/cdc/replication-connection';
 import { startCdcWorker } from '@sync/cdc/worker';
 import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME } from '@sync/db/constants';
 import { startEmbeddedPostgres } from '@sync/db/embedded-postgres';
-import { formatLsn } from '@sync/db/lsn';
 import { runMigrations } from '@sync/db/migrations';
 import { parseActivityNotification } from '@sync/db/notification';
 import { prepareReplication } from '@sync/db/replication-setup';
@@ -72,8 +73,8 @@ export async function run(): Promise<void> {
     const ceiling = recvlogical
       ? await decodeWithPgRecvlogical(sql, cluster.url, end?.lsn ?? '0/0', CHANGES)
       : null;
-    const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES, 'library');
-    const ownDecoder = await decodeWithoutSink(sql, cluster.url, CHANGES, 'worker');
+    const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES);
+    const ownDecoder = await decodeWithWorkerConnection(sql, cluster.url, CHANGES);
     const worker = await profiled(process.env.BENCH_CDC_PROFILE, () =>
       catchUpWithWorker(sql, cluster.url, CHANGES, quiet),
     );
@@ -91,7 +92,7 @@ export async function run(): Promise<void> {
           : ['(p) pg_recvlogical, pgoutput → /dev/null', `${fmt(ceiling.perSecond)} changes/s`, 'ceiling'],
         ['(a) library decode, no sink', `${fmt(baseline.perSecond)} changes/s`, 'baseline'],
         [
-          "(a') the worker's decoder, no sink",
+          "(a') the worker's connection and decoder, no sink",
           `${fmt(ownDecoder.perSecond)} changes/s`,
           `CPU µs per change: ${micros(ownDecoder.cpu.client)}, (a) ${micros(baseline.cpu.client)}`,
         ],
@@ -231,16 +232,8 @@ async function decodeWithPgRecvlogical(
   };
 }
 
-/**
- * (a) The library alone: count changes, acknowledge each commit, nothing else; (a') the same
- * with the worker's decoder parsing each message.
- */
-async function decodeWithoutSink(
-  sql: postgres.Sql,
-  url: string,
-  expected: number,
-  decoder: 'library' | 'worker',
-): Promise<CatchUp> {
+/** (a) The library alone: count changes, acknowledge each commit, nothing else. */
+async function decodeWithoutSink(sql: postgres.Sql, url: string, expected: number): Promise<CatchUp> {
   const service = new LogicalReplicationService(
     { connectionString: url, application_name: 'bench-baseline' },
     { acknowledge: { auto: false, timeoutSeconds: 0 } },
@@ -254,33 +247,70 @@ async function decodeWithoutSink(
       started = performance.now();
       cpuStart = process.cpuUsage();
     });
-    service.on('data', (_lsn: string, message: Pgoutput.Message | PgoutputMessage) => {
+    service.on('data', (_lsn: string, message: Pgoutput.Message) => {
       if (message.tag === 'insert' || message.tag === 'update' || message.tag === 'delete') changes++;
       if (message.tag === 'commit' && message.commitLsn) {
-        const lsn = typeof message.commitLsn === 'bigint' ? formatLsn(message.commitLsn) : message.commitLsn;
-        void service.acknowledge(lsn);
+        void service.acknowledge(message.commitLsn);
         if (changes >= expected) resolve(performance.now() - started);
       }
     });
     service.on('error', reject);
   });
-  const plugin =
-    decoder === 'library'
-      ? new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] })
-      : pgoutputPlugin(PUBLICATION_NAME);
-  service.subscribe(plugin, decoder === 'library' ? BASELINE_SLOT : DECODER_SLOT).catch(() => {});
+  const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] });
+  service.subscribe(plugin, BASELINE_SLOT).catch(() => {});
   const ms = await done;
   const used = process.cpuUsage(cpuStart);
   const server = walsender.stop();
   await service.destroy();
+  return noSinkResult(expected, ms, used, server['bench-baseline'] ?? 0);
+}
+
+/** (a') The same with the worker's replication connection and decoder (acknowledging each commit too). */
+async function decodeWithWorkerConnection(
+  sql: postgres.Sql,
+  url: string,
+  expected: number,
+): Promise<CatchUp> {
+  let changes = 0;
+  let started = 0;
+  let cpuStart = process.cpuUsage();
+  const walsender = watchBackendCpu(sql, ['bench-baseline']);
+  let resolveDone: (ms: number) => void = () => {};
+  let rejectDone: (error: Error) => void = () => {};
+  const done = new Promise<number>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  const connection = new ReplicationConnection(
+    { connectionString: url, application_name: 'bench-baseline' },
+    {
+      onStart: () => {
+        started = performance.now();
+        cpuStart = process.cpuUsage();
+      },
+      onMessage: (message: PgoutputMessage) => {
+        if (message.tag === 'insert' || message.tag === 'update' || message.tag === 'delete') changes++;
+        if (message.tag === 'commit') {
+          connection.sendStatus(message.commitLsn + 1n, false);
+          if (changes >= expected) resolveDone(performance.now() - started);
+        }
+      },
+      onKeepalive: () => {},
+      onError: (error) => rejectDone(error),
+    },
+  );
+  connection.stream(DECODER_SLOT, PUBLICATION_NAME).catch(() => {});
+  const ms = await done;
+  const used = process.cpuUsage(cpuStart);
+  const server = walsender.stop();
+  await connection.close();
+  return noSinkResult(expected, ms, used, server['bench-baseline'] ?? 0);
+}
+
+function noSinkResult(expected: number, ms: number, used: NodeJS.CpuUsage, walsender: number): CatchUp {
   return {
     perSecond: (expected / ms) * 1000,
-    cpu: {
-      seconds: ms / 1000,
-      client: (used.user + used.system) / 1e6,
-      walsender: server['bench-baseline'] ?? 0,
-      writers: 0,
-    },
+    cpu: { seconds: ms / 1000, client: (used.user + used.system) / 1e6, walsender, writers: 0 },
   };
 }
 
