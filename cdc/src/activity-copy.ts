@@ -97,18 +97,28 @@ export class CopyRowBuffer {
   }
 }
 
-/** Adjacent views of one slab joined into one, so COPY gets few large chunks. */
+/**
+ * Adjacent views of one slab joined into one, so COPY gets few large chunks (one view made per
+ * run, not per part: a catch-up's batch is thousands of one-row parts).
+ */
 export function contiguousRuns(chunks: readonly Buffer[]): Buffer[] {
   const runs: Buffer[] = [];
+  let first: Buffer | null = null;
+  let end = 0;
+  const close = () => {
+    if (first) runs.push(Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset));
+  };
   for (const chunk of chunks) {
     if (chunk.length === 0) continue;
-    const last = runs.at(-1);
-    if (last && last.buffer === chunk.buffer && last.byteOffset + last.length === chunk.byteOffset) {
-      runs[runs.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + chunk.length);
+    if (first && first.buffer === chunk.buffer && end === chunk.byteOffset) {
+      end += chunk.length;
     } else {
-      runs.push(chunk);
+      close();
+      first = chunk;
+      end = chunk.byteOffset + chunk.length;
     }
   }
+  close();
   return runs;
 }
 

@@ -17,7 +17,7 @@ import {
   isoFromMicros,
   type RowChange,
 } from '../src/activity.ts';
-import { decodeColumnValue, sameColumnValue } from '../src/column-values.ts';
+import { columnValueJson, decodeColumnValue, sameColumnValue } from '../src/column-values.ts';
 
 const TEXT = 25;
 const TIMESTAMPTZ = 1184;
@@ -406,6 +406,25 @@ describe('column values', () => {
     expect(decodeColumnValue(1700, '12.340')).toBe('12.340');
     expect(decodeColumnValue(TEXT, null)).toBeNull();
     expect(decodeColumnValue(17, Buffer.from([1, 255]))).toBe('\\x01ff');
+  });
+
+  it('writes text values as JSON.stringify does, escapes and surrogates included', () => {
+    for (const text of [
+      'plain',
+      'say "hi"',
+      'back\\slash',
+      'tab\there',
+      '\u0000',
+      'ünïcode ✓',
+      '😀',
+      '\ud800',
+    ])
+      expect(columnValueJson(TEXT, text)).toBe(JSON.stringify(text));
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        expect(columnValueJson(TEXT, text)).toBe(JSON.stringify(text));
+      }),
+    );
   });
 
   it('compares raw values exactly', () => {
