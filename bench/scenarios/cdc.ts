@@ -7,7 +7,8 @@
  *   (a) baseline   pg-logical-replication + PgoutputPlugin, manual acknowledge per commit, no
  *                  sink, decoding the WAL of N single-row transactions; (a') the same with the
  *                  worker's own connection and decoder (replication-connection.ts) in place of
- *                  the library's
+ *                  the library's; (a'') both parsers alone on the same payloads in memory (no
+ *                  connection), in alternating rounds
  *   (b) catch-up   the worker (in-process) turning the same WAL into activity rows
  *   (c) live       steady ~1,000 single-row inserts/s (direct SQL, one transaction each);
  *                  latency = arrival of the worker's NOTIFY − the change's WAL commit time
@@ -26,7 +27,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { WORKER_NODE_FLAGS } from '@sync/cdc/constants';
-import type { PgoutputMessage } from '@sync/cdc/pgoutput-decoder';
+import { PgoutputDecoder, type PgoutputMessage } from '@sync/cdc/pgoutput-decoder';
 import { ReplicationConnection } from '@sync/cdc/replication-connection';
 import { startCdcWorker } from '@sync/cdc/worker';
 import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME } from '@sync/db/constants';
@@ -44,6 +45,8 @@ const LIVE_RATE = 1_000;
 const ORGANIZATIONS = 20;
 const BASELINE_SLOT = 'bench_baseline';
 const DECODER_SLOT = 'bench_decoder';
+const PAYLOAD_SLOT = 'bench_payloads';
+const PARSER_ROUNDS = 5;
 const RECVLOGICAL_SLOT = 'bench_recvlogical';
 /** A reference tool of the machine, not of the product: the bench skips it when it is absent. */
 const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
@@ -59,6 +62,7 @@ export async function run(): Promise<void> {
     await prepareReplication(sql, cluster.url, DEFAULT_SLOT_NAME, quiet);
     await sql`select pg_create_logical_replication_slot(${BASELINE_SLOT}, 'pgoutput')`;
     await sql`select pg_create_logical_replication_slot(${DECODER_SLOT}, 'pgoutput')`;
+    await sql`select pg_create_logical_replication_slot(${PAYLOAD_SLOT}, 'pgoutput')`;
     const recvlogical = existsSync(PG_RECVLOGICAL);
     if (recvlogical) await sql`select pg_create_logical_replication_slot(${RECVLOGICAL_SLOT}, 'pgoutput')`;
 
@@ -75,6 +79,7 @@ export async function run(): Promise<void> {
       : null;
     const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES);
     const ownDecoder = await decodeWithWorkerConnection(sql, cluster.url, CHANGES);
+    const parsers = await parsersAlone(sql);
     const worker = await profiled(process.env.BENCH_CDC_PROFILE, () =>
       catchUpWithWorker(sql, cluster.url, CHANGES, quiet),
     );
@@ -95,6 +100,11 @@ export async function run(): Promise<void> {
           "(a') the worker's connection and decoder, no sink",
           `${fmt(ownDecoder.perSecond)} changes/s`,
           `CPU µs per change: ${micros(ownDecoder.cpu.client)}, (a) ${micros(baseline.cpu.client)}`,
+        ],
+        [
+          "(a'') the parsers alone: worker's decoder / library's",
+          `${parsers.decoder.toFixed(1)} / ${parsers.library.toFixed(1)} µs CPU per change`,
+          `${(parsers.decoder / parsers.library).toFixed(2)}x (median of ${PARSER_ROUNDS} rounds each)`,
         ],
         ['(b) worker catch-up', `${fmt(worker.perSecond)} activities/s`, '≥ 50,000/s'],
         ...(ceiling === null
@@ -305,6 +315,42 @@ async function decodeWithWorkerConnection(
   const server = walsender.stop();
   await connection.close();
   return noSinkResult(expected, ms, used, server['bench-baseline'] ?? 0);
+}
+
+/**
+ * (a'') The two parsers on the same pgoutput payloads, read from a slot of their own into memory:
+ * what decoding alone costs, apart from the connection. Median CPU µs per change of alternating
+ * rounds (the first round of each warms up and is left out).
+ */
+async function parsersAlone(sql: postgres.Sql): Promise<{ decoder: number; library: number }> {
+  const rows = await sql<{ data: Buffer }[]>`
+    select data from pg_logical_slot_peek_binary_changes(${PAYLOAD_SLOT}, null, null,
+      'proto_version', '1', 'publication_names', ${PUBLICATION_NAME})`;
+  const payloads = rows.map((row) => row.data);
+  const changes = payloads.filter((p) => p[0] === 0x49 || p[0] === 0x55 || p[0] === 0x44).length;
+  const perChange = { decoder: [] as number[], library: [] as number[] };
+  for (let round = 0; round <= PARSER_ROUNDS; round++) {
+    const decoder = new PgoutputDecoder();
+    const library = new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] });
+    const decoderCpu = cpuMicrosOf(() => {
+      for (const payload of payloads) decoder.decode(payload);
+    });
+    const libraryCpu = cpuMicrosOf(() => {
+      for (const payload of payloads) library.parse(payload);
+    });
+    if (round === 0) continue;
+    perChange.decoder.push(decoderCpu / changes);
+    perChange.library.push(libraryCpu / changes);
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  return { decoder: median(perChange.decoder), library: median(perChange.library) };
+}
+
+function cpuMicrosOf(work: () => void): number {
+  const start = process.cpuUsage();
+  work();
+  const used = process.cpuUsage(start);
+  return used.user + used.system;
 }
 
 function noSinkResult(expected: number, ms: number, used: NodeJS.CpuUsage, walsender: number): CatchUp {
