@@ -9,6 +9,8 @@
  *                  worker's own connection and decoder (replication-connection.ts) in place of
  *                  the library's; (a'') both parsers alone on the same payloads in memory (no
  *                  connection), in alternating rounds
+ *   (m) mapping    the same payloads through the worker's decoder and its mapping, no sink
+ *                  (transaction-assembler.ts: activities mapped, COPY rows encoded, batches cut)
  *   (b) catch-up   the worker (in-process) turning the same WAL into activity rows
  *   (c) live       steady ~1,000 single-row inserts/s (direct SQL, one transaction each);
  *                  latency = arrival of the worker's NOTIFY − the change's WAL commit time
@@ -26,9 +28,11 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
-import { WORKER_NODE_FLAGS } from '@sync/cdc/constants';
+import { DEFAULTS, WORKER_NODE_FLAGS } from '@sync/cdc/constants';
 import { PgoutputDecoder, type PgoutputMessage } from '@sync/cdc/pgoutput-decoder';
 import { ReplicationConnection } from '@sync/cdc/replication-connection';
+import { batchOfParts } from '@sync/cdc/replication-stream';
+import { TransactionAssembler, type TransactionPart } from '@sync/cdc/transaction-assembler';
 import { startCdcWorker } from '@sync/cdc/worker';
 import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME } from '@sync/db/constants';
 import { startEmbeddedPostgres } from '@sync/db/embedded-postgres';
@@ -105,6 +109,11 @@ export async function run(): Promise<void> {
           "(a'') the parsers alone: worker's decoder / library's",
           `${parsers.decoder.toFixed(1)} / ${parsers.library.toFixed(1)} µs CPU per change`,
           `${(parsers.decoder / parsers.library).toFixed(2)}x (median of ${PARSER_ROUNDS} rounds each)`,
+        ],
+        [
+          "(m) the worker's decoder and mapping, in memory",
+          `${parsers.mapping.toFixed(1)} µs CPU per change`,
+          'decode, map, encode COPY rows, cut batches',
         ],
         ['(b) worker catch-up', `${fmt(worker.perSecond)} activities/s`, '≥ 50,000/s'],
         ...(ceiling === null
@@ -322,13 +331,15 @@ async function decodeWithWorkerConnection(
  * what decoding alone costs, apart from the connection. Median CPU µs per change of alternating
  * rounds (the first round of each warms up and is left out).
  */
-async function parsersAlone(sql: postgres.Sql): Promise<{ decoder: number; library: number }> {
+async function parsersAlone(
+  sql: postgres.Sql,
+): Promise<{ decoder: number; library: number; mapping: number }> {
   const rows = await sql<{ data: Buffer }[]>`
     select data from pg_logical_slot_peek_binary_changes(${PAYLOAD_SLOT}, null, null,
       'proto_version', '1', 'publication_names', ${PUBLICATION_NAME})`;
   const payloads = rows.map((row) => row.data);
   const changes = payloads.filter((p) => p[0] === 0x49 || p[0] === 0x55 || p[0] === 0x44).length;
-  const perChange = { decoder: [] as number[], library: [] as number[] };
+  const perChange = { decoder: [] as number[], library: [] as number[], mapping: [] as number[] };
   for (let round = 0; round <= PARSER_ROUNDS; round++) {
     const decoder = new PgoutputDecoder();
     const library = new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] });
@@ -338,12 +349,36 @@ async function parsersAlone(sql: postgres.Sql): Promise<{ decoder: number; libra
     const libraryCpu = cpuMicrosOf(() => {
       for (const payload of payloads) library.parse(payload);
     });
+    const mappingCpu = cpuMicrosOf(() => mapInMemory(payloads));
     if (round === 0) continue;
     perChange.decoder.push(decoderCpu / changes);
     perChange.library.push(libraryCpu / changes);
+    perChange.mapping.push(mappingCpu / changes);
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-  return { decoder: median(perChange.decoder), library: median(perChange.library) };
+  return {
+    decoder: median(perChange.decoder),
+    library: median(perChange.library),
+    mapping: median(perChange.mapping),
+  };
+}
+
+/** What the worker does with the messages before the sink: parts of activities, then batches. */
+function mapInMemory(payloads: readonly Buffer[]): void {
+  const decoder = new PgoutputDecoder();
+  const nothingWritten = { lastLsn: 0n, open: null };
+  let parts: TransactionPart[] = [];
+  let activities = 0;
+  const assembler = new TransactionAssembler(DEFAULTS.batchSize, (part) => {
+    parts.push(part);
+    activities += part.activityCount;
+    if (activities < DEFAULTS.batchSize) return;
+    batchOfParts(parts, nothingWritten);
+    parts = [];
+    activities = 0;
+  });
+  assembler.setWritten(nothingWritten);
+  for (const payload of payloads) assembler.receive(decoder.decode(payload));
 }
 
 function cpuMicrosOf(work: () => void): number {
