@@ -11,6 +11,7 @@ const scenarios: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   client: () => import('./scenarios/client.ts'),
   web: () => import('./scenarios/web.ts'),
   undo: () => import('./scenarios/undo.ts'),
+  'activity-indexes': () => import('./scenarios/activity-indexes.ts'),
 };
 
 const wanted = process.argv.slice(2);

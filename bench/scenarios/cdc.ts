@@ -6,7 +6,11 @@
  *                  with pgoutput into /dev/null: the walsender's decoding, nothing parsed
  *   (a) baseline   pg-logical-replication + PgoutputPlugin, manual acknowledge per commit, no
  *                  sink, decoding the WAL of N single-row transactions; (a') the same with the
- *                  worker's own decoder (pgoutput-decoder.ts) in place of the library's parser
+ *                  worker's own connection and decoder (replication-connection.ts) in place of
+ *                  the library's; (a'') both parsers alone on the same payloads in memory (no
+ *                  connection), in alternating rounds
+ *   (m) mapping    the same payloads through the worker's decoder and its mapping, no sink
+ *                  (transaction-assembler.ts: activities mapped, COPY rows encoded, batches cut)
  *   (b) catch-up   the worker (in-process) turning the same WAL into activity rows
  *   (c) live       steady ~1,000 single-row inserts/s (direct SQL, one transaction each);
  *                  latency = arrival of the worker's NOTIFY − the change's WAL commit time
@@ -24,12 +28,14 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
-import { WORKER_NODE_FLAGS } from '@sync/cdc/constants';
-import { type PgoutputMessage, pgoutputPlugin } from '@sync/cdc/pgoutput-decoder';
+import { DEFAULTS, WORKER_NODE_FLAGS } from '@sync/cdc/constants';
+import { PgoutputDecoder, type PgoutputMessage } from '@sync/cdc/pgoutput-decoder';
+import { ReplicationConnection } from '@sync/cdc/replication-connection';
+import { batchOfParts } from '@sync/cdc/replication-stream';
+import { TransactionAssembler, type TransactionPart } from '@sync/cdc/transaction-assembler';
 import { startCdcWorker } from '@sync/cdc/worker';
 import { DEFAULT_SLOT_NAME, NOTIFY_CHANNEL, PUBLICATION_NAME } from '@sync/db/constants';
 import { startEmbeddedPostgres } from '@sync/db/embedded-postgres';
-import { formatLsn } from '@sync/db/lsn';
 import { runMigrations } from '@sync/db/migrations';
 import { parseActivityNotification } from '@sync/db/notification';
 import { prepareReplication } from '@sync/db/replication-setup';
@@ -43,6 +49,8 @@ const LIVE_RATE = 1_000;
 const ORGANIZATIONS = 20;
 const BASELINE_SLOT = 'bench_baseline';
 const DECODER_SLOT = 'bench_decoder';
+const PAYLOAD_SLOT = 'bench_payloads';
+const PARSER_ROUNDS = 5;
 const RECVLOGICAL_SLOT = 'bench_recvlogical';
 /** A reference tool of the machine, not of the product: the bench skips it when it is absent. */
 const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
@@ -58,6 +66,7 @@ export async function run(): Promise<void> {
     await prepareReplication(sql, cluster.url, DEFAULT_SLOT_NAME, quiet);
     await sql`select pg_create_logical_replication_slot(${BASELINE_SLOT}, 'pgoutput')`;
     await sql`select pg_create_logical_replication_slot(${DECODER_SLOT}, 'pgoutput')`;
+    await sql`select pg_create_logical_replication_slot(${PAYLOAD_SLOT}, 'pgoutput')`;
     const recvlogical = existsSync(PG_RECVLOGICAL);
     if (recvlogical) await sql`select pg_create_logical_replication_slot(${RECVLOGICAL_SLOT}, 'pgoutput')`;
 
@@ -72,8 +81,9 @@ export async function run(): Promise<void> {
     const ceiling = recvlogical
       ? await decodeWithPgRecvlogical(sql, cluster.url, end?.lsn ?? '0/0', CHANGES)
       : null;
-    const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES, 'library');
-    const ownDecoder = await decodeWithoutSink(sql, cluster.url, CHANGES, 'worker');
+    const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES);
+    const ownDecoder = await decodeWithWorkerConnection(sql, cluster.url, CHANGES);
+    const parsers = await parsersAlone(sql);
     const worker = await profiled(process.env.BENCH_CDC_PROFILE, () =>
       catchUpWithWorker(sql, cluster.url, CHANGES, quiet),
     );
@@ -91,9 +101,19 @@ export async function run(): Promise<void> {
           : ['(p) pg_recvlogical, pgoutput → /dev/null', `${fmt(ceiling.perSecond)} changes/s`, 'ceiling'],
         ['(a) library decode, no sink', `${fmt(baseline.perSecond)} changes/s`, 'baseline'],
         [
-          "(a') the worker's decoder, no sink",
+          "(a') the worker's connection and decoder, no sink",
           `${fmt(ownDecoder.perSecond)} changes/s`,
           `CPU µs per change: ${micros(ownDecoder.cpu.client)}, (a) ${micros(baseline.cpu.client)}`,
+        ],
+        [
+          "(a'') the parsers alone: worker's decoder / library's",
+          `${parsers.decoder.toFixed(1)} / ${parsers.library.toFixed(1)} µs CPU per change`,
+          `${(parsers.decoder / parsers.library).toFixed(2)}x (median of ${PARSER_ROUNDS} rounds each)`,
+        ],
+        [
+          "(m) the worker's decoder and mapping, in memory",
+          `${parsers.mapping.toFixed(1)} µs CPU per change`,
+          'decode, map, encode COPY rows, cut batches',
         ],
         ['(b) worker catch-up', `${fmt(worker.perSecond)} activities/s`, '≥ 50,000/s'],
         ...(ceiling === null
@@ -231,16 +251,8 @@ async function decodeWithPgRecvlogical(
   };
 }
 
-/**
- * (a) The library alone: count changes, acknowledge each commit, nothing else; (a') the same
- * with the worker's decoder parsing each message.
- */
-async function decodeWithoutSink(
-  sql: postgres.Sql,
-  url: string,
-  expected: number,
-  decoder: 'library' | 'worker',
-): Promise<CatchUp> {
+/** (a) The library alone: count changes, acknowledge each commit, nothing else. */
+async function decodeWithoutSink(sql: postgres.Sql, url: string, expected: number): Promise<CatchUp> {
   const service = new LogicalReplicationService(
     { connectionString: url, application_name: 'bench-baseline' },
     { acknowledge: { auto: false, timeoutSeconds: 0 } },
@@ -254,33 +266,132 @@ async function decodeWithoutSink(
       started = performance.now();
       cpuStart = process.cpuUsage();
     });
-    service.on('data', (_lsn: string, message: Pgoutput.Message | PgoutputMessage) => {
+    service.on('data', (_lsn: string, message: Pgoutput.Message) => {
       if (message.tag === 'insert' || message.tag === 'update' || message.tag === 'delete') changes++;
       if (message.tag === 'commit' && message.commitLsn) {
-        const lsn = typeof message.commitLsn === 'bigint' ? formatLsn(message.commitLsn) : message.commitLsn;
-        void service.acknowledge(lsn);
+        void service.acknowledge(message.commitLsn);
         if (changes >= expected) resolve(performance.now() - started);
       }
     });
     service.on('error', reject);
   });
-  const plugin =
-    decoder === 'library'
-      ? new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] })
-      : pgoutputPlugin(PUBLICATION_NAME);
-  service.subscribe(plugin, decoder === 'library' ? BASELINE_SLOT : DECODER_SLOT).catch(() => {});
+  const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] });
+  service.subscribe(plugin, BASELINE_SLOT).catch(() => {});
   const ms = await done;
   const used = process.cpuUsage(cpuStart);
   const server = walsender.stop();
   await service.destroy();
+  return noSinkResult(expected, ms, used, server['bench-baseline'] ?? 0);
+}
+
+/** (a') The same with the worker's replication connection and decoder (acknowledging each commit too). */
+async function decodeWithWorkerConnection(
+  sql: postgres.Sql,
+  url: string,
+  expected: number,
+): Promise<CatchUp> {
+  let changes = 0;
+  let started = 0;
+  let cpuStart = process.cpuUsage();
+  const walsender = watchBackendCpu(sql, ['bench-baseline']);
+  let resolveDone: (ms: number) => void = () => {};
+  let rejectDone: (error: Error) => void = () => {};
+  const done = new Promise<number>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  const connection = new ReplicationConnection(
+    { connectionString: url, application_name: 'bench-baseline' },
+    {
+      onStart: () => {
+        started = performance.now();
+        cpuStart = process.cpuUsage();
+      },
+      onMessage: (message: PgoutputMessage) => {
+        if (message.tag === 'insert' || message.tag === 'update' || message.tag === 'delete') changes++;
+        if (message.tag === 'commit') {
+          connection.sendStatus(message.commitLsn + 1n, false);
+          if (changes >= expected) resolveDone(performance.now() - started);
+        }
+      },
+      onKeepalive: () => {},
+      onError: (error) => rejectDone(error),
+    },
+  );
+  connection.stream(DECODER_SLOT, PUBLICATION_NAME).catch(() => {});
+  const ms = await done;
+  const used = process.cpuUsage(cpuStart);
+  const server = walsender.stop();
+  await connection.close();
+  return noSinkResult(expected, ms, used, server['bench-baseline'] ?? 0);
+}
+
+/**
+ * (a'') The two parsers on the same pgoutput payloads, read from a slot of their own into memory:
+ * what decoding alone costs, apart from the connection. Median CPU µs per change of alternating
+ * rounds (the first round of each warms up and is left out).
+ */
+async function parsersAlone(
+  sql: postgres.Sql,
+): Promise<{ decoder: number; library: number; mapping: number }> {
+  const rows = await sql<{ data: Buffer }[]>`
+    select data from pg_logical_slot_peek_binary_changes(${PAYLOAD_SLOT}, null, null,
+      'proto_version', '1', 'publication_names', ${PUBLICATION_NAME})`;
+  const payloads = rows.map((row) => row.data);
+  const changes = payloads.filter((p) => p[0] === 0x49 || p[0] === 0x55 || p[0] === 0x44).length;
+  const perChange = { decoder: [] as number[], library: [] as number[], mapping: [] as number[] };
+  for (let round = 0; round <= PARSER_ROUNDS; round++) {
+    const decoder = new PgoutputDecoder();
+    const library = new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION_NAME] });
+    const decoderCpu = cpuMicrosOf(() => {
+      for (const payload of payloads) decoder.decode(payload);
+    });
+    const libraryCpu = cpuMicrosOf(() => {
+      for (const payload of payloads) library.parse(payload);
+    });
+    const mappingCpu = cpuMicrosOf(() => mapInMemory(payloads));
+    if (round === 0) continue;
+    perChange.decoder.push(decoderCpu / changes);
+    perChange.library.push(libraryCpu / changes);
+    perChange.mapping.push(mappingCpu / changes);
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  return {
+    decoder: median(perChange.decoder),
+    library: median(perChange.library),
+    mapping: median(perChange.mapping),
+  };
+}
+
+/** What the worker does with the messages before the sink: parts of activities, then batches. */
+function mapInMemory(payloads: readonly Buffer[]): void {
+  const decoder = new PgoutputDecoder();
+  const nothingWritten = { lastLsn: 0n, open: null };
+  let parts: TransactionPart[] = [];
+  let activities = 0;
+  const assembler = new TransactionAssembler(DEFAULTS.batchSize, (part) => {
+    parts.push(part);
+    activities += part.activityCount;
+    if (activities < DEFAULTS.batchSize) return;
+    batchOfParts(parts, nothingWritten);
+    parts = [];
+    activities = 0;
+  });
+  assembler.setWritten(nothingWritten);
+  for (const payload of payloads) assembler.receive(decoder.decode(payload));
+}
+
+function cpuMicrosOf(work: () => void): number {
+  const start = process.cpuUsage();
+  work();
+  const used = process.cpuUsage(start);
+  return used.user + used.system;
+}
+
+function noSinkResult(expected: number, ms: number, used: NodeJS.CpuUsage, walsender: number): CatchUp {
   return {
     perSecond: (expected / ms) * 1000,
-    cpu: {
-      seconds: ms / 1000,
-      client: (used.user + used.system) / 1e6,
-      walsender: server['bench-baseline'] ?? 0,
-      writers: 0,
-    },
+    cpu: { seconds: ms / 1000, client: (used.user + used.system) / 1e6, walsender, writers: 0 },
   };
 }
 

@@ -68,11 +68,10 @@ export class CopyRowBuffer {
   private start = 0;
   private end = 0;
 
-  /** `commitTime`: the source transaction's commit, microseconds since 1970 (`createdAt`). */
-  append(activity: MappedActivity, commitTime: bigint): void {
+  append(activity: MappedActivity): void {
     const worstCase = worstCaseBytes(activity);
     if (this.slab.length - this.end < worstCase) this.moveToNewSlab(worstCase);
-    this.end = encodeRow(this.slab, this.end, activity, commitTime);
+    this.end = encodeRow(this.slab, this.end, activity);
   }
 
   /** The rows appended since the last take (a view of the slab). */
@@ -98,18 +97,28 @@ export class CopyRowBuffer {
   }
 }
 
-/** Adjacent views of one slab joined into one, so COPY gets few large chunks. */
+/**
+ * Adjacent views of one slab joined into one, so COPY gets few large chunks (one view made per
+ * run, not per part: a catch-up's batch is thousands of one-row parts).
+ */
 export function contiguousRuns(chunks: readonly Buffer[]): Buffer[] {
   const runs: Buffer[] = [];
+  let first: Buffer | null = null;
+  let end = 0;
+  const close = () => {
+    if (first) runs.push(Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset));
+  };
   for (const chunk of chunks) {
     if (chunk.length === 0) continue;
-    const last = runs.at(-1);
-    if (last && last.buffer === chunk.buffer && last.byteOffset + last.length === chunk.byteOffset) {
-      runs[runs.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + chunk.length);
+    if (first && first.buffer === chunk.buffer && end === chunk.byteOffset) {
+      end += chunk.length;
     } else {
-      runs.push(chunk);
+      close();
+      first = chunk;
+      end = chunk.byteOffset + chunk.length;
     }
   }
+  close();
   return runs;
 }
 
@@ -131,7 +140,7 @@ function worstCaseBytes(a: MappedActivity): number {
 }
 
 /** One activity as a binary COPY row at `offset`, fields in `COPY_COLUMNS` order; returns its end. */
-export function encodeRow(buffer: Buffer, offset: number, a: MappedActivity, commitTime: bigint): number {
+export function encodeRow(buffer: Buffer, offset: number, a: MappedActivity): number {
   let at = buffer.writeInt16BE(COPY_COLUMNS.length, offset);
   at = buffer.writeInt32BE(8, at);
   at = buffer.writeBigInt64BE(a.lsn, at);
@@ -153,7 +162,7 @@ export function encodeRow(buffer: Buffer, offset: number, a: MappedActivity, com
   at = buffer.writeUInt32BE(0, at); // a 32-bit xid in an int8
   at = buffer.writeUInt32BE(a.xid, at);
   at = buffer.writeInt32BE(8, at);
-  return buffer.writeBigInt64BE(commitTime - MICROS_1970_TO_2000, at);
+  return buffer.writeBigInt64BE(a.commitTime - MICROS_1970_TO_2000, at);
 }
 
 /** Length, then the UTF-8 bytes (NULL: length -1). */

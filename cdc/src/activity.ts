@@ -20,13 +20,15 @@ import { columnValueJson, sameColumnValue } from './column-values.ts';
 export type ActivityAction = 'create' | 'update' | 'delete';
 
 /**
- * An `activities` row as the worker writes it: `createdAt` keeps the commit time's microseconds,
- * `row` and `previous_values` are their JSON text, built straight from the WAL's text values
- * (the COPY row embeds them as they are).
+ * An `activities` row as the worker writes it: `row` and `previous_values` are their JSON text,
+ * built straight from the WAL's text values, and `created_at` is the commit time as the WAL has
+ * it (the COPY row embeds them as they are: no text form of the time is made per change).
  */
-export type MappedActivity = Omit<ActivityRow, 'row' | 'previousValues'> & {
+export type MappedActivity = Omit<ActivityRow, 'row' | 'previousValues' | 'createdAt'> & {
   rowJson: string;
   previousValuesJson: string | null;
+  /** `created_at`: the source transaction's commit, microseconds since 1970. */
+  commitTime: bigint;
 };
 
 export type RowValues = Record<string, unknown>;
@@ -178,7 +180,7 @@ export function activityFromChange(change: RowChange, context: ChangeContext): M
       : null,
     undoesTransactionId: change.tag === 'delete' ? null : undoneBy(transactions, transactionId),
     xid: context.xid >>> 0,
-    createdAt: isoFromMicros(context.commitTime),
+    commitTime: context.commitTime,
   };
 }
 
@@ -186,8 +188,54 @@ type Transactions = Partial<Record<string, unknown>>;
 
 /** The `transactions` jsonb: its text from the WAL (or a value a caller already parsed). */
 function transactionsOf(value: unknown): Transactions | null {
-  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  const parsed: unknown = typeof value === 'string' ? (flatStampOf(value) ?? JSON.parse(value)) : value;
   return typeof parsed === 'object' && parsed !== null ? (parsed as Transactions) : null;
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const SPACE = 0x20;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/**
+ * The stamp as the API writes it, read without JSON.parse: jsonb's text output of one flat
+ * object whose values are strings or null, `{"delete": null, "insert": "tx_1", "update": null}`.
+ * Anything else (an undo's nested object, a backslash escape, other spacing) gives undefined,
+ * and JSON.parse reads it; so the result is always JSON.parse's.
+ */
+export function flatStampOf(text: string): Transactions | undefined {
+  if (text.charCodeAt(0) !== OPEN_BRACE) return undefined;
+  const stamp: Transactions = {};
+  let at = 1;
+  if (text.charCodeAt(at) === CLOSE_BRACE) return text.length === 2 ? stamp : undefined;
+  for (;;) {
+    if (text.charCodeAt(at) !== QUOTE) return undefined;
+    const keyEnd = text.indexOf('"', at + 1);
+    if (keyEnd < 0) return undefined;
+    const key = text.slice(at + 1, keyEnd);
+    if (key.includes('\\') || key === '__proto__') return undefined;
+    if (text.charCodeAt(keyEnd + 1) !== COLON || text.charCodeAt(keyEnd + 2) !== SPACE) return undefined;
+    at = keyEnd + 3;
+    if (text.charCodeAt(at) === QUOTE) {
+      const end = text.indexOf('"', at + 1);
+      if (end < 0) return undefined;
+      const value = text.slice(at + 1, end);
+      if (value.includes('\\')) return undefined;
+      stamp[key] = value;
+      at = end + 1;
+    } else if (text.startsWith('null', at)) {
+      stamp[key] = null;
+      at += 4;
+    } else {
+      return undefined;
+    }
+    const next = text.charCodeAt(at);
+    if (next === CLOSE_BRACE) return at + 1 === text.length ? stamp : undefined;
+    if (next !== COMMA || text.charCodeAt(at + 1) !== SPACE) return undefined;
+    at += 2;
+  }
 }
 
 /** The transaction an undo undid, when this change is that undo. */

@@ -24,8 +24,6 @@
  * else stays undefined; a key tuple keeps only the key columns. `pgoutput-decoder.test.ts`
  * decodes the same WAL with both and compares.
  */
-import { type LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
-import { PGOUTPUT_PROTO_VERSION } from './constants.ts';
 import { ReplicationProtocolError } from './errors.ts';
 
 export interface RelationColumn {
@@ -81,9 +79,10 @@ export class PgoutputDecoder {
   private buffer: Buffer = Buffer.alloc(0);
   private offset = 0;
 
-  decode(buffer: Buffer): PgoutputMessage {
+  /** The message whose bytes start at `start` (the replication connection's XLogData payload). */
+  decode(buffer: Buffer, start = 0): PgoutputMessage {
     this.buffer = buffer;
-    this.offset = 0;
+    this.offset = start;
     const tag = this.uint8();
     switch (tag) {
       case 0x42 /* B */:
@@ -286,24 +285,4 @@ export class PgoutputDecoder {
     this.offset = end + 1;
     return text;
   }
-}
-
-type OutputPlugin = Parameters<LogicalReplicationService['subscribe']>[0];
-
-/**
- * The output plugin to subscribe with: the library's pgoutput plugin starts the replication
- * (START_REPLICATION with protocol 1 and the publication), this module decodes each message.
- */
-export function pgoutputPlugin(publicationName: string): OutputPlugin {
-  const library = new PgoutputPlugin({
-    protoVersion: PGOUTPUT_PROTO_VERSION,
-    publicationNames: [publicationName],
-  });
-  const decoder = new PgoutputDecoder();
-  return {
-    options: library.options,
-    name: library.name,
-    start: (client, slotName, lastLsn) => library.start(client, slotName, lastLsn),
-    parse: (buffer: Buffer): PgoutputMessage => decoder.decode(buffer),
-  };
 }

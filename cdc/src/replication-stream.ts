@@ -1,7 +1,7 @@
 /**
- * One replication connection, from START_REPLICATION to its end. The worker makes a NEW one on
- * every (re)connect: pg-logical-replication, resubscribed on the same instance, would resume
- * from the last *received* LSN and silently skip what was never acknowledged.
+ * One replication connection (replication-connection.ts), from START_REPLICATION to its end. The
+ * worker makes a NEW one on every (re)connect, which resumes at the slot's confirmed position:
+ * whatever was received and never acknowledged is sent again.
  *
  *   fencing ── cdc_state read: what is written ──► streaming ──── stop() ───► draining ──► closed
  *      ▲                                            │     ▲                  (write and ack the
@@ -25,16 +25,15 @@
  * acknowledged, so a crash re-delivers it whole, and the parts already written (cdc_state's
  * open_lsn/open_position) are skipped. Memory stays at a few batches, whatever the size.
  *
- * Acknowledged positions: the library sends `lsn + 1` as the flushed position. After a commit we
- * confirm `commitLsn + 1` (that transaction is done, the next one's commit lies beyond); after
- * an idle keepalive exactly its LSN (a commit record may start right there).
+ * Acknowledged positions: the status update names the first position not yet persisted. After a
+ * commit we confirm `commitLsn + 1` (that transaction is done, the next one's commit lies
+ * beyond); after an idle keepalive exactly its LSN (a commit record may start right there).
  */
 
 import { PUBLICATION_NAME } from '@sync/db/constants';
-import { formatLsn, parseLsn } from '@sync/db/lsn';
+import { formatLsn } from '@sync/db/lsn';
 import { errorCode, isDatabaseUnavailable, isSqlState } from '@sync/db/postgres-errors';
 import { sleep, withTimeout } from '@sync/db/timers';
-import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import { isoFromMicros } from './activity.ts';
@@ -51,7 +50,8 @@ import {
   WrittenPositionConflictError,
 } from './errors.ts';
 import { FlushGate } from './flush-gate.ts';
-import { type PgoutputMessage, pgoutputPlugin } from './pgoutput-decoder.ts';
+import type { PgoutputMessage } from './pgoutput-decoder.ts';
+import { ReplicationConnection } from './replication-connection.ts';
 import { TransactionAssembler, type TransactionPart, type WrittenPosition } from './transaction-assembler.ts';
 
 export interface ReplicationStreamOptions {
@@ -107,7 +107,7 @@ type StreamPhase =
 
 export class ReplicationStream {
   private readonly options: ReplicationStreamOptions;
-  private readonly service: LogicalReplicationService;
+  private readonly connection: ReplicationConnection;
   private readonly logger: Logger;
   private readonly assembler: TransactionAssembler;
   private readonly flushGate: FlushGate;
@@ -148,7 +148,7 @@ export class ReplicationStream {
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
-    this.service = new LogicalReplicationService(
+    this.connection = new ReplicationConnection(
       {
         connectionString: options.databaseUrl,
         application_name: 'sync-cdc',
@@ -156,7 +156,15 @@ export class ReplicationStream {
         options: '-c TimeZone=UTC -c DateStyle=ISO',
         keepAlive: true,
       },
-      { acknowledge: { auto: false, timeoutSeconds: 0 } },
+      {
+        onStart: () => {
+          this.statusTimer = setInterval(() => this.sendStatus(), this.options.statusIntervalMs);
+          this.options.onStreaming?.();
+        },
+        onMessage: (message) => this.onMessage(message),
+        onKeepalive: (walEnd, replyRequested) => this.onKeepalive(walEnd, replyRequested),
+        onError: (error) => this.end(error),
+      },
     );
   }
 
@@ -171,24 +179,14 @@ export class ReplicationStream {
     } catch (error) {
       return asError(error);
     }
-    this.service.on('data', (_lsn: string, message: PgoutputMessage) => this.onMessage(message));
-    this.service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) =>
-      this.onKeepalive(lsn, shouldRespond),
-    );
-    this.service.on('error', (error: Error) => this.end(error));
-    this.service.on('start', () => {
-      this.statusTimer = setInterval(() => this.sendStatus(), this.options.statusIntervalMs);
-      this.options.onStreaming?.();
-    });
-    // Without a start LSN the server resumes at the slot's confirmed_flush_lsn.
-    this.service.subscribe(pgoutputPlugin(PUBLICATION_NAME), this.options.slotName).then(
+    this.connection.stream(this.options.slotName, PUBLICATION_NAME).then(
       () => this.end(this.phase.name === 'draining' ? null : new StreamEndedError()),
       (error: unknown) => this.end(asError(error)),
     );
     const reason = await this.ended;
     // Writes already sent may still commit (harmless: the next connection re-reads cdc_state).
     await Promise.all([...this.inFlight.map((b) => b.committed), this.fenceRead]);
-    await withTimeout(this.service.destroy(), 2_000).catch(() => {});
+    await withTimeout(this.connection.close(), 2_000).catch(() => {});
     return reason;
   }
 
@@ -245,14 +243,13 @@ export class ReplicationStream {
     this.scheduleFlush();
   }
 
-  private onKeepalive(lsn: string, shouldRespond: boolean): void {
+  private onKeepalive(walEnd: bigint, shouldRespond: boolean): void {
     if (this.phase.name === 'closed') return;
     this.lastMessageAt = Date.now();
     if (this.isIdle()) {
       // Everything before this keepalive was received and persisted: let the slot move on.
-      const serverPosition = parseLsn(lsn);
-      if (serverPosition > this.confirmed) {
-        this.confirm(serverPosition);
+      if (walEnd > this.confirmed) {
+        this.confirm(walEnd);
         return;
       }
     }
@@ -439,11 +436,11 @@ export class ReplicationStream {
 
   // ── Talking back to the server ───────────────────────────────────────────────────────────
 
-  /** Tell the server everything before `position` is persisted (the library adds 1). */
+  /** Tell the server everything before `position` is persisted. */
   private confirm(position: bigint): void {
     if (position <= this.confirmed) return;
     this.confirmed = position;
-    void this.service.acknowledge(formatLsn(position - 1n));
+    this.connection.sendStatus(position, false);
   }
 
   /** Periodic status with a reply request: keeps wal_sender_timeout happy and detects a dead link. */
@@ -454,14 +451,12 @@ export class ReplicationStream {
       this.end(new ReplicationSilenceError(this.options.silenceTimeoutMs));
       return;
     }
-    void this.service.acknowledge(formatLsn(this.confirmed - 1n), ping);
+    this.connection.sendStatus(this.confirmed, ping);
   }
 
   /**
-   * Pause the socket while not streaming or above maxBufferedChanges; resume below half. The
-   * library has no pause of its own in the synchronous mode used here (its flow-control mode
-   * processes messages asynchronously, which would break the ordering between data and
-   * keepalives that idle acknowledgements rely on), so pause the underlying socket.
+   * Pause the socket while not streaming or above maxBufferedChanges; resume below half. Data
+   * and keepalives are handled in the order they arrive, which idle acknowledgements rely on.
    */
   private updateFlow(): void {
     const streaming = this.phase.name === 'streaming';
@@ -469,10 +464,10 @@ export class ReplicationStream {
     const pause = !streaming || buffered >= this.options.maxBufferedChanges;
     const resume = streaming && buffered < this.options.maxBufferedChanges / 2;
     if (pause && !this.socketPaused) {
-      socketOf(this.service)?.pause();
+      this.connection.pause();
       this.socketPaused = true;
     } else if (resume && this.socketPaused) {
-      socketOf(this.service)?.resume();
+      this.connection.resume();
       this.socketPaused = false;
     }
   }
@@ -537,26 +532,4 @@ function isConnectionLoss(error: unknown): boolean {
   if (error instanceof CdcError) return false;
   const code = errorCode(error);
   return !isSqlState(code) || isDatabaseUnavailable(code);
-}
-
-interface PausableStream {
-  pause(): void;
-  resume(): void;
-}
-
-function isPausable(value: unknown): value is PausableStream {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof Reflect.get(value, 'pause') === 'function' &&
-    typeof Reflect.get(value, 'resume') === 'function'
-  );
-}
-
-/** The socket under the library's replication connection (a private field of the library). */
-function socketOf(service: LogicalReplicationService): PausableStream | undefined {
-  const connection: unknown = Reflect.get(service, '_connection');
-  if (typeof connection !== 'object' || connection === null) return undefined;
-  const stream: unknown = Reflect.get(connection, 'stream');
-  return isPausable(stream) ? stream : undefined;
 }

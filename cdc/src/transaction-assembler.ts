@@ -79,8 +79,11 @@ interface OpenTransaction {
 
 type AssemblerPhase = { name: 'idle' } | { name: 'open'; tx: OpenTransaction };
 
+/** Between transactions (one object for all: a catch-up passes here once per transaction). */
+const IDLE: AssemblerPhase = { name: 'idle' };
+
 export class TransactionAssembler {
-  private phase: AssemblerPhase = { name: 'idle' };
+  private phase: AssemblerPhase = IDLE;
   private written: WrittenPosition | null = null;
   private readonly copyRows = new CopyRowBuffer();
 
@@ -105,7 +108,7 @@ export class TransactionAssembler {
 
   /** Forget an incomplete transaction (the connection ends; it is re-sent from its begin). */
   reset(): void {
-    this.phase = { name: 'idle' };
+    this.phase = IDLE;
     this.copyRows.discard();
   }
 
@@ -176,7 +179,7 @@ export class TransactionAssembler {
       xid: tx.xid,
     });
     if (!activity) return;
-    this.copyRows.append(activity, tx.commitTime);
+    this.copyRows.append(activity);
     tx.activityCount++;
     tx.lastActivityPosition = position;
     tx.organizationIds.push(activity.organizationId);
@@ -205,7 +208,7 @@ export class TransactionAssembler {
         `commit LSN ${formatLsn(message.commitLsn)} differs from its begin's ${formatLsn(tx.commitLsn)}`,
       );
     }
-    this.phase = { name: 'idle' };
+    this.phase = IDLE;
     this.cut(tx, true);
   }
 
@@ -225,11 +228,14 @@ export class TransactionAssembler {
       countChanges: tx.countChanges,
       readyAt: performance.now(),
     };
-    tx.partFrom = to;
-    tx.activityCount = 0;
-    tx.lastActivityPosition = null;
-    tx.organizationIds = [];
-    tx.countChanges = [];
+    if (!final) {
+      // the transaction goes on (a committed one is dropped: nothing to reset)
+      tx.partFrom = to;
+      tx.activityCount = 0;
+      tx.lastActivityPosition = null;
+      tx.organizationIds = [];
+      tx.countChanges = [];
+    }
     this.onPart(part);
   }
 }

@@ -13,10 +13,11 @@ import {
   type ChangeContext,
   type ChangeRelation,
   countDeltasOfChange,
+  flatStampOf,
   isoFromMicros,
   type RowChange,
 } from '../src/activity.ts';
-import { decodeColumnValue, sameColumnValue } from '../src/column-values.ts';
+import { columnValueJson, decodeColumnValue, sameColumnValue } from '../src/column-values.ts';
 
 const TEXT = 25;
 const TIMESTAMPTZ = 1184;
@@ -137,7 +138,7 @@ describe('activityFromChange', () => {
       previousValues: null,
       undoesTransactionId: null,
       xid: 755,
-      createdAt: '2026-01-02T03:04:05.123456Z',
+      commitTime: 1_767_323_045_123_456n,
     });
   });
 
@@ -407,6 +408,25 @@ describe('column values', () => {
     expect(decodeColumnValue(17, Buffer.from([1, 255]))).toBe('\\x01ff');
   });
 
+  it('writes text values as JSON.stringify does, escapes and surrogates included', () => {
+    for (const text of [
+      'plain',
+      'say "hi"',
+      'back\\slash',
+      'tab\there',
+      '\u0000',
+      'ünïcode ✓',
+      '😀',
+      '\ud800',
+    ])
+      expect(columnValueJson(TEXT, text)).toBe(JSON.stringify(text));
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        expect(columnValueJson(TEXT, text)).toBe(JSON.stringify(text));
+      }),
+    );
+  });
+
   it('compares raw values exactly', () => {
     expect(sameColumnValue('a', 'a')).toBe(true);
     expect(sameColumnValue(null, undefined)).toBe(true);
@@ -433,6 +453,53 @@ describe('column values', () => {
         },
       ),
     );
+  });
+});
+
+describe('the transactions stamp', () => {
+  /** jsonb's text output of a flat object: `{"k": v, "k2": v2}`. */
+  const jsonbText = (entries: [string, string | null][]) =>
+    `{${entries.map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`).join(', ')}}`;
+
+  it('reads what JSON.parse reads, without it for the flat stamps the API writes', () => {
+    expect(flatStampOf('{"delete": null, "insert": "tx-1", "update": null}')).toEqual({
+      delete: null,
+      insert: 'tx-1',
+      update: null,
+    });
+    expect(flatStampOf('{}')).toEqual({});
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(fc.string(), fc.option(fc.string(), { nil: null })), {
+          selector: ([key]) => key,
+          maxLength: 5,
+        }),
+        (entries) => {
+          const text = jsonbText(entries);
+          const fast = flatStampOf(text);
+          const escaped = text.includes('\\') || entries.some(([key]) => key === '__proto__');
+          if (!escaped) expect(fast).toBeDefined();
+          expect(fast ?? JSON.parse(text)).toStrictEqual(JSON.parse(text));
+        },
+      ),
+    );
+  });
+
+  it('leaves every other form to JSON.parse', () => {
+    for (const text of [
+      '{"undo": {"undoes": "tx-1", "transactionId": "tx-2"}, "insert": "tx-2"}',
+      '{"insert": 1}',
+      '{"insert":"tx-1"}',
+      '{"insert": "tx-1",  "update": null}',
+      '{"insert": "tx-1"} ',
+      '{"insert": "tx-\\"1"}',
+      '{"__proto__": null}',
+      '["tx-1"]',
+      'null',
+      '{"insert": "tx-1"',
+    ]) {
+      expect(flatStampOf(text)).toBeUndefined();
+    }
   });
 });
 
