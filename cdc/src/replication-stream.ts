@@ -390,8 +390,7 @@ export class ReplicationStream {
   private onWriteError(error: unknown): void {
     if (this.phase.name === 'closed') return;
     if (isConnectionLoss(error)) {
-      this.logger.warn({ err: error }, 'writing activities failed: the database connection is gone');
-      this.end(new SinkConnectionError('the database connection is gone', { cause: error }));
+      this.endForLostDatabase('writing activities', error);
       return;
     }
     if (this.phase.name === 'draining') {
@@ -413,7 +412,11 @@ export class ReplicationStream {
    */
   private onFlushProbeFailed(error: unknown): void {
     if (this.phase.name === 'closed' || !isConnectionLoss(error)) return;
-    this.logger.warn({ err: error }, 'asking how far WAL is flushed failed: the database connection is gone');
+    this.endForLostDatabase('asking how far WAL is flushed', error);
+  }
+
+  private endForLostDatabase(doing: string, error: unknown): void {
+    this.logger.warn({ err: error }, `${doing} failed: the database connection is gone`);
     this.end(new SinkConnectionError('the database connection is gone', { cause: error }));
   }
 

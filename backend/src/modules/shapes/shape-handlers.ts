@@ -60,7 +60,7 @@ import {
   parseShapeOffset,
   type ShapeOffset,
   type SnapshotChunkOffset,
-  shapeSchema,
+  shapeSchemaHeader,
   snapshotChunkOffset,
   snapshotEndMessage,
   subsetMetadata,
@@ -186,7 +186,7 @@ async function serveShape(
     columns,
     organizationId,
     query,
-    schema: JSON.stringify(shapeSchema(tracked, columns)),
+    schema: shapeSchemaHeader(tracked, columns),
     canonical: (state) => shapeHandle(tracked, columns, state),
   };
   if (isSubsetRequest(query)) return serveSubset(shape);
@@ -299,10 +299,14 @@ async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffs
  */
 const chunkReadsAhead = readAhead<SnapshotChunk>({ maxEntries: 4, ttlMs: 10_000 });
 
+/** The organization, shape, column set and chunk size: what a snapshot's bytes depend on besides its log. */
+function snapshotKey({ organizationId, tracked, columns, c }: ShapeRequest): string {
+  return `${organizationId}|${tracked.entityType}|${columns.key}|${c.var.deps.config.shapeSnapshotChunkRows}`;
+}
+
 /** Only a request of the same organization, shape, column set, handle and chunk offset takes a chunk read ahead. */
-function readAheadKey({ organizationId, tracked, columns, c }: ShapeRequest, handle: string, offset: string) {
-  const rows = c.var.deps.config.shapeSnapshotChunkRows;
-  return `${organizationId}|${tracked.entityType}|${columns.key}|${rows}|${handle}|${offset}`;
+function readAheadKey(shape: ShapeRequest, handle: string, offset: string) {
+  return `${snapshotKey(shape)}|${handle}|${offset}`;
 }
 
 /**
@@ -316,12 +320,8 @@ const heldSnapshots = snapshotCache({ maxBytes: 64 * 2 ** 20 });
  * One held snapshot per organization, shape, column set, chunk size and log (a resync or
  * truncation names another): two column sets never share bytes.
  */
-function heldSnapshotKey(
-  { c, organizationId, tracked, columns, canonical }: ShapeRequest,
-  state: ShapeLogState,
-) {
-  const rows = c.var.deps.config.shapeSnapshotChunkRows;
-  return `${organizationId}|${tracked.entityType}|${columns.key}|${rows}|${canonical(state)}`;
+function heldSnapshotKey(shape: ShapeRequest, state: ShapeLogState) {
+  return `${snapshotKey(shape)}|${shape.canonical(state)}`;
 }
 
 /** The chunk held for `offset` of the shape's snapshot started at `start`, where one would start now. */

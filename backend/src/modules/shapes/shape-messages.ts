@@ -31,8 +31,25 @@ const ELECTRIC_TYPE: Record<string, string> = {
   real: 'float4',
 };
 
-/** The `electric-schema` header value of a shape: its columns of the tracked table, from the drizzle definition. */
-export function shapeSchema(tracked: TrackedTable, columns: ShapeColumns): Record<string, ColumnSchema> {
+const schemaHeaders = new Map<string, string>();
+
+/**
+ * The `electric-schema` header value of a shape, made once per table and column set (at most
+ * one per subset of a table's columns): every request of a shape carries it, and a live
+ * re-arm is answered in a few hundred µs.
+ */
+export function shapeSchemaHeader(tracked: TrackedTable, columns: ShapeColumns): string {
+  const key = `${tracked.entityType}|${columns.key}`;
+  let header = schemaHeaders.get(key);
+  if (header === undefined) {
+    header = JSON.stringify(shapeSchema(tracked, columns));
+    schemaHeaders.set(key, header);
+  }
+  return header;
+}
+
+/** A shape's columns of the tracked table with their Electric types, from the drizzle definition. */
+function shapeSchema(tracked: TrackedTable, columns: ShapeColumns): Record<string, ColumnSchema> {
   const schema: Record<string, ColumnSchema> = {};
   for (const column of Object.values(getTableColumns(tracked.table)) as PgColumn[]) {
     if (!columns.names.includes(column.name)) continue;
