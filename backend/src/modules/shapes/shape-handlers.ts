@@ -311,10 +311,11 @@ function readAheadKey(shape: ShapeRequest, handle: string, offset: string) {
 
 /**
  * Each shape's newest snapshot as sent, for the next client while nothing has been logged since
- * it started (snapshot-cache.ts): 100,000 rows are about 53 MB, so 64 MiB holds one such
- * snapshot or many small ones, the least recently used dropped first.
+ * it started (snapshot-cache.ts): 100,000 rows are about 53 MB, so an organization's 64 MiB holds
+ * one such snapshot or many small ones, its least recently used dropped first; the 128 MiB over
+ * every organization keep one organization from taking more than half from the others.
  */
-const heldSnapshots = snapshotCache({ maxBytes: 64 * 2 ** 20 });
+const heldSnapshots = snapshotCache({ maxBytes: 128 * 2 ** 20, maxBytesPerOrganization: 64 * 2 ** 20 });
 
 /**
  * One held snapshot per organization, shape, column set, chunk size and log (a resync or
@@ -482,7 +483,8 @@ function snapshotChunkResponse(
 ) {
   const encoded = encodeSnapshotChunk(shape, snapshot, chunk);
   if (holdAs !== null) {
-    heldSnapshots.hold(heldSnapshotKey(shape, state), activityId(snapshot.start), holdAs, encoded);
+    const key = heldSnapshotKey(shape, state);
+    heldSnapshots.hold(shape.organizationId, key, activityId(snapshot.start), holdAs, encoded);
   }
   return sendChunk(shape, snapshot.handle, encoded, state);
 }
