@@ -270,4 +270,27 @@ describe('held snapshots per organization', () => {
     expect((await chunkReads()).cached - afterForged.cached).toBe(held.length);
     expect(again.map((c) => c.body)).toEqual(held.map((c) => c.body));
   }, 60_000);
+
+  it("reads another organization's next chunks ahead while one organization's forged offsets start reads nobody takes", async () => {
+    const a = await memberWithPages();
+    const chunks = await readAllChunks(a);
+    const start = chunks.at(-1)!.offset.split('_');
+    // four chunk offsets of a few rows each, every one with more to come: each starts a read of
+    // its next chunk that a never asks for
+    for (const rows of [1, 2, 3, 4]) {
+      const offset = snapshotChunkOffset({
+        start: { lsn: start[0]!, position: Number(start[1]) },
+        after: { createdAt: '1970-01-01T00:00:00.000Z', id: '' },
+        visibility: { xmin: '1', xmax: '1', xip_list: [] },
+        rows,
+      });
+      expect((await getChunk(a, offset, chunks[0]!.handle)).upToDate).toBe(false);
+    }
+    const b = await memberWithPages();
+    const before = await chunkReads();
+    expect(await readAllChunks(b)).toHaveLength(3);
+    const after = await chunkReads();
+    expect(after.ahead - before.ahead).toBe(2);
+    expect(after.onRequest - before.onRequest).toBe(0);
+  }, 60_000);
 });

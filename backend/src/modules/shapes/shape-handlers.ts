@@ -293,11 +293,11 @@ async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffs
 }
 
 /**
- * Chunks read ahead of their request: at most 4 held (about 5 MB each at 10,000 rows), each
- * dropped when not asked for within 10 s. A chunk read early is as good as one read on request:
+ * Chunks read ahead of their request: at most 4 held (about 5 MB each at 10,000 rows), 2 of
+ * them for one organization, each dropped when not asked for within 10 s. A chunk read early is as good as one read on request:
  * any read after the snapshot's start S is, as the log from S brings every change it lacks.
  */
-const chunkReadsAhead = readAhead<SnapshotChunk>({ maxEntries: 4, ttlMs: 10_000 });
+const chunkReadsAhead = readAhead<SnapshotChunk>({ maxEntries: 4, maxEntriesPerOwner: 2, ttlMs: 10_000 });
 
 /** The organization, shape, column set and chunk size: what a snapshot's bytes depend on besides its log. */
 function snapshotKey({ organizationId, tracked, columns, c }: ShapeRequest): string {
@@ -519,7 +519,7 @@ function sendChunk(shape: ShapeRequest, handle: string, encoded: EncodedChunk, s
   const { next } = encoded;
   if (!next) return c.body(encoded.body, 200, { ...headers, [ELECTRIC_HEADER.upToDate]: '' });
   if (!heldSnapshots.has(heldSnapshotKey(shape, state), encoded.offset)) {
-    chunkReadsAhead.start(readAheadKey(shape, handle, encoded.offset), () =>
+    chunkReadsAhead.start(shape.organizationId, readAheadKey(shape, handle, encoded.offset), () =>
       readChunk(shape, next.after, next.rows),
     );
   }
