@@ -93,12 +93,15 @@ export function snapshotCache(options: { maxBytes: number; maxBytesPerOrganizati
     },
     /** Holds the chunk answered to `offset` of the organization's shape's snapshot started at `start`. */
     hold(organization: string, shape: string, start: string, offset: string, chunk: EncodedChunk): void {
+      const first = offset === OFFSET_BEFORE_ALL;
       let held = snapshots.get(shape);
-      if (offset === OFFSET_BEFORE_ALL && held?.start !== start) {
+      if (held?.start !== start) {
+        // a chunk offset of a snapshot not held has no chunk before it here
+        if (!first) return;
         drop(shape);
         held = { organization, start, chunks: new Map(), nextOffsets: new Set(), bytes: 0 };
-      } else if (held?.start !== start || !held.nextOffsets.has(offset)) {
-        return;
+      } else if (!first && !held.nextOffsets.has(offset)) {
+        return; // forged, or its chunk before is not held
       }
       snapshots.delete(shape);
       snapshots.set(shape, held);
