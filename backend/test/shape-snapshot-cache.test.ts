@@ -7,6 +7,7 @@ import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { Shape as LatestShape, ShapeStream as LatestShapeStream } from '@electric-sql/client-latest';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshotChunkOffset } from '../src/modules/shapes/shape-messages.ts';
 import { type Member, startTestStack, type TestStack } from '../src/testing/api.ts';
 import { orgPath } from './support/contract.ts';
 
@@ -68,8 +69,12 @@ interface RawChunk {
   body: string;
 }
 
-async function getChunk(m: Member, offset: string, handle?: string): Promise<RawChunk> {
-  const query = new URLSearchParams({ offset, ...(handle ? { handle } : {}) });
+async function getChunk(m: Member, offset: string, handle?: string, columns?: string): Promise<RawChunk> {
+  const query = new URLSearchParams({
+    offset,
+    ...(handle ? { handle } : {}),
+    ...(columns ? { columns } : {}),
+  });
   const res = await fetch(`${shapeUrl(m)}?${query}`, { headers: auth(m) });
   expect(res.status).toBe(200);
   return {
@@ -209,5 +214,83 @@ describe('snapshots held for the next client', () => {
         'every shape converges',
       );
     }
+  }, 60_000);
+});
+
+describe('held snapshots per organization', () => {
+  const BIG_ROWS = 500; // one chunk
+  const CONTENT = 64 * 1_024; // 500 rows of it: about 33 MB a snapshot
+
+  /** A member whose organization has BIG_ROWS large pages, every one of them logged. */
+  async function memberWithLargePages(): Promise<Member> {
+    const m = await stack.client.newMember();
+    await sql`
+      insert into pages (id, organization_id, title, content, created_by, transactions)
+      select ${m.org.id} || '-' || lpad(i::text, 6, '0'), ${m.org.id}, 'Page ' || i,
+             repeat(md5(i::text), ${CONTENT / 32}), ${m.user.id},
+             jsonb_build_object('insert', 'bulk-tx-' || i, 'update', null, 'delete', null)
+      from generate_series(1, ${BIG_ROWS}) as i`;
+    await waitUntil(async () => (await loggedActivities(m)) === BIG_ROWS, 'the worker logs every row');
+    return m;
+  }
+
+  it("keeps another organization's held snapshot through one organization's flood of shapes and forged offsets", async () => {
+    const b = await memberWithPages();
+    const held = await readAllChunks(b);
+    const a = await memberWithLargePages();
+    // five column sets of a's pages: about 165 MB, more than every organization's budget together
+    const columnSets = ['organization_id', 'created_at', 'created_by', 'title', 'transactions'];
+    let snapshot: RawChunk | undefined;
+    for (const column of columnSets) {
+      snapshot = await getChunk(a, '-1', undefined, `id,content,${column}`);
+      expect(snapshot.upToDate).toBe(true);
+      expect(snapshot.body.length).toBeGreaterThan(BIG_ROWS * CONTENT);
+    }
+    // valid-looking chunk offsets of a's current snapshot that no chunk gave out, each asked twice
+    const start = snapshot!.offset.split('_');
+    const forged = [1, 2, 3].map((i) =>
+      snapshotChunkOffset({
+        start: { lsn: start[0]!, position: Number(start[1]) },
+        after: { createdAt: '1970-01-01T00:00:00.000Z', id: '' },
+        visibility: { xmin: '1', xmax: '1', xip_list: [] },
+        rows: BIG_ROWS + i,
+      }),
+    );
+    const beforeForged = await chunkReads();
+    for (const offset of [...forged, ...forged]) {
+      const chunk = await getChunk(a, offset, snapshot!.handle, 'id,content,transactions');
+      expect(chunk.body.length).toBeGreaterThan(BIG_ROWS * CONTENT);
+    }
+    const afterForged = await chunkReads();
+    // read for each request, never held: the second ask reads again
+    expect(afterForged.cached - beforeForged.cached).toBe(0);
+    expect(afterForged.onRequest - beforeForged.onRequest).toBe(6);
+    // b's snapshot is still held: its next client gets the same bytes without a read
+    const again = await readAllChunks(b);
+    expect((await chunkReads()).cached - afterForged.cached).toBe(held.length);
+    expect(again.map((c) => c.body)).toEqual(held.map((c) => c.body));
+  }, 60_000);
+
+  it("reads another organization's next chunks ahead while one organization's forged offsets start reads nobody takes", async () => {
+    const a = await memberWithPages();
+    const chunks = await readAllChunks(a);
+    const start = chunks.at(-1)!.offset.split('_');
+    // four chunk offsets of a few rows each, every one with more to come: each starts a read of
+    // its next chunk that a never asks for
+    for (const rows of [1, 2, 3, 4]) {
+      const offset = snapshotChunkOffset({
+        start: { lsn: start[0]!, position: Number(start[1]) },
+        after: { createdAt: '1970-01-01T00:00:00.000Z', id: '' },
+        visibility: { xmin: '1', xmax: '1', xip_list: [] },
+        rows,
+      });
+      expect((await getChunk(a, offset, chunks[0]!.handle)).upToDate).toBe(false);
+    }
+    const b = await memberWithPages();
+    const before = await chunkReads();
+    expect(await readAllChunks(b)).toHaveLength(3);
+    const after = await chunkReads();
+    expect(after.ahead - before.ahead).toBe(2);
+    expect(after.onRequest - before.onRequest).toBe(0);
   }, 60_000);
 });

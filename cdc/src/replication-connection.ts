@@ -113,8 +113,14 @@ export class ReplicationConnection {
       try {
         message = this.decoder.decode(chunk, XLOG_DATA_HEADER_BYTES);
       } catch (error) {
+        // the decoder's own errors name what broke; anything else is a message cut short
+        const tag = String.fromCharCode(chunk[XLOG_DATA_HEADER_BYTES] ?? 0);
         this.events.onError(
-          error instanceof Error ? error : new ReplicationProtocolError('undecodable pgoutput message'),
+          error instanceof ReplicationProtocolError
+            ? error
+            : new ReplicationProtocolError(`pgoutput message '${tag}' could not be decoded`, {
+                cause: error,
+              }),
         );
         return;
       }

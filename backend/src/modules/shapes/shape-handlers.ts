@@ -293,11 +293,11 @@ async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffs
 }
 
 /**
- * Chunks read ahead of their request: at most 4 held (about 5 MB each at 10,000 rows), each
- * dropped when not asked for within 10 s. A chunk read early is as good as one read on request:
+ * Chunks read ahead of their request: at most 4 held (about 5 MB each at 10,000 rows), 2 of
+ * them for one organization, each dropped when not asked for within 10 s. A chunk read early is as good as one read on request:
  * any read after the snapshot's start S is, as the log from S brings every change it lacks.
  */
-const chunkReadsAhead = readAhead<SnapshotChunk>({ maxEntries: 4, ttlMs: 10_000 });
+const chunkReadsAhead = readAhead<SnapshotChunk>({ maxEntries: 4, maxEntriesPerOwner: 2, ttlMs: 10_000 });
 
 /** The organization, shape, column set and chunk size: what a snapshot's bytes depend on besides its log. */
 function snapshotKey({ organizationId, tracked, columns, c }: ShapeRequest): string {
@@ -311,10 +311,11 @@ function readAheadKey(shape: ShapeRequest, handle: string, offset: string) {
 
 /**
  * Each shape's newest snapshot as sent, for the next client while nothing has been logged since
- * it started (snapshot-cache.ts): 100,000 rows are about 53 MB, so 64 MiB holds one such
- * snapshot or many small ones, the least recently used dropped first.
+ * it started (snapshot-cache.ts): 100,000 rows are about 53 MB, so an organization's 64 MiB holds
+ * one such snapshot or many small ones, its least recently used dropped first; the 128 MiB over
+ * every organization keep one organization from taking more than half from the others.
  */
-const heldSnapshots = snapshotCache({ maxBytes: 64 * 2 ** 20 });
+const heldSnapshots = snapshotCache({ maxBytes: 128 * 2 ** 20, maxBytesPerOrganization: 64 * 2 ** 20 });
 
 /**
  * One held snapshot per organization, shape, column set, chunk size and log (a resync or
@@ -482,7 +483,8 @@ function snapshotChunkResponse(
 ) {
   const encoded = encodeSnapshotChunk(shape, snapshot, chunk);
   if (holdAs !== null) {
-    heldSnapshots.hold(heldSnapshotKey(shape, state), activityId(snapshot.start), holdAs, encoded);
+    const key = heldSnapshotKey(shape, state);
+    heldSnapshots.hold(shape.organizationId, key, activityId(snapshot.start), holdAs, encoded);
   }
   return sendChunk(shape, snapshot.handle, encoded, state);
 }
@@ -517,7 +519,7 @@ function sendChunk(shape: ShapeRequest, handle: string, encoded: EncodedChunk, s
   const { next } = encoded;
   if (!next) return c.body(encoded.body, 200, { ...headers, [ELECTRIC_HEADER.upToDate]: '' });
   if (!heldSnapshots.has(heldSnapshotKey(shape, state), encoded.offset)) {
-    chunkReadsAhead.start(readAheadKey(shape, handle, encoded.offset), () =>
+    chunkReadsAhead.start(shape.organizationId, readAheadKey(shape, handle, encoded.offset), () =>
       readChunk(shape, next.after, next.rows),
     );
   }
