@@ -63,6 +63,8 @@ const FANOUT_FETCH: FanOutFetch = process.env.BENCH_FANOUT_FETCH === 'undici' ? 
 const PINNED_CLIENT = '1.5.12';
 const LATEST_CLIENT = '1.5.28';
 type ClientVersion = typeof PINNED_CLIENT | typeof LATEST_CLIENT;
+/** Syncs of each client from its floor server (bench/support/floor-server.ts); the fastest is its floor. */
+const FLOOR_RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 3);
 /** The narrowed shape of the sync part: 3 of the 11 columns of a page (8 JSON values a row instead of 16). */
 const NARROW_COLUMNS = ['id', 'title', 'modified_at'];
 /** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
@@ -242,12 +244,17 @@ export async function run(): Promise<void> {
         await change();
         const read = await apiSync(version, narrowed);
         const held = await apiSync(version, narrowed);
-        const floorRun = await floorSync(version, narrowed);
+        // the floor is the least the client needs: the fastest of FLOOR_RUNS, each on the same bytes
+        let floorRun = await floorSync(version, narrowed);
+        for (let i = 1; i < FLOOR_RUNS; i++) {
+          const again = await floorSync(version, narrowed);
+          if (again.ms < floorRun.ms) floorRun = again;
+        }
         const label = `Electric client ${version}${narrowed ? `, narrowed to ${NARROW_COLUMNS.length} columns` : ''}`;
         return [
           clientRow(`${label}, read`, read, floorRun),
           clientRow(`${label}, held`, held, floorRun),
-          clientRow(`${label}, the client's floor (the read chunks from memory)`, floorRun),
+          clientRow(`${label}, its floor (the read chunks from memory, fastest of ${FLOOR_RUNS})`, floorRun),
         ];
       };
       const versusRest = (ms: number) => `${(ms / restMs).toFixed(2)}x`;
@@ -281,7 +288,7 @@ export async function run(): Promise<void> {
         ...(await variant(PINNED_CLIENT, true)),
       ];
       console.log(
-        `initial sync of ${ROWS.toLocaleString()} rows (${serverRead.chunks} chunks, ${megabytes(serverRead)}; narrowed to ${NARROW_COLUMNS.join(', ')}: ${megabytes(narrowServerRead)}); the floor server answered ${floorAnswered} requests, held ${floorHeld} live ones until aborted, had no answer for none`,
+        `initial sync of ${ROWS.toLocaleString()} rows (${serverRead.chunks} chunks, ${megabytes(serverRead)}; narrowed to ${NARROW_COLUMNS.join(', ')}: ${megabytes(narrowServerRead)}); the floor server answered every request of its clients: ${floorAnswered} chunks, and ${floorHeld} live requests held until aborted`,
       );
       printTable([
         server('server alone, read: every chunk to its last byte', serverRead),
