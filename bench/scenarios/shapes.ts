@@ -4,6 +4,8 @@
  *      alone (every chunk to its last byte), beside a plain paginated REST read of the same rows;
  *      each once read (after a change, so nothing held) and once from the snapshot held since;
  *      and the same with the rows narrowed by `columns` (NARROW_COLUMNS) beside the full row;
+ *      each client beside its floor: the same client on the bytes the server sent in the "read"
+ *      run, replayed from memory by a process that does nothing else (bench/support/floor-server.ts);
  *   2. write confirmation: from sending a write to `matchStream` resolving, at 200 writes/s,
  *      beside the write's own response time;
  *   3. fan-out: 1,000 raw long-polls (the server's side), then 1,000 live official clients in
@@ -13,7 +15,9 @@
  */
 
 import { type ChildProcess, fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { Shape as LatestShape, ShapeStream as LatestShapeStream } from '@electric-sql/client-latest';
@@ -24,12 +28,15 @@ import { parseActivityNotification } from '@sync/db/notification';
 import postgres from 'postgres';
 import { Pool } from 'undici';
 import { ApiClient, type Member } from '../../backend/src/api-client.ts';
+import { type ClientFloor, recordResponse, startClientFloor } from '../support/client-floor.ts';
+import { profiled, selfTimeTop } from '../support/cpu-profile.ts';
 import type {
   FanOutFetch,
   FanOutMessage,
   FanOutReport,
   FanOutWorkerOptions,
 } from '../support/fanout-worker.ts';
+import type { RecordedResponse } from '../support/floor-server.ts';
 import { printTable } from '../support/load.ts';
 import { type ProcessTrace, startProcessTrace } from '../support/process-trace.ts';
 import { rawGet } from '../support/raw-get.ts';
@@ -52,6 +59,12 @@ const FANOUT_PROCESSES = (process.env.BENCH_FANOUT_PROCESSES ?? String(Math.max(
 const FANOUT_CHANGES = Number(process.env.BENCH_FANOUT_CHANGES ?? 3);
 /** `BENCH_FANOUT_FETCH=undici`: the clients' fetch (bench/support/lean-fetch.ts); unset, both are run. */
 const FANOUT_FETCH: FanOutFetch = process.env.BENCH_FANOUT_FETCH === 'undici' ? 'undici' : 'global';
+/** The official client's versions: the one the web client pins, and the latest. */
+const PINNED_CLIENT = '1.5.12';
+const LATEST_CLIENT = '1.5.28';
+type ClientVersion = typeof PINNED_CLIENT | typeof LATEST_CLIENT;
+/** Syncs of each client from its floor server (bench/support/floor-server.ts); the fastest is its floor. */
+const FLOOR_RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 3);
 /** The narrowed shape of the sync part: 3 of the 11 columns of a page (8 JSON values a row instead of 16). */
 const NARROW_COLUMNS = ['id', 'title', 'modified_at'];
 /** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
@@ -113,9 +126,10 @@ export async function run(): Promise<void> {
     const restApiCpuMs = stack.apiCpuMs() - restApiCpu;
     const shapeUrl = `${stack.apiUrl}/api/organizations/${big.org.id}/shapes/pages`;
     const headers = { authorization: `Bearer ${big.token}` };
-    // the server alone: every chunk fetched in turn, bodies read and dropped, nothing parsed
+    // the server alone: every chunk fetched in turn, bodies read and dropped, nothing parsed;
+    // with `recorded`, each response is kept there for the client's floor (below)
     const narrowParam = NARROW_COLUMNS.map((name) => `"${name}"`).join(',');
-    const serverAlone = async (narrowed = false) => {
+    const serverAlone = async (narrowed: boolean, recorded?: RecordedResponse[]) => {
       const apiCpu = stack.apiCpuMs();
       const started = performance.now();
       let bytes = 0;
@@ -125,7 +139,13 @@ export async function run(): Promise<void> {
         `${shapeUrl}?${new URLSearchParams({ offset: '-1', log: 'full', ...columns })}`;
       while (next) {
         const res: Response = await fetch(next, { headers });
-        bytes += (await res.arrayBuffer()).byteLength;
+        if (recorded) {
+          const response = await recordResponse(next, res);
+          recorded.push(response);
+          bytes += response.body.byteLength;
+        } else {
+          bytes += (await res.arrayBuffer()).byteLength;
+        }
         chunks++;
         const params = new URLSearchParams({
           handle: res.headers.get('electric-handle') ?? '',
@@ -145,103 +165,164 @@ export async function run(): Promise<void> {
       await sql`update pages set title = ${`Page 1, changed ${changes}`} where id = 'bulk-00000001'`;
       await waitForActivities(sql, big.org.id, ROWS + changes);
     };
-    const serverRead = await serverAlone();
-    const serverHeld = await serverAlone();
-    const narrowServerRead = await serverAlone(true);
+    const recorded: RecordedResponse[] = [];
+    const serverRead = await serverAlone(false, recorded);
+    const serverHeld = await serverAlone(false);
+    const narrowServerRead = await serverAlone(true, recorded);
     const narrowServerHeld = await serverAlone(true);
-    // the clients run in this process: its CPU time during a sync is theirs (parsing every row);
-    // "first rows" is when the stream hands over its first batch of parsed rows
-    const timed = async (
-      stream: { subscribe(callback: () => void): () => void },
-      rows: () => Promise<Row[]>,
-    ) => {
-      const apiCpu = stack.apiCpuMs();
-      const t = performance.now();
-      let firstRowsMs = 0;
-      const unsubscribe = stream.subscribe(() => {
-        firstRowsMs ||= performance.now() - t;
-      });
-      const cpu = process.cpuUsage();
-      const synced = await rows();
-      const used = process.cpuUsage(cpu);
-      unsubscribe();
-      const ms = performance.now() - t;
-      return {
-        rows: synced.length,
-        ms,
-        firstRowsMs,
-        cpuMs: (used.user + used.system) / 1000,
-        apiCpuMs: stack.apiCpuMs() - apiCpu,
+    // the client's floor: the chunks of the two "read" runs, served from memory by a process
+    // that does nothing else (bench/support/floor-server.ts), to the same clients
+    const floor = await startClientFloor(recorded);
+    try {
+      await clientSyncs(floor);
+    } finally {
+      await floor.stop();
+    }
+
+    async function clientSyncs(floor: ClientFloor) {
+      // the clients run in this process: its CPU time during a sync is theirs (parsing every row);
+      // "first rows" is when the stream hands over its first batch of parsed rows
+      const timed = async (
+        stream: { subscribe(callback: () => void): () => void },
+        rows: () => Promise<Row[]>,
+      ) => {
+        const apiCpu = stack.apiCpuMs();
+        const t = performance.now();
+        let firstRowsMs = 0;
+        const unsubscribe = stream.subscribe(() => {
+          firstRowsMs ||= performance.now() - t;
+        });
+        const cpu = process.cpuUsage();
+        const synced = await rows();
+        const used = process.cpuUsage(cpu);
+        unsubscribe();
+        const ms = performance.now() - t;
+        return {
+          rows: synced.length,
+          ms,
+          firstRowsMs,
+          cpuMs: (used.user + used.system) / 1000,
+          serverCpuMs: stack.apiCpuMs() - apiCpu,
+        };
       };
-    };
-    const latestSync = (narrowed = false) => {
-      const controller = new AbortController();
-      controllers.push(controller);
-      const latestStream = new LatestShapeStream<Row>({
-        url: shapeUrl,
-        headers,
-        signal: controller.signal,
-        ...(narrowed ? { params: { columns: NARROW_COLUMNS } } : {}),
-      });
-      return timed(latestStream, () => new LatestShape(latestStream).rows);
-    };
-    const pinnedSync = () => {
-      const pinnedStream = stream(big);
-      return timed(pinnedStream, () => new Shape(pinnedStream).rows);
-    };
-    await change();
-    const latestRead = await latestSync();
-    const latestHeld = await latestSync();
-    await change();
-    const narrowRead = await latestSync(true);
-    const narrowHeld = await latestSync(true);
-    await change();
-    const pinnedRead = await pinnedSync();
-    const pinnedHeld = await pinnedSync();
-    const versusRest = (ms: number) => `${(ms / restMs).toFixed(2)}x`;
-    const megabytes = (run: { bytes: number }) => `${(run.bytes / 1e6).toFixed(1)} MB`;
-    console.log(
-      `initial sync of ${ROWS.toLocaleString()} rows (${serverRead.chunks} chunks, ${megabytes(serverRead)}; narrowed to ${NARROW_COLUMNS.join(', ')}: ${megabytes(narrowServerRead)})`,
-    );
-    const server = (read: string, run: { ms: number; apiCpuMs: number }) => ({
-      read,
-      rows: ROWS,
-      ms: run.ms.toFixed(0),
-      'time vs REST': versusRest(run.ms),
-      'first rows ms': '',
-      'client CPU ms': '',
-      'API CPU ms': run.apiCpuMs,
-    });
-    const clientRow = (read: string, run: Awaited<ReturnType<typeof timed>>) => ({
-      read,
-      rows: run.rows,
-      ms: run.ms.toFixed(0),
-      'time vs REST': versusRest(run.ms),
-      'first rows ms': run.firstRowsMs.toFixed(0),
-      'client CPU ms': run.cpuMs.toFixed(0),
-      'API CPU ms': run.apiCpuMs,
-    });
-    printTable([
-      server('server alone, read: every chunk to its last byte', serverRead),
-      server('server alone, held (nothing logged since)', serverHeld),
-      server(`server alone, narrowed to ${NARROW_COLUMNS.length} columns, read`, narrowServerRead),
-      server(`server alone, narrowed to ${NARROW_COLUMNS.length} columns, held`, narrowServerHeld),
-      clientRow('Electric client 1.5.28, read', latestRead),
-      clientRow('Electric client 1.5.28, held', latestHeld),
-      clientRow(`Electric client 1.5.28, narrowed to ${NARROW_COLUMNS.length} columns, read`, narrowRead),
-      clientRow(`Electric client 1.5.28, narrowed to ${NARROW_COLUMNS.length} columns, held`, narrowHeld),
-      clientRow('Electric client 1.5.12, read', pinnedRead),
-      clientRow('Electric client 1.5.12, held', pinnedHeld),
-      {
-        read: 'REST, 500 per page (baseline)',
-        rows: restRows,
-        ms: restMs.toFixed(0),
-        'time vs REST': '(baseline)',
+      /** One sync of the shape at `url` (the API's, or the floor's) by `version` of the client. */
+      const sync = (version: ClientVersion, url: string, narrowed: boolean, controller: AbortController) => {
+        const options = {
+          url,
+          headers,
+          signal: controller.signal,
+          ...(narrowed ? { params: { columns: NARROW_COLUMNS } } : {}),
+        };
+        if (version === LATEST_CLIENT) {
+          const latestStream = new LatestShapeStream<Row>(options);
+          return timed(latestStream, () => new LatestShape(latestStream).rows);
+        }
+        const pinnedStream = new ShapeStream<Row>(options);
+        return timed(pinnedStream, () => new Shape(pinnedStream).rows);
+      };
+      const apiSync = (version: ClientVersion, narrowed: boolean) => {
+        const controller = new AbortController();
+        controllers.push(controller);
+        return sync(version, shapeUrl, narrowed, controller);
+      };
+      const floorUrl = `${floor.url}${new URL(shapeUrl).pathname}`;
+      let floorAnswered = 0;
+      let floorHeld = 0;
+      const floorSync = async (version: ClientVersion, narrowed: boolean) => {
+        const controller = new AbortController();
+        const run = await sync(version, floorUrl, narrowed, controller);
+        await floor.liveHeld(); // the client's live request, which the floor holds until this abort
+        controller.abort();
+        const report = await floor.report();
+        floorAnswered += report.answered;
+        floorHeld += report.held;
+        return { ...run, serverCpuMs: report.cpuMs };
+      };
+      type ClientRun = Awaited<ReturnType<typeof timed>>;
+      /** The same client on the same rows: read anew, held, and its floor. */
+      const variant = async (version: ClientVersion, narrowed: boolean) => {
+        await change();
+        const read = await apiSync(version, narrowed);
+        const held = await apiSync(version, narrowed);
+        // the floor is the least the client needs: the fastest of FLOOR_RUNS, each on the same bytes
+        let floorRun = await floorSync(version, narrowed);
+        for (let i = 1; i < FLOOR_RUNS; i++) {
+          const again = await floorSync(version, narrowed);
+          if (again.ms < floorRun.ms) floorRun = again;
+        }
+        const label = `Electric client ${version}${narrowed ? `, narrowed to ${NARROW_COLUMNS.length} columns` : ''}`;
+        return [
+          clientRow(`${label}, read`, read, floorRun),
+          clientRow(`${label}, held`, held, floorRun),
+          clientRow(`${label}, its floor (the read chunks from memory, fastest of ${FLOOR_RUNS})`, floorRun),
+        ];
+      };
+      const versusRest = (ms: number) => `${(ms / restMs).toFixed(2)}x`;
+      const megabytes = (run: { bytes: number }) => `${(run.bytes / 1e6).toFixed(1)} MB`;
+      const server = (read: string, run: { ms: number; apiCpuMs: number }) => ({
+        read,
+        rows: ROWS,
+        ms: run.ms.toFixed(0),
+        'vs the client floor': '',
+        'time vs REST': versusRest(run.ms),
         'first rows ms': '',
         'client CPU ms': '',
-        'API CPU ms': restApiCpuMs,
-      },
-    ]);
+        'server CPU ms': run.apiCpuMs,
+      });
+      const clientRow = (read: string, run: ClientRun, floorRun?: ClientRun) => ({
+        read,
+        rows: run.rows,
+        ms: run.ms.toFixed(0),
+        'vs the client floor': floorRun
+          ? `${(run.ms / floorRun.ms).toFixed(2)}x of ${floorRun.ms.toFixed(0)} ms`
+          : '(floor)',
+        'time vs REST': versusRest(run.ms),
+        'first rows ms': run.firstRowsMs.toFixed(0),
+        'client CPU ms': run.cpuMs.toFixed(0),
+        'server CPU ms': run.serverCpuMs.toFixed(0),
+      });
+      const clientRows = [
+        ...(await variant(LATEST_CLIENT, false)),
+        ...(await variant(LATEST_CLIENT, true)),
+        ...(await variant(PINNED_CLIENT, false)),
+        ...(await variant(PINNED_CLIENT, true)),
+      ];
+      console.log(
+        `initial sync of ${ROWS.toLocaleString()} rows (${serverRead.chunks} chunks, ${megabytes(serverRead)}; narrowed to ${NARROW_COLUMNS.join(', ')}: ${megabytes(narrowServerRead)}); the floor server answered every request of its clients: ${floorAnswered} chunks, and ${floorHeld} live requests held until aborted`,
+      );
+      printTable([
+        server('server alone, read: every chunk to its last byte', serverRead),
+        server('server alone, held (nothing logged since)', serverHeld),
+        server(`server alone, narrowed to ${NARROW_COLUMNS.length} columns, read`, narrowServerRead),
+        server(`server alone, narrowed to ${NARROW_COLUMNS.length} columns, held`, narrowServerHeld),
+        ...clientRows,
+        {
+          read: 'REST, 500 per page (baseline)',
+          rows: restRows,
+          ms: restMs.toFixed(0),
+          'vs the client floor': '',
+          'time vs REST': '(baseline)',
+          'first rows ms': '',
+          'client CPU ms': '',
+          'server CPU ms': restApiCpuMs,
+        },
+      ]);
+      // BENCH_CLIENT_PROFILE=<dir>: one more floor sync of the latest client on full rows, profiled
+      const profileDir = process.env.BENCH_CLIENT_PROFILE;
+      if (profileDir) {
+        const { profile } = await profiled(() => floorSync(LATEST_CLIENT, false));
+        const file = join(profileDir, `client-floor-${LATEST_CLIENT}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+        console.log(
+          `\nwhere client ${LATEST_CLIENT}'s time goes on its floor, full rows (self time; ${file}):`,
+        );
+        for (const { where, ms, share } of selfTimeTop(profile, 12)) {
+          console.log(
+            `  ${(share * 100).toFixed(1).padStart(5)}%  ${ms.toFixed(0).padStart(5)} ms  ${where}`,
+          );
+        }
+      }
+    }
   }
 
   async function confirmation() {
