@@ -54,8 +54,13 @@ const FANOUT_CHANGES = Number(process.env.BENCH_FANOUT_CHANGES ?? 3);
 const FANOUT_FETCH: FanOutFetch = process.env.BENCH_FANOUT_FETCH === 'undici' ? 'undici' : 'global';
 /** The narrowed shape of the sync part: 3 of the 11 columns of a page (8 JSON values a row instead of 16). */
 const NARROW_COLUMNS = ['id', 'title', 'modified_at'];
-/** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
+/**
+ * `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts;
+ * `rawfanout` only the fan-out's raw long-polls.
+ */
 const PARTS = new Set((process.env.BENCH_SHAPES_PARTS ?? 'sync,confirm,fanout').split(','));
+/** Reported rounds of the raw fan-out (after one unreported): the server's side of one change to 1,000 long-polls. */
+const RAW_FANOUT_ROUNDS = Number(process.env.BENCH_FANOUT_RAW_ROUNDS ?? 3);
 
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
@@ -80,7 +85,7 @@ export async function run(): Promise<void> {
 
     if (PARTS.has('sync')) await initialSync();
     if (PARTS.has('confirm')) await confirmation();
-    if (PARTS.has('fanout')) await fanOutAll();
+    if (PARTS.has('fanout') || PARTS.has('rawfanout')) await fanOutAll(PARTS.has('fanout'));
   } finally {
     for (const controller of controllers) controller.abort();
     await sql.end();
@@ -433,7 +438,7 @@ export async function run(): Promise<void> {
     }
   }
 
-  async function fanOutAll() {
+  async function fanOutAll(withClients: boolean) {
     /**
      * `clients` official clients spread over `processes` processes, then `changes` changes one
      * after another, each awaited by every client: a row per change. The clients disconnect only
@@ -599,12 +604,14 @@ export async function run(): Promise<void> {
     };
     // a first round compiles the API's fan-out path: run, not reported
     await rawFanOut(FANOUT_CLIENTS, 0);
-    const fanOutRows = [
-      ...(await fanOut(1, 1, false, 1)),
-      await rawFanOut(FANOUT_CLIENTS, 1),
-      await rawFanOut(FANOUT_CLIENTS, 2),
-      await rawFanOut(FANOUT_CLIENTS, 3),
-    ];
+    const fanOutRows = [...(await fanOut(1, 1, false, 1))];
+    for (let round = 1; round <= RAW_FANOUT_ROUNDS; round++) {
+      fanOutRows.push(await rawFanOut(FANOUT_CLIENTS, round));
+    }
+    if (!withClients) {
+      printTable(fanOutRows);
+      return;
+    }
     for (const processes of FANOUT_PROCESSES) {
       fanOutRows.push(...(await fanOut(FANOUT_CLIENTS, processes, false, FANOUT_CHANGES)));
     }
