@@ -572,6 +572,7 @@ export async function run(): Promise<void> {
         notifiedAt ||= Date.now();
       });
       const cpuBefore = stack.apiCpuMs();
+      const mainThreadBefore = stack.apiMainThreadCpuMs();
       sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
@@ -580,6 +581,7 @@ export async function run(): Promise<void> {
       });
       const delivered = (await Promise.all(answered)).sort((a, b) => a - b);
       const cpu = stack.apiCpuMs() - cpuBefore;
+      const mainThread = stack.apiMainThreadCpuMs() - mainThreadBefore;
       await listener.unlisten();
       // the next round waits at the offset this change moved the log to
       const caughtUp = await fetch(
@@ -592,7 +594,7 @@ export async function run(): Promise<void> {
       live.set('offset', caughtUp.headers.get('electric-offset') ?? '');
       const lastAfterNotify = sentAt + (delivered.at(-1) ?? 0) - notifiedAt;
       return {
-        clients: `${clients} raw long-polls, round ${round} (server side; last response ${lastAfterNotify} ms after the NOTIFY; API CPU ${cpu} ms, ${((cpu * 1000) / clients).toFixed(0)} µs per response)`,
+        clients: `${clients} raw long-polls, round ${round} (server side; last response ${lastAfterNotify} ms after the NOTIFY; API CPU ${cpu} ms, ${((cpu * 1000) / clients).toFixed(0)} µs per response, of its main thread ${((mainThread * 1000) / clients).toFixed(0)} µs)`,
         processes: 1,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
