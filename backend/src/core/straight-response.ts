@@ -82,9 +82,7 @@ export function sendStraight(c: Context<AppEnv>, answer: StraightAnswer): Respon
   const { written, requestIdAt, body } = answer;
   const requestId = c.get('requestId');
   // the adapter writes a Headers object's entries in its (sorted) order, then Content-Length
-  const headers = requestId
-    ? [...written.slice(0, requestIdAt), REQUEST_ID, requestId, ...written.slice(requestIdAt)]
-    : [...written];
+  const headers = requestId ? written.toSpliced(requestIdAt, 0, REQUEST_ID, requestId) : written.slice();
   headers.push('Content-Length', String(body.byteLength));
   outgoing.writeHead(answer.status, headers);
   outgoing.end(body);

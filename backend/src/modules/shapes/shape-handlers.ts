@@ -372,10 +372,13 @@ async function serveLog(
   const live = query.live === 'true';
   // a live client has the schema of its first answers, as Electric's do: a live answer leaves it
   // out, which spares each of the many answers after one change its parse and 0.5 KB
+  const cursor = live ? nextCursor(query.cursor) : undefined;
   const headers = {
     [ELECTRIC_HEADER.handle]: handle,
-    ...(live ? { [ELECTRIC_HEADER.cursor]: nextCursor(query.cursor) } : { [ELECTRIC_HEADER.schema]: schema }),
+    ...(cursor === undefined ? { [ELECTRIC_HEADER.schema]: schema } : { [ELECTRIC_HEADER.cursor]: cursor }),
   };
+  // what else a live answer's headers depend on besides its page and origin
+  const answerKey = `${handle} ${cursor}`;
   if (live && (query.live_sse === 'true' || query.experimental_live_sse === 'true')) {
     return streamShapeSse(c, tracked, columns, organizationId, from, headers);
   }
@@ -412,7 +415,7 @@ async function serveLog(
     }
     // woken (or timed out) together with every request waiting at this offset: the answer
     // they share, prepared once, goes straight to the socket, not through a web Response each
-    if (waited) return sendStraight(c, sharedLiveAnswer(c, page, headers));
+    if (waited) return sendStraight(c, sharedLiveAnswer(c, page, headers, answerKey));
     return c.body(page.body, 200, logAnswerHeaders(page, headers, live));
   } finally {
     if (waiter) {
@@ -464,7 +467,12 @@ const sharedLiveAnswers = new WeakMap<
   Map<AddedHeaders | undefined, Map<string, StraightAnswer>>
 >();
 
-function sharedLiveAnswer(c: Context<AppEnv>, page: EncodedLogPage, headers: Record<string, string>) {
+function sharedLiveAnswer(
+  c: Context<AppEnv>,
+  page: EncodedLogPage,
+  headers: Record<string, string>,
+  key: string,
+) {
   const added = c.get('addedHeaders');
   let byOrigin = sharedLiveAnswers.get(page);
   if (!byOrigin) {
@@ -476,7 +484,6 @@ function sharedLiveAnswer(c: Context<AppEnv>, page: EncodedLogPage, headers: Rec
     byStream = new Map();
     byOrigin.set(added, byStream);
   }
-  const key = `${headers[ELECTRIC_HEADER.handle]} ${headers[ELECTRIC_HEADER.cursor]}`;
   let answer = byStream.get(key);
   if (!answer) {
     answer = prepareStraightAnswer(200, logAnswerHeaders(page, headers, true), added, bodyBytes(page));
