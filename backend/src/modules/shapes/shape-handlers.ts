@@ -17,7 +17,8 @@
  *                       ├─ live=true ───► changes after O, or wait for the CDC worker's NOTIFY
  *                       │                 (≤ LONG_POLL_MS), then up-to-date with a new cursor;
  *                       │                 an answer after a wait, shared by every request woken
- *                       │                 with it, goes straight to Node (straight-response.ts)
+ *                       │                 with it, is prepared once per origin, handle and cursor
+ *                       │                 and goes straight to Node (straight-response.ts)
  *                       └─ live_sse ────► one SSE response: batches, each closed by up-to-date
  *                       (live answers carry no electric-schema: the client keeps its first one)
  *   a TRUNCATE in the log (it renames the log) ─► 409 must-refetch, new handle; SSE: stream ends
