@@ -82,9 +82,13 @@ function corsFor(origins: string[], exposeHeaders: string[]): MiddlewareHandler<
     ]),
   );
   const otherOrigins: AddedHeaders = { set: common, append: [['vary', 'Origin']] };
+  // no Origin, no browser's cross-origin request: nothing to allow, but a cache in front must
+  // still keep this answer from a browser's request that has one
+  const withoutOrigin: AddedHeaders = { set: [], append: [['vary', 'Origin']] };
   return async (c, next) => {
     if (c.req.method === 'OPTIONS') return preflight(c, next);
-    const added = forOrigin.get(c.req.header('origin') ?? '') ?? otherOrigins;
+    const origin = c.req.header('origin');
+    const added = origin === undefined ? withoutOrigin : (forOrigin.get(origin) ?? otherOrigins);
     c.set('addedHeaders', added);
     await next();
     if (!isSentStraight(c.res)) applyAddedHeaders(c.res.headers, added);

@@ -2,7 +2,7 @@
  * Encoding each message once: one read and one encoding of the log for every request waiting
  * at the same offset (`readLogPage`); snapshot rows encoded by PostgreSQL exactly as the log's
  * messages are in Node; and the CORS headers every response keeps now that they are added to
- * the finished response instead of around the handler.
+ * the finished response instead of around the handler (none without an Origin but `vary`).
  */
 
 import { trackedPages } from '@sync/db/tracked-tables';
@@ -174,5 +174,35 @@ describe('CORS headers on every kind of response', () => {
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
     expect(preflight.headers.get('access-control-allow-methods')).toContain('GET');
+  });
+
+  it('sends none without an Origin, but still varies by it, so a cache keeps such answers from browsers', async () => {
+    const headers = { authorization: `Bearer ${alice.token}` };
+    const shapes = `${stack.api.url}${orgPath(alice)}/shapes/pages`;
+    const snapshot = await fetch(`${shapes}?offset=-1`, { headers });
+    await snapshot.arrayBuffer();
+    const at = new URLSearchParams({
+      handle: snapshot.headers.get('electric-handle') ?? '',
+      offset: snapshot.headers.get('electric-offset') ?? '',
+      live: 'true',
+    });
+    const list = await fetch(`${stack.api.url}${orgPath(alice)}/pages`, { headers });
+    await list.arrayBuffer();
+    // woken by a change: the answer written straight to Node
+    const woken = fetch(`${shapes}?${at}`, { headers });
+    await new Promise((r) => setTimeout(r, 300));
+    await stack.client.request('POST', `${orgPath(alice)}/pages`, {
+      token: alice.token,
+      body: { title: 'no origin' },
+      headers: { 'x-transaction-id': txId('tx-page') },
+    });
+    const poll = await woken;
+    expect(await poll.text()).toContain('no origin');
+    for (const res of [snapshot, list, poll]) {
+      const names = [...res.headers.keys()];
+      expect(names.filter((name) => name.startsWith('access-control-'))).toEqual([]);
+      expect(res.headers.get('vary')).toMatch(/Origin/);
+    }
+    expect(poll.headers.get('vary')).toBe('authorization, cookie, Origin');
   });
 });

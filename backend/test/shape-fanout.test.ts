@@ -148,6 +148,36 @@ describe('a woken long-poll answered straight to Node', () => {
     for (const body of ends) expect(body).toBe(ends[0]);
   });
 
+  it('gives each origin and cursor among the requests woken together its own headers, and all the same body', async () => {
+    const m = await stack.client.newMember();
+    const query = await liveQueryOf(m);
+    const url = `${shapeUrl(m)}?${query}`;
+    const authorization = `Bearer ${m.token}`;
+    const sentCursor = String(Math.floor(Date.now() / 20_000));
+    query.set('cursor', sentCursor);
+    const waiting = [
+      rawGet(url, { authorization, origin: 'http://localhost:5173' }),
+      rawGet(url, { authorization }),
+      rawGet(`${shapeUrl(m)}?${query}`, { authorization }),
+      rawGet(url, { authorization, origin: 'http://localhost:5173' }),
+    ];
+    await new Promise((r) => setTimeout(r, 300));
+    await createPage(m, 'for each their own');
+    const [fromBrowser, plain, withCursor, fromBrowserAgain] = await Promise.all(waiting);
+    if (!fromBrowser || !plain || !withCursor || !fromBrowserAgain) throw new Error('an answer is missing');
+    for (const answer of [plain, withCursor, fromBrowserAgain]) {
+      expect(answer.body.equals(fromBrowser.body)).toBe(true);
+    }
+    expect(fromBrowser.body.toString()).toContain('for each their own');
+    expect(header(fromBrowser, 'access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(comparable(fromBrowserAgain.rawHeaders)).toEqual(comparable(fromBrowser.rawHeaders));
+    expect(header(plain, 'access-control-allow-origin')).toBeUndefined();
+    // a client's own cursor is never given back to it (the interval's next one instead)
+    expect(header(withCursor, 'electric-cursor')).toBe(String(Number(sentCursor) + 1));
+    const ids = [fromBrowser, plain, withCursor, fromBrowserAgain].map((a) => header(a, 'x-request-id'));
+    expect(new Set(ids).size).toBe(4);
+  });
+
   it('writes nothing to a client that left while it waited, and holds nothing for it', async () => {
     const m = await stack.client.newMember();
     const marker = `gone-${Math.random().toString(36).slice(2)}`;

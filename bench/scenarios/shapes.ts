@@ -67,8 +67,13 @@ type ClientVersion = typeof PINNED_CLIENT | typeof LATEST_CLIENT;
 const FLOOR_RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 3);
 /** The narrowed shape of the sync part: 3 of the 11 columns of a page (8 JSON values a row instead of 16). */
 const NARROW_COLUMNS = ['id', 'title', 'modified_at'];
-/** `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts. */
+/**
+ * `BENCH_SHAPES_PARTS=sync,confirm,fanout` (the default: all three) runs only those parts;
+ * `rawfanout` only the fan-out's raw long-polls.
+ */
 const PARTS = new Set((process.env.BENCH_SHAPES_PARTS ?? 'sync,confirm,fanout').split(','));
+/** Reported rounds of the raw fan-out (after one unreported): the server's side of one change to 1,000 long-polls. */
+const RAW_FANOUT_ROUNDS = Number(process.env.BENCH_FANOUT_RAW_ROUNDS ?? 3);
 
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
@@ -93,7 +98,7 @@ export async function run(): Promise<void> {
 
     if (PARTS.has('sync')) await initialSync();
     if (PARTS.has('confirm')) await confirmation();
-    if (PARTS.has('fanout')) await fanOutAll();
+    if (PARTS.has('fanout') || PARTS.has('rawfanout')) await fanOutAll(PARTS.has('fanout'));
   } finally {
     for (const controller of controllers) controller.abort();
     await sql.end();
@@ -514,7 +519,7 @@ export async function run(): Promise<void> {
     }
   }
 
-  async function fanOutAll() {
+  async function fanOutAll(withClients: boolean) {
     /**
      * `clients` official clients spread over `processes` processes, then `changes` changes one
      * after another, each awaited by every client: a row per change. The clients disconnect only
@@ -648,6 +653,7 @@ export async function run(): Promise<void> {
         notifiedAt ||= Date.now();
       });
       const cpuBefore = stack.apiCpuMs();
+      const mainThreadBefore = stack.apiMainThreadCpuMs();
       sentAt = Date.now();
       await client.request('POST', `/api/organizations/${fan.org.id}/pages`, {
         token: fan.token,
@@ -656,6 +662,7 @@ export async function run(): Promise<void> {
       });
       const delivered = (await Promise.all(answered)).sort((a, b) => a - b);
       const cpu = stack.apiCpuMs() - cpuBefore;
+      const mainThread = stack.apiMainThreadCpuMs() - mainThreadBefore;
       await listener.unlisten();
       // the next round waits at the offset this change moved the log to
       const caughtUp = await fetch(
@@ -668,7 +675,7 @@ export async function run(): Promise<void> {
       live.set('offset', caughtUp.headers.get('electric-offset') ?? '');
       const lastAfterNotify = sentAt + (delivered.at(-1) ?? 0) - notifiedAt;
       return {
-        clients: `${clients} raw long-polls, round ${round} (server side; last response ${lastAfterNotify} ms after the NOTIFY; API CPU ${cpu} ms, ${((cpu * 1000) / clients).toFixed(0)} µs per response)`,
+        clients: `${clients} raw long-polls, round ${round} (server side; last response ${lastAfterNotify} ms after the NOTIFY; API CPU ${cpu} ms, ${((cpu * 1000) / clients).toFixed(0)} µs per response, of its main thread ${((mainThread * 1000) / clients).toFixed(0)} µs)`,
         processes: 1,
         'p50 ms': percentile(delivered, 0.5).toFixed(0),
         'p99 ms': percentile(delivered, 0.99).toFixed(0),
@@ -680,12 +687,14 @@ export async function run(): Promise<void> {
     };
     // a first round compiles the API's fan-out path: run, not reported
     await rawFanOut(FANOUT_CLIENTS, 0);
-    const fanOutRows = [
-      ...(await fanOut(1, 1, false, 1)),
-      await rawFanOut(FANOUT_CLIENTS, 1),
-      await rawFanOut(FANOUT_CLIENTS, 2),
-      await rawFanOut(FANOUT_CLIENTS, 3),
-    ];
+    const fanOutRows = [...(await fanOut(1, 1, false, 1))];
+    for (let round = 1; round <= RAW_FANOUT_ROUNDS; round++) {
+      fanOutRows.push(await rawFanOut(FANOUT_CLIENTS, round));
+    }
+    if (!withClients) {
+      printTable(fanOutRows);
+      return;
+    }
     for (const processes of FANOUT_PROCESSES) {
       fanOutRows.push(...(await fanOut(FANOUT_CLIENTS, processes, false, FANOUT_CHANGES)));
     }

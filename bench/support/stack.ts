@@ -20,6 +20,8 @@ export interface BenchStack {
   apiRssMiB(): number;
   /** CPU time (user + system) the API process has spent so far, in ms (10 ms resolution). */
   apiCpuMs(): number;
+  /** CPU time of the API's main thread (its JavaScript; no GC helpers, no I/O threads) so far, in ms, to the nanosecond. */
+  apiMainThreadCpuMs(): number;
   /** CPU time each side has spent so far, in ms: the API, the worker, every PostgreSQL process. */
   cpuMsByProcess(): { api: number; cdc: number; postgres: number };
   /** With `BENCH_TRACE=1`: the API's and the worker's timelines so far (process-trace.ts). */
@@ -67,6 +69,11 @@ function cpuMs(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** The time on a CPU of a process's main thread (/proc/<pid>/schedstat, in ns), in ms. */
+function mainThreadCpuMs(pid: number | undefined): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
 /** The postmaster (first line of its pid file) and every process it started: backends, walsenders, WAL writer… */
 function postgresCpuMs(dataDir: string): number {
   const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -92,12 +99,20 @@ export async function startBenchStack(
   const cluster = await startEmbeddedPostgres({ fast: process.env.BENCH_PG_FAST === '1' });
   await runMigrations(cluster.url);
   const env = { DATABASE_URL: cluster.url, LOG_LEVEL: 'warn', ...options.env };
-  // BENCH_API_PROFILE=<dir>: a CPU profile of the API process, written there when it stops
+  // BENCH_API_PROFILE=<dir>: a CPU profile of the API process, written there when it stops,
+  // sampled every BENCH_API_PROFILE_INTERVAL µs (Node's default: 1,000)
   const profileDir = process.env.BENCH_API_PROFILE;
+  const interval = process.env.BENCH_API_PROFILE_INTERVAL;
   const api = spawnTs(
     fileURLToPath(new URL('./api-process.ts', import.meta.url)),
     env,
-    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    profileDir
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${profileDir}`,
+          ...(interval ? [`--cpu-prof-interval=${interval}`] : []),
+        ]
+      : [],
     'api',
   );
   const apiUrl = await new Promise<string>((resolve, reject) => {
@@ -112,6 +127,7 @@ export async function startBenchStack(
     apiUrl,
     apiRssMiB: () => rssMiB(api.pid),
     apiCpuMs: () => cpuMs(api.pid),
+    apiMainThreadCpuMs: () => mainThreadCpuMs(api.pid),
     cpuMsByProcess: () => ({
       api: cpuMs(api.pid),
       cdc: cdc ? cpuMs(cdc.pid) : 0,

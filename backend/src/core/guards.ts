@@ -50,7 +50,7 @@ function signIn(c: Context<AppEnv>, user: SessionUser, credentials: Credentials)
 /** Resolves the session from the bearer token or the session cookie, or answers 401. */
 export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
   const credentials = credentialsOf(c);
-  const [user] = await c.var.deps.sql<SessionUser[]>`
+  const [user] = await c.get('deps').sql<SessionUser[]>`
     select u.id, u.email, u.name
     from sessions s join users u on u.id = s.user_id
     where s.token_hash = ${credentials.tokenHash} and s.expires_at > now()`;
@@ -71,7 +71,7 @@ export const requireMember: MiddlewareHandler<AppEnv> = async (c, next) => {
   const credentials = credentialsOf(c);
   const param = c.req.param('org') ?? '';
   const org = ORG_REFERENCE.test(param) ? param : '';
-  const [row] = await c.var.deps.sql<(SessionUser & { organization: OrganizationAccess | null })[]>`
+  const [row] = await c.get('deps').sql<(SessionUser & { organization: OrganizationAccess | null })[]>`
     select u.id, u.email, u.name, (
       select json_build_object('id', o.id, 'slug', o.slug, 'name', o.name, 'role', m.role)
       from organizations o join memberships m on m.organization_id = o.id and m.user_id = u.id
@@ -101,7 +101,7 @@ function rejectCrossSiteWrite(c: Context<AppEnv>): void {
   const fetchSite = c.req.header('sec-fetch-site');
   const allowed =
     origin !== undefined
-      ? safeHost(origin) === c.req.header('host') || c.var.deps.config.corsOrigins.includes(origin)
+      ? safeHost(origin) === c.req.header('host') || c.get('deps').config.corsOrigins.includes(origin)
       : fetchSite === undefined || fetchSite === 'same-origin' || fetchSite === 'none';
   if (!allowed) {
     throw new AppError(403, ERROR_CODE.csrfRejected, 'Cross-site request with a session cookie was rejected');
@@ -124,13 +124,13 @@ export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 export function currentUser(c: Context<AppEnv>): SessionUser {
-  const user = c.var.user;
+  const user = c.get('user');
   if (!user) throw unauthenticated();
   return user;
 }
 
 export function currentOrganization(c: Context<AppEnv>): OrganizationAccess {
-  const organization = c.var.organization;
+  const organization = c.get('organization');
   if (!organization) throw AppError.notFound('Organization');
   return organization;
 }
@@ -140,7 +140,7 @@ export function currentOrganization(c: Context<AppEnv>): OrganizationAccess {
  * required; without one, only clients on this machine (loopback) may read it.
  */
 export const requireMetricsAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const { metricsToken } = c.var.deps.config;
+  const { metricsToken } = c.get('deps').config;
   if (metricsToken) {
     const given = createHash('sha256')
       .update(bearerToken(c) ?? '')

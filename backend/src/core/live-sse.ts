@@ -42,7 +42,7 @@ export function streamLiveSse(
   options: LiveSseOptions,
   body: (live: LiveSse) => Promise<void>,
 ): Response {
-  const { deps } = c.var;
+  const deps = c.get('deps');
   deps.metrics.streamClients.inc({ kind: options.kind });
   c.header('X-Accel-Buffering', 'no');
 

@@ -27,7 +27,7 @@ export function liveStream(kindOf: (c: Context<AppEnv>) => LiveKind): Middleware
   return async (c, next) => {
     const kind = kindOf(c);
     if (!kind) return next();
-    const { liveAccess, config } = c.var.deps;
+    const { liveAccess, config } = c.get('deps');
     const userId = currentUser(c).id;
     if (kind === 'sse' && liveAccess.countHeld(userId, 'sse') >= config.maxStreamsPerUser) {
       throw AppError.rateLimited(
@@ -36,7 +36,7 @@ export function liveStream(kindOf: (c: Context<AppEnv>) => LiveKind): Middleware
       );
     }
     const hold = liveAccess.hold({
-      sessionTokenHash: c.var.sessionTokenHash ?? '',
+      sessionTokenHash: c.get('sessionTokenHash') ?? '',
       userId,
       organizationId: currentOrganization(c).id,
       kind,
@@ -61,7 +61,7 @@ export function liveStream(kindOf: (c: Context<AppEnv>) => LiveKind): Middleware
 
 /** The signal a live handler waits on: the client left, or its access was revoked. */
 export function liveSignal(c: Context<AppEnv>): AbortSignal {
-  return c.var.liveSignal ?? c.req.raw.signal;
+  return c.get('liveSignal') ?? c.req.raw.signal;
 }
 
 /**

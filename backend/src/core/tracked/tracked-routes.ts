@@ -172,7 +172,7 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
   return new OpenAPIHono<AppEnv>()
     .openapi(list, async (c) => {
       const result = await listTracked(
-        c.var.deps.db,
+        c.get('deps').db,
         definition,
         currentOrganization(c).id,
         c.req.valid('query'),
@@ -181,21 +181,21 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
     })
     .openapi(create, async (c) => {
       const context = writeContext(c, c.req.valid('header'));
-      const result = await createTracked(c.var.deps.db, definition, context, c.req.valid('json'));
+      const result = await createTracked(c.get('deps').db, definition, context, c.req.valid('json'));
       const entity = answer(c, context, result);
       return result.replayed ? c.json(entity, 200) : c.json(entity, 201);
     })
     .openapi(get, async (c) => {
       const { id } = c.req.valid('param');
       return c.json(
-        presentTrackedRow(await getTracked(c.var.deps.db, definition, currentOrganization(c).id, id)),
+        presentTrackedRow(await getTracked(c.get('deps').db, definition, currentOrganization(c).id, id)),
         200,
       );
     })
     .openapi(update, async (c) => {
       const context = writeContext(c, c.req.valid('header'));
       const result = await updateTracked(
-        c.var.deps.db,
+        c.get('deps').db,
         definition,
         context,
         c.req.valid('param').id,
@@ -205,7 +205,7 @@ export function trackedEntityRoutes(definition: TrackedEntityDefinition) {
     })
     .openapi(remove, async (c) => {
       const context = writeContext(c, c.req.valid('header'));
-      const result = await deleteTracked(c.var.deps.db, definition, context, c.req.valid('param').id);
+      const result = await deleteTracked(c.get('deps').db, definition, context, c.req.valid('param').id);
       return c.json(answer(c, context, result), 200);
     });
 }

@@ -14,11 +14,15 @@ import { streamActivities } from './activity-stream.ts';
 
 export const activityHandlers = new OpenAPIHono<AppEnv>()
   .openapi(listActivitiesRoute, async (c) =>
-    c.json(await listActivities(c.var.deps.sql, currentOrganization(c).id, c.req.valid('query')), 200),
+    c.json(await listActivities(c.get('deps').sql, currentOrganization(c).id, c.req.valid('query')), 200),
   )
   .openapi(transactionStatusRoute, async (c) => {
     const { transactionId } = c.req.valid('param');
-    const activity = await findTransactionActivity(c.var.deps.sql, currentOrganization(c).id, transactionId);
+    const activity = await findTransactionActivity(
+      c.get('deps').sql,
+      currentOrganization(c).id,
+      transactionId,
+    );
     if (activity) return c.json({ transactionId, status: 'applied' as const, activity }, 200);
     const message = 'No activity records this transaction (yet)';
     return c.json(
@@ -26,7 +30,7 @@ export const activityHandlers = new OpenAPIHono<AppEnv>()
       404,
     );
   })
-  .openapi(countsRoute, async (c) => c.json(await readCounts(c.var.deps, currentOrganization(c).id), 200))
+  .openapi(countsRoute, async (c) => c.json(await readCounts(c.get('deps'), currentOrganization(c).id), 200))
   .openapi(activityStreamRoute, (c) => {
     const after = c.req.valid('header')['last-event-id'] ?? c.req.valid('query').after ?? null;
     return streamActivities(c, currentOrganization(c).id, after);

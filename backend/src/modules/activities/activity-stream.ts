@@ -23,7 +23,7 @@ const COUNTS_MIN_INTERVAL_MS = 500;
 const PAGE = 500;
 
 export function streamActivities(c: Context<AppEnv>, organizationId: string, after: string | null) {
-  const { deps } = c.var;
+  const deps = c.get('deps');
   c.header('Cache-Control', 'no-cache, no-transform');
   const keepAlive = { everyMs: HEARTBEAT_MS, comment: 'heartbeat' };
 

@@ -11,7 +11,7 @@ function setSessionCookie(c: Context<AppEnv>, session: NewSession) {
   setCookie(c, SESSION_COOKIE, session.token, {
     httpOnly: true,
     sameSite: 'Lax',
-    secure: c.var.deps.config.production,
+    secure: c.get('deps').config.production,
     path: '/',
     expires: session.expiresAt,
   });
@@ -19,18 +19,18 @@ function setSessionCookie(c: Context<AppEnv>, session: NewSession) {
 
 export const authHandlers = new OpenAPIHono<AppEnv>()
   .openapi(signUpRoute, async (c) => {
-    const session = await signUp(c.var.deps, c.req.valid('json'));
+    const session = await signUp(c.get('deps'), c.req.valid('json'));
     setSessionCookie(c, session);
     return c.json({ user: session.user, token: session.token }, 201);
   })
   .openapi(signInRoute, async (c) => {
-    const session = await signIn(c.var.deps, c.req.valid('json'));
+    const session = await signIn(c.get('deps'), c.req.valid('json'));
     setSessionCookie(c, session);
     return c.json({ user: session.user, token: session.token }, 200);
   })
   .openapi(signOutRoute, async (c) => {
-    await signOut(c.var.deps, c.var.sessionTokenHash ?? '');
+    await signOut(c.get('deps'), c.get('sessionTokenHash') ?? '');
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
     return c.body(null, 204);
   })
-  .openapi(meRoute, async (c) => c.json(await describeMe(c.var.deps, currentUser(c)), 200));
+  .openapi(meRoute, async (c) => c.json(await describeMe(c.get('deps'), currentUser(c)), 200));

@@ -57,7 +57,7 @@ interface SignInLimiters {
 const limitersOf = new WeakMap<AppDeps, SignInLimiters>();
 
 export const limitFailedSignIns: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const { deps } = c.var;
+  const deps = c.get('deps');
   let limiters = limitersOf.get(deps);
   if (!limiters) {
     const { perAddress, perAccount } = deps.config.signInLimits;

@@ -20,26 +20,26 @@ import {
 
 export const organizationHandlers = new OpenAPIHono<AppEnv>()
   .openapi(createOrganizationRoute, async (c) =>
-    c.json(await createOrganization(c.var.deps, currentUser(c), c.req.valid('json')), 201),
+    c.json(await createOrganization(c.get('deps'), currentUser(c), c.req.valid('json')), 201),
   )
   .openapi(listOrganizationsRoute, async (c) =>
-    c.json({ items: await listOrganizations(c.var.deps, currentUser(c)) }, 200),
+    c.json({ items: await listOrganizations(c.get('deps'), currentUser(c)) }, 200),
   )
   .openapi(getOrganizationRoute, async (c) =>
-    c.json(await getOrganization(c.var.deps, currentOrganization(c)), 200),
+    c.json(await getOrganization(c.get('deps'), currentOrganization(c)), 200),
   )
   .openapi(addMemberRoute, async (c) =>
-    c.json(await addMember(c.var.deps, currentOrganization(c), c.req.valid('json')), 201),
+    c.json(await addMember(c.get('deps'), currentOrganization(c), c.req.valid('json')), 201),
   )
   .openapi(changeMemberRoleRoute, async (c) => {
     const { userId } = c.req.valid('param');
     const { role } = c.req.valid('json');
     return c.json(
-      await changeMemberRole(c.var.deps, currentOrganization(c), currentUser(c), userId, role),
+      await changeMemberRole(c.get('deps'), currentOrganization(c), currentUser(c), userId, role),
       200,
     );
   })
   .openapi(removeMemberRoute, async (c) => {
-    await removeMember(c.var.deps, currentOrganization(c), currentUser(c), c.req.valid('param').userId);
+    await removeMember(c.get('deps'), currentOrganization(c), currentUser(c), c.req.valid('param').userId);
     return c.body(null, 204);
   });

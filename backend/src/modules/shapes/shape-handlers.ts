@@ -17,7 +17,8 @@
  *                       ├─ live=true ───► changes after O, or wait for the CDC worker's NOTIFY
  *                       │                 (≤ LONG_POLL_MS), then up-to-date with a new cursor;
  *                       │                 an answer after a wait, shared by every request woken
- *                       │                 with it, goes straight to Node (straight-response.ts)
+ *                       │                 with it, is prepared once per origin, handle and cursor
+ *                       │                 and goes straight to Node (straight-response.ts)
  *                       └─ live_sse ────► one SSE response: batches, each closed by up-to-date
  *                       (live answers carry no electric-schema: the client keeps its first one)
  *   a TRUNCATE in the log (it renames the log) ─► 409 must-refetch, new handle; SSE: stream ends
@@ -32,7 +33,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { activityId } from '@sync/db/lsn';
 import type { TrackedTable } from '@sync/db/tracked-tables';
 import type { Context } from 'hono';
-import type { AppEnv } from '../../core/app-env.ts';
+import type { AddedHeaders, AppEnv } from '../../core/app-env.ts';
 import { AppError } from '../../core/errors.ts';
 import { currentOrganization, requireMember } from '../../core/guards.ts';
 import { streamLiveSse } from '../../core/live-sse.ts';
@@ -40,7 +41,7 @@ import { type LiveKind, liveSignal, liveStream } from '../../core/live-stream.ts
 import { bearerSecurity, errorResponses, OrgParam } from '../../core/openapi.ts';
 import { ERROR_CODE } from '../../core/protocol.ts';
 import { readAhead } from '../../core/read-ahead.ts';
-import { sendStraight } from '../../core/straight-response.ts';
+import { prepareStraightAnswer, type StraightAnswer, sendStraight } from '../../core/straight-response.ts';
 import type { TrackedEntityDefinition } from '../../core/tracked/tracked-entity.ts';
 import {
   ELECTRIC_HEADER,
@@ -94,6 +95,9 @@ const RECHECK_MS = 2_000;
 const SSE_KEEP_ALIVE_MS = 20_000;
 
 const JSON_CONTENT = { 'content-type': 'application/json' };
+/** Every shape answer but a live one: a snapshot is read anew, and any answer is per caller. */
+const SHAPE_CACHE = { 'cache-control': 'private, no-store', vary: 'authorization, cookie' };
+const LIVE_CACHE = { ...SHAPE_CACHE, 'cache-control': LIVE_CACHE_CONTROL };
 
 const ShapeQuery = z
   .object({
@@ -128,9 +132,9 @@ type ShapeQueryValue = z.infer<typeof ShapeQuery>;
 
 /** Live requests hold their access while they wait or stream (live-stream.ts). */
 function shapeStreamKind(c: Context<AppEnv>): LiveKind {
-  if (c.req.query('live') !== 'true') return null;
-  const sse = c.req.query('live_sse') === 'true' || c.req.query('experimental_live_sse') === 'true';
-  return sse ? 'sse' : 'poll';
+  const query = c.req.query(); // one pass over the query string, not one per name
+  if (query.live !== 'true') return null;
+  return query.live_sse === 'true' || query.experimental_live_sse === 'true' ? 'sse' : 'poll';
 }
 
 export function shapeRoutes(definition: TrackedEntityDefinition) {
@@ -155,9 +159,8 @@ export function shapeRoutes(definition: TrackedEntityDefinition) {
   return new OpenAPIHono<AppEnv>().openapi(route, async (c) => {
     const query = c.req.valid('query');
     const organizationId = currentOrganization(c).id;
-    c.header('cache-control', 'private, no-store');
-    c.header('vary', 'authorization, cookie');
-    const { electricUrl } = c.var.deps.config;
+    for (const [name, value] of Object.entries(SHAPE_CACHE)) c.header(name, value);
+    const { electricUrl } = c.get('deps').config;
     const columns = parseShapeColumns(tracked, query.columns);
     if (electricUrl) return await proxyShape(c, electricUrl, tracked, columns, organizationId);
     return await serveShape(c, tracked, columns, organizationId, query);
@@ -208,14 +211,14 @@ interface ShapeRequest {
 }
 
 async function serveSubset({ c, tracked, columns, organizationId, query, schema, canonical }: ShapeRequest) {
-  const { sql } = c.var.deps;
+  const { sql } = c.get('deps');
   const subset = parseSubsetRequest(tracked, query);
   const snapshot = await readSubsetSnapshot(
     sql,
     organizationId,
     tracked,
     columns,
-    c.var.deps.config.cdcSlotName,
+    c.get('deps').config.cdcSlotName,
     subset,
   );
   const handle = canonical(snapshot.state);
@@ -238,7 +241,7 @@ async function serveSubset({ c, tracked, columns, organizationId, query, schema,
 
 async function serveSnapshotStart(shape: ShapeRequest) {
   const { c, organizationId, query, schema, canonical } = shape;
-  const { sql, config } = c.var.deps;
+  const { sql, config } = c.get('deps');
   const start = await readSnapshotStart(sql, organizationId, config.cdcSlotName);
   const handle = isHandleOf(query.handle, canonical(start.state)) ? query.handle : canonical(start.state);
   if (query.log === LOG_MODE.changesOnly) {
@@ -252,7 +255,7 @@ async function serveSnapshotStart(shape: ShapeRequest) {
   }
   const held = heldChunk(shape, start.state, start.position, OFFSET_BEFORE_ALL);
   if (held) {
-    c.var.deps.metrics.shapeSnapshotChunks.inc({ read: 'cached' });
+    c.get('deps').metrics.shapeSnapshotChunks.inc({ read: 'cached' });
     return sendChunk(shape, handle, held, start.state);
   }
   const rows = chunkRows(shape, FIRST_CHUNK_ROWS);
@@ -263,7 +266,7 @@ async function serveSnapshotStart(shape: ShapeRequest) {
 
 async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffset) {
   const { c, query, canonical } = shape;
-  const { sql, config } = c.var.deps;
+  const { sql, config } = c.get('deps');
   const [state, logHead] = await Promise.all([
     readSharedLogState(sql, config.cdcSlotName),
     readLogHead(sql, shape.organizationId),
@@ -280,12 +283,12 @@ async function serveSnapshotChunk(shape: ShapeRequest, offset: SnapshotChunkOffs
   const current = activityId(offset.start) === activityId(snapshotStartOf(logHead, state));
   const held = current ? heldChunk(shape, state, offset.start, query.offset) : undefined;
   if (held) {
-    c.var.deps.metrics.shapeSnapshotChunks.inc({ read: 'cached' });
+    c.get('deps').metrics.shapeSnapshotChunks.inc({ read: 'cached' });
     return sendChunk(shape, query.handle, held, state);
   }
   const key = readAheadKey(shape, query.handle, query.offset);
   const ahead = await chunkReadsAhead.take(key)?.catch(() => undefined);
-  c.var.deps.metrics.shapeSnapshotChunks.inc({ read: ahead ? 'ahead' : 'on_request' });
+  c.get('deps').metrics.shapeSnapshotChunks.inc({ read: ahead ? 'ahead' : 'on_request' });
   const rows = chunkRows(shape, offset.rows);
   const chunk = ahead ?? (await readChunk(shape, offset.after, rows));
   const snapshot = { ...offset, handle: query.handle, rows };
@@ -301,7 +304,7 @@ const chunkReadsAhead = readAhead<SnapshotChunk>({ maxEntries: 4, maxEntriesPerO
 
 /** The organization, shape, column set and chunk size: what a snapshot's bytes depend on besides its log. */
 function snapshotKey({ organizationId, tracked, columns, c }: ShapeRequest): string {
-  return `${organizationId}|${tracked.entityType}|${columns.key}|${c.var.deps.config.shapeSnapshotChunkRows}`;
+  return `${organizationId}|${tracked.entityType}|${columns.key}|${c.get('deps').config.shapeSnapshotChunkRows}`;
 }
 
 /** Only a request of the same organization, shape, column set, handle and chunk offset takes a chunk read ahead. */
@@ -338,7 +341,7 @@ function heldChunk(shape: ShapeRequest, state: ShapeLogState, start: LogPosition
 const FIRST_CHUNK_ROWS = 1_000;
 
 function chunkRows({ c }: ShapeRequest, rows: number | undefined): number {
-  const max = c.var.deps.config.shapeSnapshotChunkRows;
+  const max = c.get('deps').config.shapeSnapshotChunkRows;
   return Math.min(rows ?? max, max);
 }
 
@@ -347,14 +350,14 @@ function readChunk(
   after: SnapshotCursor | null,
   rows: number,
 ) {
-  return readSnapshotChunk(c.var.deps.sql, organizationId, tracked, columns, after, rows);
+  return readSnapshotChunk(c.get('deps').sql, organizationId, tracked, columns, after, rows);
 }
 
 async function serveLog(
   { c, tracked, columns, organizationId, query, schema, canonical }: ShapeRequest,
   offset: Extract<ShapeOffset, { kind: 'now' | 'log' }>,
 ) {
-  const { sql, config } = c.var.deps;
+  const { sql, config } = c.get('deps');
   const state = await readSharedLogState(sql, config.cdcSlotName);
   // `offset=now` needs no handle: the client learns it from this response
   const handle = offset.kind === 'now' && query.handle === undefined ? canonical(state) : query.handle;
@@ -371,15 +374,18 @@ async function serveLog(
   const live = query.live === 'true';
   // a live client has the schema of its first answers, as Electric's do: a live answer leaves it
   // out, which spares each of the many answers after one change its parse and 0.5 KB
+  const cursor = live ? nextCursor(query.cursor) : undefined;
   const headers = {
     [ELECTRIC_HEADER.handle]: handle,
-    ...(live ? { [ELECTRIC_HEADER.cursor]: nextCursor(query.cursor) } : { [ELECTRIC_HEADER.schema]: schema }),
+    ...(cursor === undefined ? { [ELECTRIC_HEADER.schema]: schema } : { [ELECTRIC_HEADER.cursor]: cursor }),
   };
+  // what else a live answer's headers depend on besides its page and origin
+  const answerKey = `${handle} ${cursor}`;
   if (live && (query.live_sse === 'true' || query.experimental_live_sse === 'true')) {
     return streamShapeSse(c, tracked, columns, organizationId, from, headers);
   }
 
-  const { notifier, metrics } = c.var.deps;
+  const { notifier, metrics } = c.get('deps');
   const waiter = live ? notifier.waiter(organizationId) : undefined;
   if (waiter) metrics.streamClients.inc({ kind: 'shape-poll' });
   const deadline = Date.now() + config.shapeLongPollMs;
@@ -406,23 +412,13 @@ async function serveLog(
       page = await readLogPage(sql, organizationId, tracked, columns, from, PAGE, notifiedAt);
     }
     if (!page) {
-      const renamed = await readLogState(sql, c.var.deps.config.cdcSlotName);
+      const renamed = await readLogState(sql, c.get('deps').config.cdcSlotName);
       return c.json(MUST_REFETCH, 409, { [ELECTRIC_HEADER.handle]: canonical(renamed) });
     }
-    // same handle + offset + cursor → same bytes: a cache in front answers identical live
-    // requests of one caller once (keyed by the credentials, see `vary`); the body is the one
-    // encoding every request waiting at this offset shares
-    if (live) c.header('cache-control', LIVE_CACHE_CONTROL);
-    const answer = {
-      ...JSON_CONTENT,
-      ...headers,
-      [ELECTRIC_HEADER.offset]: activityId(page.last),
-      ...(page.upToDate === null ? {} : { [ELECTRIC_HEADER.upToDate]: '' }),
-    };
-    // woken (or timed out) together with every request waiting at this offset: the shared
-    // bytes go straight to the socket, not through a web Response per request
-    if (waited) return sendStraight(c, 200, answer, bodyBytes(page));
-    return c.body(page.body, 200, answer);
+    // woken (or timed out) together with every request waiting at this offset: the answer
+    // they share, prepared once, goes straight to the socket, not through a web Response each
+    if (waited) return sendStraight(c, sharedLiveAnswer(c, page, headers, answerKey));
+    return c.body(page.body, 200, logAnswerHeaders(page, headers, live));
   } finally {
     if (waiter) {
       waiter.close();
@@ -445,8 +441,57 @@ function caughtUpAt(
   from: LogPosition,
 ): EncodedLogPage | null {
   const readAt = logEndReadAt(organizationId, tracked, from);
-  if (readAt === undefined || c.var.deps.notifier.notifiedSince(organizationId, readAt)) return null;
+  if (readAt === undefined || c.get('deps').notifier.notifiedSince(organizationId, readAt)) return null;
   return encodeLogPage(tracked, columns, [], from, PAGE);
+}
+
+/**
+ * A log page's answer headers. Same handle + offset + cursor → same bytes: a cache in front
+ * answers identical live requests of one caller once (keyed by the credentials, see `vary`);
+ * the body is the one encoding every request waiting at this offset shares.
+ */
+function logAnswerHeaders(page: EncodedLogPage, headers: Record<string, string>, live: boolean) {
+  return {
+    ...JSON_CONTENT,
+    ...(live ? LIVE_CACHE : {}),
+    ...headers,
+    [ELECTRIC_HEADER.offset]: activityId(page.last),
+    ...(page.upToDate === null ? {} : { [ELECTRIC_HEADER.upToDate]: '' }),
+  };
+}
+
+/**
+ * The live answers of a page, prepared once for each set of CORS headers (one per origin) and
+ * each handle and cursor: every request woken at the page's offset takes one of them.
+ */
+const sharedLiveAnswers = new WeakMap<
+  EncodedLogPage,
+  Map<AddedHeaders | undefined, Map<string, StraightAnswer>>
+>();
+
+function sharedLiveAnswer(
+  c: Context<AppEnv>,
+  page: EncodedLogPage,
+  headers: Record<string, string>,
+  key: string,
+) {
+  const added = c.get('addedHeaders');
+  let byOrigin = sharedLiveAnswers.get(page);
+  if (!byOrigin) {
+    byOrigin = new Map();
+    sharedLiveAnswers.set(page, byOrigin);
+  }
+  let byStream = byOrigin.get(added);
+  if (!byStream) {
+    byStream = new Map();
+    byOrigin.set(added, byStream);
+  }
+  let answer = byStream.get(key);
+  if (!answer) {
+    answer = prepareStraightAnswer(200, logAnswerHeaders(page, headers, true), added, bodyBytes(page));
+    byStream.set(key, answer);
+  }
+  return answer;
 }
 
 const encodedBodies = new WeakMap<EncodedLogPage, Buffer>();
@@ -534,7 +579,7 @@ function streamShapeSse(
   from: LogPosition,
   headers: Record<string, string>,
 ) {
-  const { deps } = c.var;
+  const deps = c.get('deps');
   for (const [name, value] of Object.entries(headers)) c.header(name, value);
   c.header(ELECTRIC_HEADER.offset, activityId(from));
   const keepAlive = { everyMs: SSE_KEEP_ALIVE_MS, comment: 'keep-alive' };

@@ -53,7 +53,7 @@ export async function proxyShape(
     tracked,
     columns,
     organizationId,
-    c.var.deps.config.electricSecret,
+    c.get('deps').config.electricSecret,
   );
   let response: Response;
   try {

@@ -13,7 +13,7 @@ export const undoHandlers = new OpenAPIHono<AppEnv>().openapi(undoTransactionRou
     organizationId: currentOrganization(c).id,
     userId: currentUser(c).id,
   };
-  const result = await undoTransaction(c.var.deps, context, c.req.valid('param').transactionId);
+  const result = await undoTransaction(c.get('deps'), context, c.req.valid('param').transactionId);
   c.header(HEADER.transactionId, context.transactionId);
   if (result.replayed) c.header(HEADER.idempotentHit, 'true');
   if (result.txid !== undefined) c.header(HEADER.txid, String(result.txid));
