@@ -74,6 +74,12 @@ const NARROW_COLUMNS = ['id', 'title', 'modified_at'];
 const PARTS = new Set((process.env.BENCH_SHAPES_PARTS ?? 'sync,confirm,fanout').split(','));
 /** Reported rounds of the raw fan-out (after one unreported): the server's side of one change to 1,000 long-polls. */
 const RAW_FANOUT_ROUNDS = Number(process.env.BENCH_FANOUT_RAW_ROUNDS ?? 3);
+/**
+ * Raw fan-out rounds run first and printed as warming up: a freshly started API's compiler is
+ * still optimizing its answer path for the first few thousand answers (in those rounds the
+ * process spends about twice its main thread's CPU), which a long-running server is past.
+ */
+const RAW_FANOUT_WARMUP_ROUNDS = Number(process.env.BENCH_FANOUT_RAW_WARMUP ?? 3);
 
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
@@ -638,7 +644,7 @@ export async function run(): Promise<void> {
       log: 'full',
       offset: first.headers.get('electric-offset') ?? '',
     });
-    const rawFanOut = async (clients: number, round: number) => {
+    const rawFanOut = async (clients: number, round: string) => {
       const url = rawUrl;
       const headers = rawHeaders;
       let sentAt = 0;
@@ -685,11 +691,12 @@ export async function run(): Promise<void> {
         'KiB per client': '',
       };
     };
-    // a first round compiles the API's fan-out path: run, not reported
-    await rawFanOut(FANOUT_CLIENTS, 0);
     const fanOutRows = [...(await fanOut(1, 1, false, 1))];
+    for (let round = 1; round <= RAW_FANOUT_WARMUP_ROUNDS; round++) {
+      fanOutRows.push(await rawFanOut(FANOUT_CLIENTS, `${round} of the warm-up`));
+    }
     for (let round = 1; round <= RAW_FANOUT_ROUNDS; round++) {
-      fanOutRows.push(await rawFanOut(FANOUT_CLIENTS, round));
+      fanOutRows.push(await rawFanOut(FANOUT_CLIENTS, String(round)));
     }
     if (!withClients) {
       printTable(fanOutRows);
