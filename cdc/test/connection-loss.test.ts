@@ -8,8 +8,12 @@
  * nowhere; the activities of that batch were lost.
  *
  * A pool of one connection makes the reuse certain: the next query reconnects the very
- * connection object the transaction was bound to.
+ * connection object the transaction was bound to. The last test is a connection lost while it
+ * is being set up (the array types it reads first), which raised an unhandled rejection: the
+ * end of a Node process.
  */
+
+import net from 'node:net';
 import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
 import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
@@ -110,4 +114,87 @@ it('never writes the rows of a COPY whose connection died to the connection that
   // a stray COPY message on the new backend would fail this query or leave rows behind
   expect(await pool`select 2 as two`).toEqual([{ two: 2 }]);
   expect(await rows()).toEqual([]);
+});
+
+/**
+ * A proxy in front of the test database that cuts the first connection whose client sends the
+ * driver's array-types query (sent on every new connection), before the server answers it, and
+ * then refuses connections for a moment: a database going away just after a connection was set
+ * up, as at a restart.
+ */
+const REFUSED_MS = 300;
+
+async function cutAtFirstTypesQuery(): Promise<{
+  url: string;
+  cut: Promise<void>;
+  close: () => Promise<void>;
+}> {
+  const target = new URL(cluster.url);
+  const sockets = new Set<net.Socket>();
+  let cutOnce = () => {};
+  const cut = new Promise<void>((resolve) => {
+    cutOnce = resolve;
+  });
+  let armed = true;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.on('data', (data) => {
+      if (armed && data.includes("typcategory = 'A'")) {
+        armed = false;
+        server.close();
+        client.destroy();
+        upstream.destroy();
+        setTimeout(() => server.listen(port, '127.0.0.1', cutOnce), REFUSED_MS);
+        return;
+      }
+      upstream.write(data);
+    });
+    upstream.on('data', (data) => client.write(data));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const url = new URL(cluster.url);
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    cut,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+it('raises no unhandled rejection when a new connection is lost while it reads the array types', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const proxy = await cutAtFirstTypesQuery();
+  const client = postgres(proxy.url, { onnotice: () => {}, max: 1, backoff: () => 0.05 });
+  try {
+    // the query that opened the connection fails with it (or with the refused reconnect), or
+    // runs on the next one
+    const first = await client`select 1 as one`.then(
+      (result) => result[0]?.one,
+      (error: { code?: string }) => error.code,
+    );
+    await proxy.cut;
+    expect([1, 'CONNECTION_CLOSED', 'ECONNREFUSED']).toContain(first);
+    const [row] = await client<{ one: number }[]>`select 1 as one`;
+    expect(row?.one).toBe(1);
+    // an unhandled rejection is reported once the microtasks have run
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await client.end({ timeout: 1 });
+    await proxy.close();
+  }
 });
