@@ -103,6 +103,7 @@ describe('paths named by the docs', () => {
     'README.md',
     'docs/API.md',
     'docs/ELECTRIC-PROTOCOL.md',
+    'docs/benchmarks.md',
     'cdc/README.md',
     'frontend/src/lib/sync/README.md',
   ]) {
