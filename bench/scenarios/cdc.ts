@@ -25,8 +25,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { Session } from 'node:inspector/promises';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS, WORKER_NODE_FLAGS } from '@sync/cdc/constants';
 import { PgoutputDecoder, type PgoutputMessage } from '@sync/cdc/pgoutput-decoder';
@@ -42,6 +41,7 @@ import { prepareReplication } from '@sync/db/replication-setup';
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import pino from 'pino';
 import postgres from 'postgres';
+import { profiledTo } from '../support/cpu-profile.ts';
 
 const CHANGES = Number(process.env.BENCH_CDC_CHANGES ?? 100_000);
 const LIVE_SECONDS = Number(process.env.BENCH_CDC_SECONDS ?? 120);
@@ -84,9 +84,9 @@ export async function run(): Promise<void> {
     const baseline = await decodeWithoutSink(sql, cluster.url, CHANGES);
     const ownDecoder = await decodeWithWorkerConnection(sql, cluster.url, CHANGES);
     const parsers = await parsersAlone(sql);
-    const worker = await profiled(process.env.BENCH_CDC_PROFILE, () =>
-      catchUpWithWorker(sql, cluster.url, CHANGES, quiet),
-    );
+    const profileFile = process.env.BENCH_CDC_PROFILE;
+    const worker = await profiledTo(profileFile, () => catchUpWithWorker(sql, cluster.url, CHANGES, quiet));
+    if (profileFile) console.log(`CPU profile of the catch-up: ${profileFile}`);
     const [written] = await sql<{ count: number }[]>`select count(*)::int as count from activities`;
     if (written?.count !== CHANGES)
       throw new Error(`expected ${CHANGES} activities, found ${written?.count}`);
@@ -393,23 +393,6 @@ function noSinkResult(expected: number, ms: number, used: NodeJS.CpuUsage, walse
     perSecond: (expected / ms) * 1000,
     cpu: { seconds: ms / 1000, client: (used.user + used.system) / 1e6, walsender, writers: 0 },
   };
-}
-
-/** Runs `work` under the V8 profiler when a file is given (open it in Chrome's DevTools). */
-async function profiled<T>(file: string | undefined, work: () => Promise<T>): Promise<T> {
-  if (!file) return work();
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  try {
-    return await work();
-  } finally {
-    const { profile } = await session.post('Profiler.stop');
-    await writeFile(file, JSON.stringify(profile));
-    session.disconnect();
-    console.log(`CPU profile of the catch-up: ${file}`);
-  }
 }
 
 /** CPU seconds of a process so far (utime + stime from /proc, in clock ticks of 10 ms). */

@@ -321,7 +321,7 @@ export async function run(): Promise<void> {
       // BENCH_CLIENT_PROFILE=<dir>: one more floor sync of the latest client on full rows, profiled
       const profileDir = process.env.BENCH_CLIENT_PROFILE;
       if (profileDir) {
-        const { profile } = await profiled(() => floorSync(LATEST_CLIENT, false));
+        const { profile } = await profiled(() => floorSync(LATEST_CLIENT, false), 100); // µs: 10,000 samples a second
         const file = join(profileDir, `client-floor-${LATEST_CLIENT}.cpuprofile`);
         writeFileSync(file, JSON.stringify(profile));
         console.log(

@@ -15,11 +15,10 @@
  * `fetchClient: 'undici'` gives each stream a fetch on undici's `request` over one kept-alive
  * pool (bench/support/lean-fetch.ts) instead of Node's global `fetch`.
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { type Row, Shape, ShapeStream } from '@electric-sql/client';
 import { matchStream } from '@electric-sql/experimental';
+import { profiledTo } from './cpu-profile.ts';
 import { leanFetch } from './lean-fetch.ts';
 
 export type FanOutFetch = 'global' | 'undici';
@@ -66,31 +65,16 @@ await Promise.all(streams.map((stream) => new Shape(stream).rows));
 
 /** `BENCH_FANOUT_PROFILE=<dir>`: a CPU profile of this process during each change, written there. */
 const profileDir = process.env.BENCH_FANOUT_PROFILE;
-const profiler = profileDir ? new Session() : undefined;
-profiler?.connect();
 let changes = 0;
 
-process.on('message', async (message: FanOutMessage) => {
-  if ('stop' in message) {
-    for (const controller of controllers) controller.abort();
-    process.exit(0);
-  }
-  changes++;
-  if (profiler) {
-    await profiler.post('Profiler.enable');
-    await profiler.post('Profiler.start');
-  }
+/** Every stream's matchStream on the announced transaction, and the CPU this process spent until all had it. */
+async function awaitChange(transaction: string): Promise<FanOutReport> {
   const cpu = process.cpuUsage();
   answeredAt = Array.from({ length: count }, () => null);
   armed = true;
   const seenAt = await Promise.all(
     streams.map((stream) =>
-      matchStream(
-        stream,
-        ['insert'],
-        (m: any) => m.value.transactions?.insert === message.awaitTransaction,
-        60_000,
-      ).then(
+      matchStream(stream, ['insert'], (m: any) => m.value.transactions?.insert === transaction, 60_000).then(
         () => Date.now(),
         () => null, // not seen within 60 s: reported as missed, not a crash that hangs the run
       ),
@@ -98,13 +82,19 @@ process.on('message', async (message: FanOutMessage) => {
   );
   const used = process.cpuUsage(cpu);
   armed = false;
-  if (profiler && profileDir) {
-    const { profile } = await profiler.post('Profiler.stop');
-    const kind = liveSse ? 'sse' : 'poll';
-    const file = `fanout-${kind}-${fetchClient}-${count}-${process.pid}-${changes}.cpuprofile`;
-    writeFileSync(join(profileDir, file), JSON.stringify(profile));
+  return { seenAt, answeredAt, cpuMs: (used.user + used.system) / 1000 };
+}
+
+process.on('message', async (message: FanOutMessage) => {
+  if ('stop' in message) {
+    for (const controller of controllers) controller.abort();
+    process.exit(0);
   }
-  const report: FanOutReport = { seenAt, answeredAt, cpuMs: (used.user + used.system) / 1000 };
+  changes++;
+  const file = `fanout-${liveSse ? 'sse' : 'poll'}-${fetchClient}-${count}-${process.pid}-${changes}.cpuprofile`;
+  const report = await profiledTo(profileDir && join(profileDir, file), () =>
+    awaitChange(message.awaitTransaction),
+  );
   process.send!(report);
 });
 process.send!({ ready: true });

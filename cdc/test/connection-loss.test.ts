@@ -13,11 +13,11 @@
  * end of a Node process.
  */
 
-import net from 'node:net';
 import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
 import { startTestDatabase } from '@sync/db/testing/database';
 import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { startTcpProxy } from './support/tcp-proxy.ts';
 
 let cluster: EmbeddedCluster;
 let admin: postgres.Sql;
@@ -129,47 +129,25 @@ async function cutAtFirstTypesQuery(): Promise<{
   cut: Promise<void>;
   close: () => Promise<void>;
 }> {
-  const target = new URL(cluster.url);
-  const sockets = new Set<net.Socket>();
   let cutOnce = () => {};
   const cut = new Promise<void>((resolve) => {
     cutOnce = resolve;
   });
   let armed = true;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => sockets.delete(socket));
-    }
+  const proxy = await startTcpProxy(cluster.url, (client, upstream) => {
     client.on('data', (data) => {
       if (armed && data.includes("typcategory = 'A'")) {
         armed = false;
-        server.close();
+        proxy.server.close();
         client.destroy();
-        upstream.destroy();
-        setTimeout(() => server.listen(port, '127.0.0.1', cutOnce), REFUSED_MS);
+        setTimeout(() => proxy.server.listen(proxy.port, '127.0.0.1', cutOnce), REFUSED_MS);
         return;
       }
       upstream.write(data);
     });
     upstream.on('data', (data) => client.write(data));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const url = new URL(cluster.url);
-  url.port = String(port);
-  return {
-    url: url.toString(),
-    cut,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { url: proxy.url, cut, close: proxy.close };
 }
 
 it('raises no unhandled rejection when a new connection is lost while it reads the array types', async () => {

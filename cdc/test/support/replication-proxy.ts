@@ -14,7 +14,7 @@
  * A test mocks nothing of the worker with it: the worker's own code reads the crafted message
  * from its own socket.
  */
-import net from 'node:net';
+import { startTcpProxy } from './tcp-proxy.ts';
 
 const COPY_DATA = 0x64; // 'd'
 const XLOG_DATA = 0x77; // 'w'
@@ -49,14 +49,8 @@ interface Armed {
 }
 
 export async function startReplicationProxy(databaseUrl: string): Promise<ReplicationProxy> {
-  const target = new URL(databaseUrl);
   let armed: Armed | null = null;
-  const sockets = new Set<net.Socket>();
-
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port), target.hostname);
-    sockets.add(client);
-    sockets.add(upstream);
+  const proxy = await startTcpProxy(databaseUrl, (client, upstream) => {
     let replication = false;
     let startupSeen = false;
     let clientBytes: Buffer = Buffer.alloc(0);
@@ -109,36 +103,16 @@ export async function startReplicationProxy(databaseUrl: string): Promise<Replic
       }
     });
 
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-      replaced?.done();
-    };
-    client.on('close', end);
-    upstream.on('close', end);
-    client.on('error', end);
-    upstream.on('error', end);
+    client.on('close', () => replaced?.done());
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('the proxy has no port');
-  const url = new URL(databaseUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String(address.port);
-
   return {
-    url: url.toString(),
+    url: proxy.url,
     replaceNextInsert: (craft) =>
       new Promise((resolve) => {
         armed = { craft, resolve };
       }),
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: proxy.close,
   };
 }
 

@@ -108,14 +108,14 @@ export function snapshotCache(options: { maxBytes: number; maxBytesPerOrganizati
       const size = chunk.body.byteLength;
       const share = options.maxBytesPerOrganization;
       if (held.chunks.has(offset) || held.bytes + size > share) return;
-      const own = (other: HeldSnapshot) => other.organization === organization;
-      dropUntil(() => bytesOf(organization) + size <= share, shape, own);
-      dropUntil(() => bytes + size <= options.maxBytes, shape, own);
+      const fitsShare = () => bytesOf(organization) + size <= share;
+      const fitsBudget = () => bytes + size <= options.maxBytes;
       dropUntil(
-        () => bytes + size <= options.maxBytes,
+        () => fitsShare() && fitsBudget(),
         shape,
-        () => true,
+        (other) => other.organization === organization,
       );
+      dropUntil(fitsBudget, shape, () => true);
       held.chunks.set(offset, chunk);
       held.nextOffsets.add(chunk.offset);
       count(held, size);
