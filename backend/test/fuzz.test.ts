@@ -701,6 +701,8 @@ describe('fuzzed requests to the tracked routes', () => {
     const crossed = await sql`
       select a.id from attachments a join pages p on p.id = a.page_id where p.organization_id <> a.organization_id`;
     expect(crossed).toEqual([]);
-    expect(appliedTx.length).toBeGreaterThan(10);
+    // the fuzz reached the write path too: of 300 runs about 20 apply (14–30 over seeds 1–8, 9 once
+    // in a full run), so a floor of 11 failed now and then; 5 is well below anything seen
+    expect(appliedTx.length).toBeGreaterThanOrEqual(5);
   });
 });
