@@ -8,9 +8,10 @@
  * nowhere; the activities of that batch were lost.
  *
  * A pool of one connection makes the reuse certain: the next query reconnects the very
- * connection object the transaction was bound to. The last test is a connection lost while it
+ * connection object the transaction was bound to. The third test is a connection lost while it
  * is being set up (the array types it reads first), which raised an unhandled rejection: the
- * end of a Node process.
+ * end of a Node process. The last is a pool ended while a connection waited to reconnect,
+ * which connected anyway once its back-off ran out.
  */
 
 import type { EmbeddedCluster } from '@sync/db/embedded-postgres';
@@ -173,6 +174,50 @@ it('raises no unhandled rejection when a new connection is lost while it reads t
   } finally {
     process.off('unhandledRejection', onUnhandled);
     await client.end({ timeout: 1 });
+    await proxy.close();
+  }
+});
+
+it('connects no more once ended while a connection waited to reconnect', async () => {
+  let accepted = 0;
+  const proxy = await startTcpProxy(cluster.url, (client, upstream) => {
+    accepted++;
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  const name = 'ended-in-back-off';
+  const client = postgres(proxy.url, {
+    onnotice: () => {},
+    max: 1,
+    backoff: () => 0.5,
+    connection: { application_name: name },
+  });
+  try {
+    await client`select 1`;
+    // the server goes away: the connection is cut, and new ones are refused
+    proxy.server.close();
+    await admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`;
+    // a query on the cut connection fails with it; the next ones find connecting refused
+    const failures: (string | undefined)[] = [];
+    while (failures.at(-1) !== 'ECONNREFUSED' && failures.length < 5)
+      failures.push(
+        await client`select 1`.then(
+          () => 'answered',
+          (error: { code?: string }) => error.code,
+        ),
+      );
+    expect(failures.at(-1)).toBe('ECONNREFUSED');
+    // the next query waits for the back-off; the pool is ended meanwhile
+    const waiting = client`select 1`.catch((error: { code?: string }) => error.code);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await client.end({ timeout: 0.1 });
+    expect(await waiting).toBe('CONNECTION_DESTROYED');
+
+    await new Promise<void>((resolve) => proxy.server.listen(proxy.port, '127.0.0.1', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(accepted).toBe(1);
+    expect(await admin`select pid from pg_stat_activity where application_name = ${name}`).toEqual([]);
+  } finally {
     await proxy.close();
   }
 });
