@@ -12,6 +12,8 @@
  * `{ transactionId, undoes }`, and the activity whose transaction id is that `transactionId`
  * names `undoes` as the transaction it undid (later writes leave the stale entry behind).
  */
+
+import { memoized } from '@sync/db/memo';
 import type { ActivityRow } from '@sync/db/schema';
 import { BOOKKEEPING_COLUMNS, type TrackedTable, trackedTables } from '@sync/db/tracked-tables';
 import { columnValueJson, sameColumnValue } from './column-values.ts';
@@ -357,12 +359,7 @@ function rowJsonOf(relation: ChangeRelation, values: RowValues): string {
 const jsonKeys = new WeakMap<ChangeRelation, string[]>();
 
 function jsonKeysOf(relation: ChangeRelation): string[] {
-  let keys = jsonKeys.get(relation);
-  if (!keys) {
-    keys = relation.columns.map(({ name }) => JSON.stringify(name));
-    jsonKeys.set(relation, keys);
-  }
-  return keys;
+  return memoized(jsonKeys, relation, () => relation.columns.map(({ name }) => JSON.stringify(name)));
 }
 
 let lastMicros = -1n;

@@ -24,6 +24,7 @@
  * `npm run bench write`).
  */
 
+import { memoized } from '@sync/db/memo';
 import { errorCode, SQLSTATE } from '@sync/db/postgres-errors';
 import type { RowTransactions } from '@sync/db/schema';
 import type { TrackedRow } from '@sync/db/tracked-tables';
@@ -65,19 +66,17 @@ const columnsOf = (definition: TrackedEntityDefinition): Record<string, PgColumn
 /** Raw rows → the same objects drizzle returns (camelCase properties, Dates, numbers). */
 const rowReaders = new WeakMap<object, (raw: Record<string, unknown>) => TrackedRow>();
 function readRow(definition: TrackedEntityDefinition, raw: Record<string, unknown>): TrackedRow {
-  let reader = rowReaders.get(definition);
-  if (!reader) {
+  const reader = memoized(rowReaders, definition, () => {
     const columns = Object.entries(columnsOf(definition));
     // built from every column of the table, so it has each one TrackedRow names
-    reader = (r) =>
+    return (r: Record<string, unknown>) =>
       Object.fromEntries(
         columns.map(([property, column]) => {
           const value = r[column.name];
           return [property, value === null || value === undefined ? null : column.mapFromDriverValue(value)];
         }),
       ) as TrackedRow;
-    rowReaders.set(definition, reader);
-  }
+  });
   return reader(raw);
 }
 
@@ -116,30 +115,18 @@ interface TableNames {
 const tableNamesByClient = new WeakMap<postgres.Sql, Map<string, TableNames>>();
 
 function namesOf(sql: postgres.Sql, tableName: string): TableNames {
-  let byTable = tableNamesByClient.get(sql);
-  if (!byTable) {
-    byTable = new Map();
-    tableNamesByClient.set(sql, byTable);
-  }
-  let names = byTable.get(tableName);
-  if (!names) {
+  const byTable = memoized(tableNamesByClient, sql, () => new Map());
+  return memoized(byTable, tableName, () => {
     // keyed by the written columns, which are the entity's own (validated) fields plus bookkeeping
     const lists = new Map<string, postgres.PendingQuery<postgres.Row[]>[]>();
-    names = {
+    return {
       table: sql(tableName),
-      columns(columnNames) {
-        const key = columnNames.join(',');
-        let list = lists.get(key);
-        if (!list) {
-          list = columnNames.map((name, i) => (i === 0 ? sql`${sql(name)}` : sql`, ${sql(name)}`));
-          lists.set(key, list);
-        }
-        return list;
-      },
+      columns: (columnNames) =>
+        memoized(lists, columnNames.join(','), () =>
+          columnNames.map((name, i) => (i === 0 ? sql`${sql(name)}` : sql`, ${sql(name)}`)),
+        ),
     };
-    byTable.set(tableName, names);
-  }
-  return names;
+  });
 }
 
 /** A transaction id seen before: the same mutation answers the row as it is now; another is an error. */

@@ -12,6 +12,8 @@
  * while attacking it, and its owner is in again one window after the attack stops, from any
  * address. The address limit is higher: one address guessing across many accounts.
  */
+
+import { memoized } from '@sync/db/memo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { rateLimiter } from 'hono-rate-limiter';
 import type { AppDeps, AppEnv, FailureLimit } from '../../core/app-env.ts';
@@ -58,16 +60,13 @@ const limitersOf = new WeakMap<AppDeps, SignInLimiters>();
 
 export const limitFailedSignIns: MiddlewareHandler<AppEnv> = async (c, next) => {
   const deps = c.get('deps');
-  let limiters = limitersOf.get(deps);
-  if (!limiters) {
+  const { byAddress, byAccount } = memoized(limitersOf, deps, () => {
     const { perAddress, perAccount } = deps.config.signInLimits;
-    limiters = {
+    return {
       byAddress: limiter(perAddress, 'from this address', clientAddress),
       byAccount: limiter(perAccount, 'for this account', accountOf),
     };
-    limitersOf.set(deps, limiters);
-  }
-  const { byAddress, byAccount } = limiters;
+  });
   return byAddress(c, async () => {
     const refused = await byAccount(c, next);
     if (refused instanceof Response) c.res = refused;

@@ -18,6 +18,7 @@
  * (`shapeHandle`), so one column set's bytes are never served for another.
  */
 import { createHash } from 'node:crypto';
+import { memoized } from '@sync/db/memo';
 import type { TrackedTable } from '@sync/db/tracked-tables';
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
@@ -45,13 +46,10 @@ const fullRows = new WeakMap<TrackedTable, ShapeColumns>();
 
 /** The full row: every column of the entity's table (built once per table: most requests ask for it). */
 export function allColumns(tracked: TrackedTable): ShapeColumns {
-  let all = fullRows.get(tracked);
-  if (!all) {
+  return memoized(fullRows, tracked, () => {
     const names = tableColumns(tracked).map((column) => column.name);
-    all = { names, digest: null, key: names.join(',') };
-    fullRows.set(tracked, all);
-  }
-  return all;
+    return { names, digest: null, key: names.join(',') };
+  });
 }
 
 function invalid(message: string): AppError {

@@ -31,6 +31,7 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { activityId } from '@sync/db/lsn';
+import { memoized } from '@sync/db/memo';
 import type { TrackedTable } from '@sync/db/tracked-tables';
 import type { Context } from 'hono';
 import type { AddedHeaders, AppEnv } from '../../core/app-env.ts';
@@ -476,34 +477,18 @@ function sharedLiveAnswer(
   key: string,
 ) {
   const added = c.get('addedHeaders');
-  let byOrigin = sharedLiveAnswers.get(page);
-  if (!byOrigin) {
-    byOrigin = new Map();
-    sharedLiveAnswers.set(page, byOrigin);
-  }
-  let byStream = byOrigin.get(added);
-  if (!byStream) {
-    byStream = new Map();
-    byOrigin.set(added, byStream);
-  }
-  let answer = byStream.get(key);
-  if (!answer) {
-    answer = prepareStraightAnswer(200, logAnswerHeaders(page, headers, true), added, bodyBytes(page));
-    byStream.set(key, answer);
-  }
-  return answer;
+  const byOrigin = memoized(sharedLiveAnswers, page, () => new Map());
+  const byStream = memoized(byOrigin, added, () => new Map());
+  return memoized(byStream, key, () =>
+    prepareStraightAnswer(200, logAnswerHeaders(page, headers, true), added, bodyBytes(page)),
+  );
 }
 
 const encodedBodies = new WeakMap<EncodedLogPage, Buffer>();
 
 /** A page's body as bytes, encoded once for every request it answers. */
 function bodyBytes(page: EncodedLogPage): Buffer {
-  let bytes = encodedBodies.get(page);
-  if (!bytes) {
-    bytes = Buffer.from(page.body);
-    encodedBodies.set(page, bytes);
-  }
-  return bytes;
+  return memoized(encodedBodies, page, () => Buffer.from(page.body));
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { parseActivityId } from '@sync/db/lsn';
+import { memoized } from '@sync/db/memo';
 import { BOOKKEEPING_COLUMNS, type TrackedTable } from '@sync/db/tracked-tables';
 import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
@@ -39,13 +40,9 @@ const schemaHeaders = new Map<string, string>();
  * re-arm is answered in a few hundred µs.
  */
 export function shapeSchemaHeader(tracked: TrackedTable, columns: ShapeColumns): string {
-  const key = `${tracked.entityType}|${columns.key}`;
-  let header = schemaHeaders.get(key);
-  if (header === undefined) {
-    header = JSON.stringify(shapeSchema(tracked, columns));
-    schemaHeaders.set(key, header);
-  }
-  return header;
+  return memoized(schemaHeaders, `${tracked.entityType}|${columns.key}`, () =>
+    JSON.stringify(shapeSchema(tracked, columns)),
+  );
 }
 
 /** A shape's columns of the tracked table with their Electric types, from the drizzle definition. */
