@@ -174,10 +174,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
  * live orphan to shut down fast (it replays WAL on the next start, so nothing committed is lost).
  */
 async function clearStalePostmaster(dataDir: string, log: (line: string) => void): Promise<void> {
-  const pidFile = join(dataDir, 'postmaster.pid');
-  const content = await readFile(pidFile, 'utf8').catch(() => null);
-  if (content === null) return;
-  const pid = Number.parseInt(content.split('\n')[0] ?? '', 10);
+  const pid = await postmasterPid(dataDir);
+  if (pid === null) return;
   const cmdline = Number.isFinite(pid)
     ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null)
     : null;
@@ -189,7 +187,13 @@ async function clearStalePostmaster(dataDir: string, log: (line: string) => void
     return;
   }
   log('removing a stale postmaster.pid left by an earlier crash');
-  await unlink(pidFile).catch(() => {});
+  await unlink(join(dataDir, 'postmaster.pid')).catch(() => {});
+}
+
+/** The pid `postmaster.pid` of `dataDir` names (NaN if its first line is no number); null without the file. */
+export async function postmasterPid(dataDir: string): Promise<number | null> {
+  const content = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => null);
+  return content === null ? null : Number.parseInt(content.split('\n')[0] ?? '', 10);
 }
 
 /**
@@ -198,10 +202,7 @@ async function clearStalePostmaster(dataDir: string, log: (line: string) => void
  * it replays its WAL at the next start, so nothing committed is lost), and at last killed.
  */
 async function stopServer(pg: EmbeddedPostgres, dataDir: string, timeoutMs: number): Promise<void> {
-  const postmaster = Number.parseInt(
-    (await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0] ?? '',
-    10,
-  );
+  const postmaster = (await postmasterPid(dataDir)) ?? Number.NaN;
   const stopped = pg.stop();
   const fastMs = Math.round((timeoutMs * 2) / 3);
   if (await settlesWithin(stopped, fastMs)) return stopped;
@@ -234,8 +235,8 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
 
 /** SIGKILL the postmaster of `dataDir` and its children at once, and wait until all are gone. */
 async function killServerProcesses(dataDir: string): Promise<void> {
-  const content = await readFile(join(dataDir, 'postmaster.pid'), 'utf8');
-  const postmaster = Number.parseInt(content.split('\n')[0] ?? '', 10);
+  const postmaster = await postmasterPid(dataDir);
+  if (postmaster === null) throw new Error(`no postmaster.pid in ${dataDir}: the server is not running`);
   const pids = [postmaster, ...(await childProcessIds(postmaster))];
   for (const pid of pids) {
     try {
@@ -247,7 +248,7 @@ async function killServerProcesses(dataDir: string): Promise<void> {
 }
 
 /** Neither gone nor a zombie waiting to be reaped. */
-async function isRunning(pid: number): Promise<boolean> {
+export async function isRunning(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
   return stat !== null && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
